@@ -1,0 +1,226 @@
+/**
+ * Parsers for every upstream annotation format, with errors that name the file and line.
+ *
+ * - imaginet:  `./relpath,origin,content,group,specific`  (ImagiNet train/test/calibration, LASTED anchors)
+ * - corvi:     `path,origin,gen` or `path,origin`         (Corvi set, its calibration and anchor lists)
+ * - practical: `path label`, space separated               (Practical set = LASTED's AIDraw subsets)
+ *
+ * Paths may contain commas (the Corvi set has DALL·E 2 prompts as file names), so labels are split
+ * off from the right, as upstream's `rsplit` does.
+ */
+import { promises as fsp } from "node:fs";
+import * as path from "node:path";
+import {
+  CONTENTS,
+  CORVI_GENERATORS,
+  GROUPS,
+  ORIGINS,
+  REAL_GROUP,
+  REAL_SPECIFIC,
+  SPECIFICS,
+  SPECIFIC_GROUP,
+  type ContentName,
+  type CorviGeneratorName,
+  type GroupName,
+  type OriginName,
+  type SpecificName,
+} from "./labels.js";
+
+export type AnnotationFormat = "imaginet" | "corvi" | "practical";
+
+export class AnnotationError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly detail: string,
+  ) {
+    super(`${file}:${line}: ${detail}`);
+    this.name = "AnnotationError";
+  }
+}
+
+interface RecordBase {
+  /** normalised POSIX path relative to the dataset root, without a leading `./` */
+  path: string;
+  /** 1-based line number in its file */
+  line: number;
+  origin: 0 | 1;
+  originName: OriginName;
+}
+
+export interface ImagiNetRecord extends RecordBase {
+  format: "imaginet";
+  content: number;
+  contentName: ContentName;
+  group: number;
+  groupName: GroupName;
+  specific: number;
+  specificName: SpecificName;
+}
+
+export interface CorviRecord extends RecordBase {
+  format: "corvi";
+  /** generator id, or null in the two-field variant (`path,origin`) */
+  gen: number | null;
+  /** generator name for synthetic images; null for real ones and the two-field variant */
+  genName: CorviGeneratorName | null;
+}
+
+export interface PracticalRecord extends RecordBase {
+  format: "practical";
+}
+
+export type AnnotationRecord = ImagiNetRecord | CorviRecord | PracticalRecord;
+
+export interface AnnotationFile<R extends AnnotationRecord = AnnotationRecord> {
+  file: string;
+  format: R["format"];
+  records: R[];
+}
+
+const SHAPES: Record<AnnotationFormat | "corvi2", { re: RegExp; expected: string }> = {
+  imaginet: { re: /^(.*),(\d+),(\d+),(\d+),(\d+)$/, expected: '"path,origin,content,group,specific" (ImagiNet format)' },
+  corvi: { re: /^(.*),(\d+),(\d+)$/, expected: '"path,origin,gen" (Corvi format)' },
+  corvi2: { re: /^(.*),(\d+)$/, expected: '"path,origin" (two-field Corvi format)' },
+  practical: { re: /^(.*) (\d+)$/, expected: '"path label" (Practical format, space separated)' },
+};
+
+function detectShape(line: string): keyof typeof SHAPES | null {
+  if (SHAPES.imaginet.re.test(line)) return "imaginet";
+  if (SHAPES.corvi.re.test(line)) return "corvi";
+  if (SHAPES.corvi2.re.test(line)) return "corvi2";
+  if (SHAPES.practical.re.test(line)) return "practical";
+  return null;
+}
+
+function describeLine(line: string): string {
+  const shown = line.length > 80 ? `${line.slice(0, 77)}...` : line;
+  return JSON.stringify(shown);
+}
+
+/** Normalises an annotation path; returns an error message when it is unusable. */
+export function normaliseAnnotationPath(raw: string): { path: string } | { error: string } {
+  if (raw.length === 0) return { error: "empty path" };
+  if (raw.includes("\0")) return { error: "path contains a NUL byte" };
+  if (raw.startsWith("/") || raw.startsWith("\\") || /^[A-Za-z]:/.test(raw)) {
+    return { error: `absolute path ${JSON.stringify(raw)}: paths must be relative to the dataset root` };
+  }
+  const normal = path.posix.normalize(raw.replace(/\\/g, "/"));
+  if (normal === ".." || normal.startsWith("../")) {
+    return { error: `path ${JSON.stringify(raw)} escapes the dataset root` };
+  }
+  if (normal === "." || normal.endsWith("/")) return { error: `path ${JSON.stringify(raw)} names a folder, not a file` };
+  return { path: normal };
+}
+
+function idInRange(file: string, lineNo: number, what: string, value: string, names: readonly string[]): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n >= names.length) {
+    throw new AnnotationError(file, lineNo, `${what} id ${value} out of range: expected 0-${names.length - 1} (${names.map((nm, i) => `${i} ${nm}`).join(", ")})`);
+  }
+  return n;
+}
+
+export interface ParseOptions {
+  /** force a format instead of detecting it from the first line */
+  format?: AnnotationFormat;
+}
+
+/** Parses annotation text. `file` is used in error messages only. */
+export function parseAnnotations(text: string, file: string, opts: ParseOptions = {}): AnnotationFile {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const lines = text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+  let last = lines.length;
+  while (last > 0 && lines[last - 1]!.trim() === "") last--;
+  if (last === 0) throw new AnnotationError(file, 1, "empty annotation file: expected at least one line");
+
+  let shape: keyof typeof SHAPES | null = opts.format ?? null;
+  if (shape === "corvi") shape = SHAPES.corvi.re.test(lines[0]!) ? "corvi" : "corvi2";
+  shape ??= detectShape(lines[0]!);
+  if (shape === null) {
+    throw new AnnotationError(file, 1, `unrecognised line ${describeLine(lines[0]!)}: expected one of ${Object.values(SHAPES).map((s) => s.expected).join(", ")}`);
+  }
+  const { re, expected } = SHAPES[shape];
+  const format: AnnotationFormat = shape === "corvi2" ? "corvi" : shape;
+
+  const records: AnnotationRecord[] = [];
+  const seen = new Map<string, number>();
+  for (let i = 0; i < last; i++) {
+    const lineNo = i + 1;
+    const line = lines[i]!;
+    if (line.trim() === "") throw new AnnotationError(file, lineNo, `blank line: expected ${expected}`);
+    const m = re.exec(line);
+    if (!m) {
+      const commas = line.split(",").length;
+      throw new AnnotationError(file, lineNo, `malformed line ${describeLine(line)}: expected ${expected}${format !== "practical" ? `, found ${commas} comma-separated fields` : ""}`);
+    }
+    const p = normaliseAnnotationPath(m[1]!);
+    if ("error" in p) throw new AnnotationError(file, lineNo, p.error);
+    const prev = seen.get(p.path);
+    if (prev !== undefined) throw new AnnotationError(file, lineNo, `duplicate path ${JSON.stringify(p.path)} (first on line ${prev})`);
+    seen.set(p.path, lineNo);
+
+    const origin = idInRange(file, lineNo, "origin", m[2]!, ORIGINS) as 0 | 1;
+    const base = { path: p.path, line: lineNo, origin, originName: ORIGINS[origin] };
+    if (format === "imaginet") {
+      const content = idInRange(file, lineNo, "content", m[3]!, CONTENTS);
+      const group = idInRange(file, lineNo, "group", m[4]!, GROUPS);
+      const specific = idInRange(file, lineNo, "specific model", m[5]!, SPECIFICS);
+      checkImagiNetConsistency(file, lineNo, origin, group, specific);
+      records.push({
+        format,
+        ...base,
+        content,
+        contentName: CONTENTS[content]!,
+        group,
+        groupName: GROUPS[group]!,
+        specific,
+        specificName: SPECIFICS[specific]!,
+      });
+    } else if (format === "corvi") {
+      const gen = m[3] === undefined ? null : idInRange(file, lineNo, "generator", m[3], CORVI_GENERATORS);
+      records.push({ format, ...base, gen, genName: gen !== null && origin === 1 ? CORVI_GENERATORS[gen]! : null });
+    } else {
+      records.push({ format, ...base });
+    }
+  }
+  return { file, format, records };
+}
+
+function checkImagiNetConsistency(file: string, lineNo: number, origin: number, group: number, specific: number): void {
+  if (origin === 0 && (group !== REAL_GROUP || specific !== REAL_SPECIFIC)) {
+    throw new AnnotationError(file, lineNo, `a real image (origin 0) must have group ${REAL_GROUP} (real) and specific model ${REAL_SPECIFIC} (real), got group ${group} and specific model ${specific}`);
+  }
+  if (origin === 1 && (group === REAL_GROUP || specific === REAL_SPECIFIC)) {
+    throw new AnnotationError(file, lineNo, `a synthetic image (origin 1) must have a generator group 0-3 and specific model 0-7, got group ${group} and specific model ${specific}`);
+  }
+  if (SPECIFIC_GROUP[specific] !== group) {
+    throw new AnnotationError(file, lineNo, `specific model ${specific} (${SPECIFICS[specific]}) belongs to group ${SPECIFIC_GROUP[specific]} (${GROUPS[SPECIFIC_GROUP[specific]!]}), not to group ${group} (${GROUPS[group]})`);
+  }
+}
+
+export async function readAnnotationFile(file: string, opts: ParseOptions = {}): Promise<AnnotationFile> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, "utf8");
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`${file}: cannot read annotation file (${e.code ?? e.message})`);
+  }
+  return parseAnnotations(text, file, opts);
+}
+
+/** Reads an ImagiNet-format file and fails (with the file name) if it is in another format. */
+export async function readImagiNetFile(file: string): Promise<AnnotationFile<ImagiNetRecord>> {
+  const parsed = await readAnnotationFile(file, { format: "imaginet" });
+  return parsed as AnnotationFile<ImagiNetRecord>;
+}
+
+/** LASTED anchor lists hold real images only (upstream uses 100 of them). */
+export async function readAnchorList(file: string): Promise<AnnotationFile> {
+  const parsed = await readAnnotationFile(file);
+  for (const r of parsed.records) {
+    if (r.origin !== 0) throw new AnnotationError(file, r.line, `anchor images must be real (label 0), got ${r.origin}`);
+  }
+  return parsed;
+}
