@@ -1,0 +1,58 @@
+import type { Command } from "commander";
+import { defaultAnnotationFiles, loadReferences } from "../../data/references.js";
+import { verifyDataset, type VerifyReport } from "../../data/verify.js";
+import { renderTable } from "../../util/table.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
+
+export function registerVerify(dataset: Command): void {
+  dataset
+    .command("verify")
+    .description("check that every image the annotation files reference is present and is an image")
+    .argument("[annotations...]", "annotation files (default: train_annotations.txt, calibration.txt, test_annotations.txt in ROOT/annotations)")
+    .requiredOption("--root <dir>", "dataset root")
+    .option("--deep", "decode every image and report corrupt or truncated ones")
+    .option("--concurrency <n>", "parallel file checks", parsePositiveInt("--concurrency"), 64)
+    .option("--examples <n>", "example paths shown per problem and source", parsePositiveInt("--examples"), 5)
+    .option("--json", "print the report as JSON")
+    .action(
+      action(async (files: string[], opts: { root: string; deep?: boolean; concurrency: number; examples: number; json?: boolean }) => {
+        const annotationFiles = files.length > 0 ? files : defaultAnnotationFiles(opts.root);
+        const refs = await loadReferences(annotationFiles);
+        const report = await verifyDataset(opts.root, annotationFiles, refs.paths.keys(), {
+          deep: opts.deep,
+          concurrency: opts.concurrency,
+          examples: opts.examples,
+          progress: opts.json ? false : undefined,
+        });
+        if (opts.json) printJson(report);
+        else process.stdout.write(formatVerify(report));
+        return report.ok ? EXIT_OK : EXIT_PROBLEMS;
+      }),
+    );
+}
+
+export function formatVerify(r: VerifyReport): string {
+  const rows = r.sources.map((s) => [
+    s.source,
+    s.referenced,
+    s.present,
+    s.missing,
+    s.unreadable,
+    s.notImage,
+    ...(r.deep ? [s.corrupt] : []),
+    Object.entries(s.formats)
+      .map(([f, n]) => `${f} ${n}`)
+      .join(", "),
+  ]);
+  const total = (k: "referenced" | "present" | "missing" | "unreadable" | "notImage" | "corrupt"): number => r.sources.reduce((a, s) => a + s[k], 0);
+  rows.push(["total", total("referenced"), total("present"), total("missing"), total("unreadable"), total("notImage"), ...(r.deep ? [total("corrupt")] : []), ""]);
+  const header = ["source", "referenced", "present", "missing", "unreadable", "not image", ...(r.deep ? ["corrupt"] : []), "formats"];
+  let out = `${renderTable(header, rows)}\n`;
+  for (const s of r.sources) {
+    for (const e of s.examples) out += `  ${e.status}: ${e.path}${e.reason !== e.status ? ` (${e.reason})` : ""}\n`;
+  }
+  out += r.ok
+    ? `OK: all ${r.referenced} referenced files are present${r.deep ? " and decode" : ""} (${r.seconds.toFixed(2)} s)\n`
+    : `PROBLEMS: ${r.referenced - total("present")} of ${r.referenced} referenced files are not usable (${r.seconds.toFixed(2)} s)\n`;
+  return out;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { createRequire } from "node:module";
+import { EXIT_USAGE } from "./common.js";
+import { registerExample } from "./commands/dataset-example.js";
+import { registerInspect } from "./commands/dataset-inspect.js";
+import { registerPrune } from "./commands/dataset-prune.js";
+import { registerSources } from "./commands/dataset-sources.js";
+import { registerVerify } from "./commands/dataset-verify.js";
+
+const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command("imaginet")
+    .description("detect synthetic (AI-generated) images: the ImagiNet dataset, test set, detectors and evaluation")
+    .version(pkg.version)
+    .showHelpAfterError()
+    .exitOverride();
+  const dataset = program.command("dataset").description("get the ImagiNet dataset onto disk and check it").exitOverride();
+  registerSources(dataset);
+  registerVerify(dataset);
+  registerPrune(dataset);
+  registerInspect(dataset);
+  registerExample(dataset);
+  for (const c of dataset.commands) c.exitOverride();
+  return program;
+}
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version end here with exit code 0; usage errors were already printed
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else throw err;
+}

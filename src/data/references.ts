@@ -1,0 +1,32 @@
+/** The set of image paths a dataset root must hold, gathered from one or more annotation files. */
+import { existsSync } from "node:fs";
+import * as path from "node:path";
+import { readAnnotationFile, type AnnotationFile } from "./annotations.js";
+
+/** Annotation files that reference source images, looked for in `<root>/annotations/` when none are given (upstream's `delete_not_needed.py` uses train + test). */
+export const DEFAULT_ANNOTATION_FILES = ["train_annotations.txt", "calibration.txt", "test_annotations.txt"];
+
+export interface References {
+  files: AnnotationFile[];
+  /** path → where it was first referenced */
+  paths: Map<string, { file: string; line: number }>;
+}
+
+export function defaultAnnotationFiles(root: string): string[] {
+  const found = DEFAULT_ANNOTATION_FILES.map((f) => path.join(root, "annotations", f)).filter((f) => existsSync(f));
+  if (found.length === 0) {
+    throw new Error(
+      `no annotation files given and none of ${DEFAULT_ANNOTATION_FILES.join(", ")} found in ${path.join(root, "annotations")}: pass annotation files, or fetch them with \`imaginet dataset download annotations --root ${root}\``,
+    );
+  }
+  return found;
+}
+
+export async function loadReferences(files: readonly string[]): Promise<References> {
+  const parsed = await Promise.all(files.map((f) => readAnnotationFile(f)));
+  const paths = new Map<string, { file: string; line: number }>();
+  for (const af of parsed) {
+    for (const r of af.records) if (!paths.has(r.path)) paths.set(r.path, { file: af.file, line: r.line });
+  }
+  return { files: parsed, paths };
+}
