@@ -124,6 +124,12 @@ function idInRange(file: string, lineNo: number, what: string, value: string, na
 export interface ParseOptions {
   /** force a format instead of detecting it from the first line */
   format?: AnnotationFormat;
+  /**
+   * Accept a path listed again with the same labels (upstream's `test_annotations_{gan,sd,dalle3}.txt`
+   * repeat some real images, and each line becomes one perturbed test image). A repeat with other
+   * labels is always an error.
+   */
+  allowDuplicates?: boolean;
 }
 
 /** Parses annotation text. `file` is used in error messages only. */
@@ -144,7 +150,7 @@ export function parseAnnotations(text: string, file: string, opts: ParseOptions 
   const format: AnnotationFormat = shape === "corvi2" ? "corvi" : shape;
 
   const records: AnnotationRecord[] = [];
-  const seen = new Map<string, number>();
+  const seen = new Map<string, { line: number; labels: string }>();
   for (let i = 0; i < last; i++) {
     const lineNo = i + 1;
     const line = lines[i]!;
@@ -156,9 +162,14 @@ export function parseAnnotations(text: string, file: string, opts: ParseOptions 
     }
     const p = normaliseAnnotationPath(m[1]!);
     if ("error" in p) throw new AnnotationError(file, lineNo, p.error);
+    const labels = m.slice(2).join(",");
     const prev = seen.get(p.path);
-    if (prev !== undefined) throw new AnnotationError(file, lineNo, `duplicate path ${JSON.stringify(p.path)} (first on line ${prev})`);
-    seen.set(p.path, lineNo);
+    if (prev !== undefined) {
+      if (!opts.allowDuplicates || prev.labels !== labels) {
+        const what = prev.labels !== labels ? "with other labels " : "";
+        throw new AnnotationError(file, lineNo, `duplicate path ${JSON.stringify(p.path)} ${what}(first on line ${prev.line})`);
+      }
+    } else seen.set(p.path, { line: lineNo, labels });
 
     const origin = idInRange(file, lineNo, "origin", m[2]!, ORIGINS) as 0 | 1;
     const base = { path: p.path, line: lineNo, origin, originName: ORIGINS[origin] };
@@ -211,8 +222,8 @@ export async function readAnnotationFile(file: string, opts: ParseOptions = {}):
 }
 
 /** Reads an ImagiNet-format file and fails (with the file name) if it is in another format. */
-export async function readImagiNetFile(file: string): Promise<AnnotationFile<ImagiNetRecord>> {
-  const parsed = await readAnnotationFile(file, { format: "imaginet" });
+export async function readImagiNetFile(file: string, opts: Omit<ParseOptions, "format"> = {}): Promise<AnnotationFile<ImagiNetRecord>> {
+  const parsed = await readAnnotationFile(file, { ...opts, format: "imaginet" });
   return parsed as AnnotationFile<ImagiNetRecord>;
 }
 
