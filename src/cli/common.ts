@@ -12,7 +12,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       const code = await fn(...args);
       process.exitCode = code ?? EXIT_OK;
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      let msg = err instanceof Error ? err.message : String(err);
+      if (msg.includes(": duplicate path ") && !msg.includes("with other labels")) msg += " (pass --allow-duplicates to accept repeated lines)";
       process.stderr.write(`imaginet: error: ${msg}\n`);
       if (process.env.IMAGINET_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
       process.exitCode = EXIT_USAGE;

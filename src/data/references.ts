@@ -22,8 +22,8 @@ export function defaultAnnotationFiles(root: string): string[] {
   return found;
 }
 
-export async function loadReferences(files: readonly string[]): Promise<References> {
-  const parsed = await Promise.all(files.map((f) => readAnnotationFile(f)));
+export async function loadReferences(files: readonly string[], opts: { allowDuplicates?: boolean } = {}): Promise<References> {
+  const parsed = await Promise.all(files.map((f) => readAnnotationFile(f, opts)));
   const paths = new Map<string, { file: string; line: number }>();
   for (const af of parsed) {
     for (const r of af.records) if (!paths.has(r.path)) paths.set(r.path, { file: af.file, line: r.line });

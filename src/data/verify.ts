@@ -75,14 +75,26 @@ async function checkHeader(abs: string): Promise<Check> {
   }
 }
 
-async function checkDecode(abs: string): Promise<Check | null> {
+async function decode(abs: string): Promise<string | null> {
   try {
     // failOn "truncated": a cut-off JPEG/PNG/WebP fails here (upstream's PIL LOAD_TRUNCATED_IMAGES would hide it)
     await sharp(abs, { failOn: "truncated", limitInputPixels: false }).raw().toBuffer();
     return null;
   } catch (err) {
-    return { status: "corrupt", reason: (err as Error).message.split("\n")[0] };
+    return (err as Error).message.split("\n")[0] ?? "decode failed";
   }
+}
+
+let recheckQueue: Promise<unknown> = Promise.resolve();
+
+async function checkDecode(abs: string): Promise<Check | null> {
+  if ((await decode(abs)) === null) return null;
+  // libvips keeps one error buffer for all threads, so concurrent failures can garble the message:
+  // decode a failed file again, alone, for a reliable verdict and reason
+  const again = recheckQueue.then(() => decode(abs));
+  recheckQueue = again;
+  const reason = await again;
+  return reason === null ? null : { status: "corrupt", reason };
 }
 
 function emptySummary(source: string): SourceSummary {
@@ -111,9 +123,7 @@ export async function verifyDataset(root: string, annotationFiles: string[], pat
     s.referenced++;
     s[COUNTER[check.status]]++;
     if (check.format) s.formats[check.format] = (s.formats[check.format] ?? 0) + 1;
-    if (check.status !== "present" && s.examples.filter((e) => e.status === check.status).length < maxExamples) {
-      s.examples.push({ status: check.status, path: rel, reason: check.reason ?? check.status });
-    }
+    if (check.status !== "present") s.examples.push({ status: check.status, path: rel, reason: check.reason ?? check.status });
     progress.tick();
   };
 
@@ -127,6 +137,11 @@ export async function verifyDataset(root: string, annotationFiles: string[], pat
   progress.finish();
 
   const sources = [...bySource.values()].sort((a, b) => a.source.localeCompare(b.source));
+  // checks finish in any order: keep the first few problems of each kind by path, so reports are reproducible
+  for (const s of sources) {
+    s.examples.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    s.examples = PROBLEM_STATUSES.flatMap((st) => s.examples.filter((e) => e.status === st).slice(0, maxExamples));
+  }
   const ok = sources.every((s) => s.missing + s.unreadable + s.notImage + s.corrupt === 0);
   return { root, annotationFiles, deep: Boolean(opts.deep), referenced: list.length, ok, sources, seconds: (performance.now() - started) / 1000 };
 }

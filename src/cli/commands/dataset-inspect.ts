@@ -33,11 +33,12 @@ export function registerInspect(dataset: Command): void {
     .command("inspect")
     .description("validate annotation files (any upstream format) and count images per label")
     .argument("<annotations...>", "annotation files")
+    .option("--allow-duplicates", "accept a path listed twice with the same labels (upstream's group test files do this)")
     .option("--json", "print the counts as JSON")
     .action(
-      action(async (files: string[], opts: { json?: boolean }) => {
+      action(async (files: string[], opts: { json?: boolean; allowDuplicates?: boolean }) => {
         const stats = [];
-        for (const f of files) stats.push(statsOf(await readAnnotationFile(f)));
+        for (const f of files) stats.push(statsOf(await readAnnotationFile(f, { allowDuplicates: opts.allowDuplicates })));
         if (opts.json) return printJson(stats);
         for (const s of stats) {
           process.stdout.write(`${s.file}: ${s.format} format, ${s.records} images\n`);

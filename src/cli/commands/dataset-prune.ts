@@ -11,13 +11,14 @@ export function registerPrune(dataset: Command): void {
     .description("remove files under the root that no annotation file references (dry run unless --yes)")
     .argument("[annotations...]", "annotation files (default: train_annotations.txt, calibration.txt, test_annotations.txt in ROOT/annotations)")
     .requiredOption("--root <dir>", "dataset root")
+    .option("--allow-duplicates", "accept a path listed twice with the same labels (upstream's group test files do this)")
     .option("--yes", "really delete (default: only list what would go)")
     .option("--force", "delete even though some referenced files are missing")
     .option("--json", "print the plan (and result) as JSON")
     .action(
-      action(async (files: string[], opts: { root: string; yes?: boolean; force?: boolean; json?: boolean }) => {
+      action(async (files: string[], opts: { root: string; allowDuplicates?: boolean; yes?: boolean; force?: boolean; json?: boolean }) => {
         const annotationFiles = files.length > 0 ? files : defaultAnnotationFiles(opts.root);
-        const refs = await loadReferences(annotationFiles);
+        const refs = await loadReferences(annotationFiles, { allowDuplicates: opts.allowDuplicates });
         const plan = await planPrune(opts.root, new Set(refs.paths.keys()), { progress: opts.json ? false : undefined });
         const refused = plan.missing.length > 0 && !opts.force;
         const willDelete = Boolean(opts.yes) && !refused;

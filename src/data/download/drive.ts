@@ -32,13 +32,13 @@ export async function downloadDriveFile(opts: DriveDownloadOptions): Promise<Dow
     if (!(err instanceof HtmlPageError)) throw err;
     page = err;
   }
-  const confirm = parseDriveConfirmPage(page.body, page.url);
-  if (!confirm) throw new Error(describeUnusablePage(id, page.body));
+  const confirm = page.status === 200 ? parseDriveConfirmPage(page.body, page.url) : null;
+  if (!confirm) throw new Error(describeUnusablePage(id, page));
   const headers = page.cookies.length > 0 ? { ...rest.headers, cookie: page.cookies.join("; ") } : rest.headers;
   try {
     return await downloadFile({ ...rest, headers, url: rewriteUrl(confirm), htmlIsError: true });
   } catch (err) {
-    if (err instanceof HtmlPageError) throw new Error(`${describeUnusablePage(id, err.body)} (after confirming the download)`);
+    if (err instanceof HtmlPageError) throw new Error(`${describeUnusablePage(id, err)} (after confirming the download)`);
     throw err;
   }
 }
@@ -71,7 +71,8 @@ function fromConfirmLink(html: string, pageUrl: string): string | null {
   return null;
 }
 
-function describeUnusablePage(id: string, html: string): string {
+function describeUnusablePage(id: string, page: HtmlPageError): string {
+  const html = page.body;
   const text = decodeEntities(html.replace(/<[^>]*>/g, " ")).replace(/\s+/g, " ");
   if (/too many users have viewed or downloaded this file recently/i.test(text)) {
     return `Google Drive refuses file ${id} for now: its download quota is exceeded ("Too many users have viewed or downloaded this file recently"); try again later (quotas reset within about 24 hours)`;
@@ -81,7 +82,7 @@ function describeUnusablePage(id: string, html: string): string {
   }
   const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(html)?.[1];
   const shown = title ? ` (page title: "${decodeEntities(title).trim()}")` : "";
-  return `Google Drive returned an HTML page without a download link for file ${id}${shown}`;
+  return `Google Drive returned an HTML page (HTTP ${page.status}) without a download link for file ${id}${shown}`;
 }
 
 /** Attributes of one tag, names lower-cased, values entity-decoded. */

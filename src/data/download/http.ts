@@ -153,8 +153,10 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
       return await finish(opts, part, done);
     } catch (err) {
       if (err instanceof RestartSignal) continue;
+      // An abort surfaces as whatever the socket reported; give the caller the signal's reason.
+      opts.signal?.throwIfAborted();
       const retryable = err instanceof DownloadError ? err.retryable : isNetworkError(err);
-      if (!retryable || opts.signal?.aborted) throw err;
+      if (!retryable) throw err;
       // An attempt that got further than ever before does not use up a retry: long transfers over a
       // flaky link should keep going as long as they advance.
       const now = await fileSize(part);
@@ -182,8 +184,8 @@ async function checkExisting(opts: DownloadOptions): Promise<DownloadResult | un
   if (!st?.isFile()) return undefined;
   const base = { path: opts.dest, bytes: st.size };
   if (opts.sha256 || opts.md5 || opts.verify) {
-    const { sha256, mismatch } = await verifyFile(opts, opts.dest, st.size);
-    return mismatch ? undefined : { ...base, sha256, status: "skipped-verified" };
+    const checked = await verifyFile(opts, opts.dest, st.size).catch(() => undefined);
+    return !checked || checked.mismatch ? undefined : { ...base, sha256: checked.sha256, status: "skipped-verified" };
   }
   if (opts.size !== undefined) return st.size === opts.size ? { ...base, sha256: undefined, status: "skipped-size" } : undefined;
   return { ...base, sha256: undefined, status: "skipped-present" };
@@ -220,11 +222,11 @@ async function handleResponse(
 ): Promise<Completed> {
   const status = res.statusCode ?? 0;
   if (status === 416 && offset > 0) return await rangeNotSatisfiable(opts, part, offset, res);
+  // An HTML error page (not a retryable status) goes to the caller too: it may say why (e.g. a quota).
+  const htmlPage = opts.htmlIsError && isHtml(res) && (status === 200 || status === 206 || (status >= 400 && status < 500 && status !== 408 && status !== 429));
+  if (htmlPage) throw new HtmlPageError(url.href, status, await readText(res, HTML_PAGE_LIMIT), cookiesOf(res));
   if (status !== 200 && status !== 206) {
     throw new HttpStatusError(status, url.href, retryAfterMs(res.headers["retry-after"]));
-  }
-  if (opts.htmlIsError && isHtml(res)) {
-    throw new HtmlPageError(url.href, status, await readText(res, HTML_PAGE_LIMIT), cookiesOf(res));
   }
   const length = headerInt(res.headers["content-length"]);
   let start = 0;
@@ -302,7 +304,10 @@ function wantedAlgorithms(opts: DownloadOptions): Algorithm[] {
 }
 
 async function finish(opts: DownloadOptions, part: string, done: Completed): Promise<DownloadResult> {
-  const { sha256, mismatch } = await verifyFile(opts, part, done.bytes, done.hashes);
+  const { sha256, mismatch } = await verifyFile(opts, part, done.bytes, done.hashes).catch(async (err: unknown) => {
+    await fsp.rm(part, { force: true });
+    throw err;
+  });
   if (mismatch) {
     await fsp.rm(part, { force: true });
     throw new ChecksumMismatchError(opts.url, opts.dest, mismatch);
