@@ -98,6 +98,9 @@ function describeLine(line: string): string {
   return JSON.stringify(shown);
 }
 
+/** backslashes, empty segments, or "." / ".." segments */
+const NEEDS_NORMALISING = /\\|\/\/|(^|\/)\.{1,2}(\/|$)/;
+
 /** Normalises an annotation path; returns an error message when it is unusable. */
 export function normaliseAnnotationPath(raw: string): { path: string } | { error: string } {
   if (raw.length === 0) return { error: "empty path" };
@@ -105,7 +108,9 @@ export function normaliseAnnotationPath(raw: string): { path: string } | { error
   if (raw.startsWith("/") || raw.startsWith("\\") || /^[A-Za-z]:/.test(raw)) {
     return { error: `absolute path ${JSON.stringify(raw)}: paths must be relative to the dataset root` };
   }
-  const normal = path.posix.normalize(raw.replace(/\\/g, "/"));
+  // fast path: most paths only carry a leading "./"
+  const rest = raw.startsWith("./") ? raw.slice(2) : raw;
+  const normal = NEEDS_NORMALISING.test(rest) ? path.posix.normalize(rest.replace(/\\/g, "/")) : rest;
   if (normal === ".." || normal.startsWith("../")) {
     return { error: `path ${JSON.stringify(raw)} escapes the dataset root` };
   }
@@ -150,7 +155,7 @@ export function parseAnnotations(text: string, file: string, opts: ParseOptions 
   const format: AnnotationFormat = shape === "corvi2" ? "corvi" : shape;
 
   const records: AnnotationRecord[] = [];
-  const seen = new Map<string, { line: number; labels: string }>();
+  const seen = new Map<string, number>(); // path → index of its first record
   for (let i = 0; i < last; i++) {
     const lineNo = i + 1;
     const line = lines[i]!;
@@ -162,14 +167,14 @@ export function parseAnnotations(text: string, file: string, opts: ParseOptions 
     }
     const p = normaliseAnnotationPath(m[1]!);
     if ("error" in p) throw new AnnotationError(file, lineNo, p.error);
-    const labels = m.slice(2).join(",");
-    const prev = seen.get(p.path);
-    if (prev !== undefined) {
-      if (!opts.allowDuplicates || prev.labels !== labels) {
-        const what = prev.labels !== labels ? "with other labels " : "";
-        throw new AnnotationError(file, lineNo, `duplicate path ${JSON.stringify(p.path)} ${what}(first on line ${prev.line})`);
+    const prevIndex = seen.get(p.path);
+    if (prevIndex !== undefined) {
+      const prev = records[prevIndex]!;
+      const sameLabels = labelsOf(lines[prev.line - 1]!, re) === m.slice(2).join(",");
+      if (!opts.allowDuplicates || !sameLabels) {
+        throw new AnnotationError(file, lineNo, `duplicate path ${JSON.stringify(p.path)} ${sameLabels ? "" : "with other labels "}(first on line ${prev.line})`);
       }
-    } else seen.set(p.path, { line: lineNo, labels });
+    } else seen.set(p.path, records.length);
 
     const origin = idInRange(file, lineNo, "origin", m[2]!, ORIGINS) as 0 | 1;
     const base = { path: p.path, line: lineNo, origin, originName: ORIGINS[origin] };
@@ -196,6 +201,10 @@ export function parseAnnotations(text: string, file: string, opts: ParseOptions 
     }
   }
   return { file, format, records };
+}
+
+function labelsOf(line: string, re: RegExp): string {
+  return re.exec(line)!.slice(2).join(",");
 }
 
 function checkImagiNetConsistency(file: string, lineNo: number, origin: number, group: number, specific: number): void {

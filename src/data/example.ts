@@ -4,7 +4,7 @@
  * download has) for `prune` to find. Deterministic for a seed.
  */
 import * as path from "node:path";
-import sharp from "sharp";
+import { loadSharp } from "../image/sharp.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
 
@@ -36,6 +36,7 @@ async function makeImage(rng: Rng, ext: ExampleKind["ext"], size: number): Promi
   const px = Buffer.alloc(size * size * 3);
   const base = [rng.int(0, 255), rng.int(0, 255), rng.int(0, 255)];
   for (let i = 0; i < px.length; i++) px[i] = Math.max(0, Math.min(255, base[i % 3]! + rng.int(-40, 40)));
+  const sharp = await loadSharp();
   const img = sharp(px, { raw: { width: size, height: size, channels: 3 } });
   if (ext === "png") return img.png().toBuffer();
   if (ext === "webp") return img.webp({ quality: 90 }).toBuffer();

@@ -8,8 +8,8 @@ export const DEFAULT_ANNOTATION_FILES = ["train_annotations.txt", "calibration.t
 
 export interface References {
   files: AnnotationFile[];
-  /** path → where it was first referenced */
-  paths: Map<string, { file: string; line: number }>;
+  /** every referenced path, once */
+  paths: Set<string>;
 }
 
 export function defaultAnnotationFiles(root: string): string[] {
@@ -24,9 +24,7 @@ export function defaultAnnotationFiles(root: string): string[] {
 
 export async function loadReferences(files: readonly string[], opts: { allowDuplicates?: boolean } = {}): Promise<References> {
   const parsed = await Promise.all(files.map((f) => readAnnotationFile(f, opts)));
-  const paths = new Map<string, { file: string; line: number }>();
-  for (const af of parsed) {
-    for (const r of af.records) if (!paths.has(r.path)) paths.set(r.path, { file: af.file, line: r.line });
-  }
+  const paths = new Set<string>();
+  for (const af of parsed) for (const r of af.records) paths.add(r.path);
   return { files: parsed, paths };
 }

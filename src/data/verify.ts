@@ -2,11 +2,11 @@
  * `imaginet dataset verify`: which referenced files are present, missing, unreadable, not an image
  * (header check) or, with `deep`, corrupt (full decode), per source.
  */
-import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import sharp from "sharp";
-import { sniffImageFormat, SNIFF_BYTES, type ImageFormat } from "../image/format.js";
+import { loadSharp } from "../image/sharp.js";
+import type { ImageFormat } from "../image/format.js";
+import { checkHeaders } from "./header-check.js";
 import { mapPool } from "../util/pool.js";
 import { Progress } from "../util/progress.js";
 import { sourceOfPath, UNKNOWN_SOURCE } from "./sources.js";
@@ -39,8 +39,8 @@ export interface VerifyReport {
 
 export interface VerifyOptions {
   deep?: boolean;
-  /** parallel file checks (header mode); default 64 */
-  concurrency?: number;
+  /** worker threads for header checks; default: one per core */
+  workers?: number;
   /** how many example paths per problem kind and source to keep; default 5 */
   examples?: number;
   progress?: boolean;
@@ -52,32 +52,11 @@ interface Check {
   reason?: string;
 }
 
-async function checkHeader(abs: string): Promise<Check> {
-  const buf = Buffer.allocUnsafe(SNIFF_BYTES);
-  let fh: fsp.FileHandle;
-  try {
-    fh = await fsp.open(abs, "r");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return { status: "missing" };
-    return { status: "unreadable", reason: code ?? String(err) };
-  }
-  try {
-    const { bytesRead } = await fh.read(buf, 0, SNIFF_BYTES, 0);
-    const format = sniffImageFormat(buf.subarray(0, bytesRead));
-    if (!format) return { status: "not-image", reason: bytesRead === 0 ? "empty file" : "no known image signature" };
-    return { status: "present", format };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { status: "unreadable", reason: code === "EISDIR" ? "is a directory" : (code ?? String(err)) };
-  } finally {
-    await fh.close();
-  }
-}
-
 async function decode(abs: string): Promise<string | null> {
   try {
     // failOn "truncated": a cut-off JPEG/PNG/WebP fails here (upstream's PIL LOAD_TRUNCATED_IMAGES would hide it)
+    const sharp = await loadSharp();
+    sharp.cache(false); // each file is decoded once; caching 200k decodes would only hold memory
     await sharp(abs, { failOn: "truncated", limitInputPixels: false }).raw().toBuffer();
     return null;
   } catch (err) {
@@ -124,16 +103,16 @@ export async function verifyDataset(root: string, annotationFiles: string[], pat
     s[COUNTER[check.status]]++;
     if (check.format) s.formats[check.format] = (s.formats[check.format] ?? 0) + 1;
     if (check.status !== "present") s.examples.push({ status: check.status, path: rel, reason: check.reason ?? check.status });
-    progress.tick();
   };
 
-  const concurrency = opts.deep ? os.availableParallelism() : (opts.concurrency ?? 64);
-  await mapPool(list, concurrency, async (rel) => {
-    const abs = path.join(root, rel);
-    let check = await checkHeader(abs);
-    if (opts.deep && check.status === "present") check = (await checkDecode(abs)) ?? check;
-    record(rel, check);
-  });
+  const headers = await checkHeaders(root, list, { workers: opts.workers, onChunk: opts.deep ? undefined : (n) => progress.tick(n) });
+  if (opts.deep) {
+    await mapPool(list, os.availableParallelism(), async (rel, i) => {
+      const h = headers[i]!;
+      record(rel, h.status === "present" ? ((await checkDecode(path.join(root, rel))) ?? h) : h);
+      progress.tick();
+    });
+  } else list.forEach((rel, i) => record(rel, headers[i]!));
   progress.finish();
 
   const sources = [...bySource.values()].sort((a, b) => a.source.localeCompare(b.source));

@@ -19,7 +19,7 @@ export function registerPrune(dataset: Command): void {
       action(async (files: string[], opts: { root: string; allowDuplicates?: boolean; yes?: boolean; force?: boolean; json?: boolean }) => {
         const annotationFiles = files.length > 0 ? files : defaultAnnotationFiles(opts.root);
         const refs = await loadReferences(annotationFiles, { allowDuplicates: opts.allowDuplicates });
-        const plan = await planPrune(opts.root, new Set(refs.paths.keys()), { progress: opts.json ? false : undefined });
+        const plan = await planPrune(opts.root, refs.paths, { progress: opts.json ? false : undefined });
         const refused = plan.missing.length > 0 && !opts.force;
         const willDelete = Boolean(opts.yes) && !refused;
         const result = willDelete ? await applyPrune(plan, { progress: opts.json ? false : undefined }) : null;

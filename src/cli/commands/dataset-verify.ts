@@ -12,16 +12,16 @@ export function registerVerify(dataset: Command): void {
     .requiredOption("--root <dir>", "dataset root")
     .option("--allow-duplicates", "accept a path listed twice with the same labels (upstream's group test files do this)")
     .option("--deep", "decode every image and report corrupt or truncated ones")
-    .option("--concurrency <n>", "parallel file checks", parsePositiveInt("--concurrency"), 64)
+    .option("--workers <n>", "worker threads for the header checks (default: one per core)", parsePositiveInt("--workers"))
     .option("--examples <n>", "example paths shown per problem and source", parsePositiveInt("--examples"), 5)
     .option("--json", "print the report as JSON")
     .action(
-      action(async (files: string[], opts: { root: string; allowDuplicates?: boolean; deep?: boolean; concurrency: number; examples: number; json?: boolean }) => {
+      action(async (files: string[], opts: { root: string; allowDuplicates?: boolean; deep?: boolean; workers?: number; examples: number; json?: boolean }) => {
         const annotationFiles = files.length > 0 ? files : defaultAnnotationFiles(opts.root);
         const refs = await loadReferences(annotationFiles, { allowDuplicates: opts.allowDuplicates });
-        const report = await verifyDataset(opts.root, annotationFiles, refs.paths.keys(), {
+        const report = await verifyDataset(opts.root, annotationFiles, refs.paths, {
           deep: opts.deep,
-          concurrency: opts.concurrency,
+          workers: opts.workers,
           examples: opts.examples,
           progress: opts.json ? false : undefined,
         });

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
-import sharp from "sharp";
+import { loadSharp } from "../../image/sharp.js";
 import { resolveInside } from "../../util/fs.js";
 import { mapPool } from "../../util/pool.js";
 import { downloadDriveFile, type DriveDownloadOptions } from "./drive.js";
@@ -59,6 +59,7 @@ export function parseFfhqList(text: string, file = "ffhq_filenames.txt"): FfhqEn
 /** md5 of the decoded 8-bit pixels, as numpy lays them out for a PIL image of the same mode. */
 export async function pixelMd5(input: string | Buffer): Promise<string> {
   // A path is read here, not handed to sharp: libvips caches by file name, and a retried .part has the same name.
+  const sharp = await loadSharp();
   const image = sharp(typeof input === "string" ? await fsp.readFile(input) : input, { ignoreIcc: true });
   const meta = await image.metadata();
   if (meta.depth !== "uchar" || (meta.bitsPerSample !== undefined && meta.bitsPerSample !== 8)) {

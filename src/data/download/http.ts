@@ -126,13 +126,9 @@ const HTML_PAGE_LIMIT = 2 * 1024 * 1024;
 
 type Algorithm = "sha256" | "md5";
 
-/** Hashes a file (or its first `end` bytes). */
-export async function hashFile(file: string, algorithms: readonly Algorithm[], end?: number): Promise<Record<Algorithm, string>> {
+export async function hashFile(file: string, algorithms: readonly Algorithm[]): Promise<Record<Algorithm, string>> {
   const hashes = algorithms.map((a) => [a, createHash(a)] as const);
-  if (end !== 0) {
-    const stream = createReadStream(file, end === undefined ? {} : { end: end - 1 });
-    for await (const chunk of stream as AsyncIterable<Buffer>) for (const [, h] of hashes) h.update(chunk);
-  }
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) for (const [, h] of hashes) h.update(chunk);
   return Object.fromEntries(hashes.map(([a, h]) => [a, h.digest("hex")])) as Record<Algorithm, string>;
 }
 
@@ -445,5 +441,6 @@ function isNetworkError(err: unknown): boolean {
 }
 
 function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  return err.message === "aborted" ? "the connection was closed before the end of the body" : err.message;
 }
