@@ -1,12 +1,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as zlib from "node:zlib";
 import sharp from "sharp";
 import { c as tarCreate } from "tar";
 import type { Source } from "../src/data/sources.js";
@@ -16,44 +13,8 @@ import { extractArchive, placeExtracted, UnsafeArchiveEntryError } from "../src/
 import { downloadFfhq, parseFfhqList, pixelMd5 } from "../src/data/download/ffhq.js";
 import { huggingFaceAuthHeaders, kaggleAuthHeaders, MissingCredentialsError } from "../src/data/download/credentials.js";
 import { downloadAnnotations, downloadSource, markerPath } from "../src/data/download/index.js";
-
-// ---------------------------------------------------------------- test servers
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void;
-
-interface Seen {
-  path: string;
-  query: URLSearchParams;
-  headers: http.IncomingHttpHeaders;
-}
-
-class TestServer {
-  readonly routes = new Map<string, Handler>();
-  readonly seen: Seen[] = [];
-  private server?: http.Server;
-  base = "";
-
-  async start(): Promise<void> {
-    this.server = http.createServer((req, res) => {
-      const url = new URL(req.url ?? "/", this.base);
-      this.seen.push({ path: url.pathname, query: url.searchParams, headers: req.headers });
-      const handler = this.routes.get(url.pathname);
-      if (handler) handler(req, res, url);
-      else res.writeHead(404, { "content-type": "text/plain" }).end("not found");
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
-    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-
-  requests(pathname: string): Seen[] {
-    return this.seen.filter((s) => s.path === pathname);
-  }
-}
+import { serveBytes, TestServer, type Handler } from "./support/http-server.js";
+import { makeZip, type ZipItem } from "./support/zip.js";
 
 const srv = new TestServer();
 /** a second origin, to check that credentials are not forwarded across a redirect */
@@ -83,28 +44,6 @@ const sha256 = (b: Buffer | string): string => createHash("sha256").update(b).di
 const md5 = (b: Buffer): string => createHash("md5").update(b).digest("hex");
 const fast = { retries: 5, baseDelayMs: 5, maxDelayMs: 50 };
 
-/** A static file with Range support. */
-function serveBytes(data: Buffer, contentType = "application/octet-stream"): Handler {
-  return (req, res) => {
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
-    if (!range) {
-      res.writeHead(200, { "content-length": data.length, "content-type": contentType }).end(data);
-      return;
-    }
-    const start = Number(range[1]);
-    if (start >= data.length) {
-      res.writeHead(416, { "content-range": `bytes */${data.length}` }).end();
-      return;
-    }
-    res.writeHead(206, {
-      "content-length": data.length - start,
-      "content-range": `bytes ${start}-${data.length - 1}/${data.length}`,
-      "content-type": contentType,
-    });
-    res.end(data.subarray(start));
-  };
-}
-
 /** The first request gets half the body and a dropped connection; later ones are served normally. */
 function dropHalfwayOnce(data: Buffer, half: number): Handler {
   let calls = 0;
@@ -125,61 +64,6 @@ async function listFiles(dir: string): Promise<string[]> {
 }
 
 // ---------------------------------------------------------------- archives
-
-interface ZipItem {
-  name: string;
-  data?: Buffer | string;
-  /** unix mode bits for the external attributes (e.g. 0o120777 for a symlink) */
-  mode?: number;
-}
-
-/** A minimal zip writer: stored (uncompressed) entries, UTF-8 names, unix attributes. */
-function makeZip(items: ZipItem[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const item of items) {
-    const name = Buffer.from(item.name, "utf8");
-    const data = Buffer.from(item.data ?? "");
-    const crc = zlib.crc32(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x0800, 6);
-    local.writeUInt16LE(0, 8);
-    local.writeUInt32LE(0, 10);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(0, 28);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE((3 << 8) | 20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(0, 10);
-    central.writeUInt32LE(0, 12);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(name.length, 28);
-    const mode = item.mode ?? (item.name.endsWith("/") ? 0o40755 : 0o100644);
-    central.writeUInt32LE((mode << 16) >>> 0, 38);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, data);
-    centrals.push(central, name);
-    offset += local.length + name.length + data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(items.length, 8);
-  end.writeUInt16LE(items.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
-}
 
 async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
   for (const [rel, content] of Object.entries(files)) {

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { createRequire } from "node:module";
 import { EXIT_USAGE } from "./common.js";
+import { registerDownload } from "./commands/dataset-download.js";
 import { registerExample } from "./commands/dataset-example.js";
 import { registerInspect } from "./commands/dataset-inspect.js";
 import { registerPrune } from "./commands/dataset-prune.js";
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerSources(dataset);
   registerVerify(dataset);
   registerPrune(dataset);
+  registerDownload(dataset);
   registerInspect(dataset);
   registerExample(dataset);
   for (const c of dataset.commands) c.exitOverride();

@@ -1,0 +1,117 @@
+import type { Command } from "commander";
+import * as path from "node:path";
+import { downloadAnnotations, downloadSource, type SourceDownloadReport } from "../../data/download/index.js";
+import { findSource, SOURCES, UPSTREAM_ANNOTATIONS } from "../../data/sources.js";
+import { formatBytes } from "../../util/progress.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
+
+const ANNOTATIONS = "annotations";
+
+interface DownloadOpts {
+  root: string;
+  jobs?: number;
+  retries: number;
+  keepArchives?: boolean;
+  force?: boolean;
+  verifyExisting?: boolean;
+  mirror: string[];
+  json?: boolean;
+}
+
+/** `--mirror FROM=TO`: requests for URLs starting with FROM go to TO instead. */
+export function mirrorRewriter(mirrors: readonly string[]): ((url: string) => string) | undefined {
+  if (mirrors.length === 0) return undefined;
+  const pairs = mirrors.map((m) => {
+    const eq = m.indexOf("=");
+    if (eq <= 0 || eq === m.length - 1) throw new Error(`--mirror expects FROM=TO (two URL prefixes), got "${m}"`);
+    return [m.slice(0, eq), m.slice(eq + 1)] as const;
+  });
+  return (url) => {
+    for (const [from, to] of pairs) if (url.startsWith(from)) return to + url.slice(from.length);
+    return url;
+  };
+}
+
+type Outcome =
+  | { source: string; ok: true; report?: SourceDownloadReport; files?: string[]; warnings?: string[] }
+  | { source: string; ok: false; error: string; failedImages?: { name: string; reason: string }[] };
+
+export function registerDownload(dataset: Command): void {
+  dataset
+    .command("download")
+    .description("fetch sources into the dataset root: resumable, retried, verified, extracted safely")
+    .argument("[sources...]", `source ids (see \`imaginet dataset sources\`), "${ANNOTATIONS}" for the upstream annotation files, or "all"`, [ANNOTATIONS])
+    .requiredOption("--root <dir>", "dataset root")
+    .option("--jobs <n>", "parallel transfers (default 4; FFHQ images 8)", parsePositiveInt("--jobs"))
+    .option("--retries <n>", "retries per file", (v) => Number.parseInt(v, 10), 5)
+    .option("--keep-archives", "keep downloaded archives in ROOT/.imaginet-downloads after extracting")
+    .option("--force", "fetch again even if a source is marked done")
+    .option("--verify-existing", "FFHQ: re-check the pixel md5 of images already present")
+    .option("--mirror <from=to>", "fetch URLs starting with FROM from TO instead (repeatable)", (v: string, acc: string[]) => [...acc, v], [])
+    .option("--json", "print the outcome as JSON")
+    .addHelpText(
+      "after",
+      "\nCredentials are read from the environment: KAGGLE_USERNAME and KAGGLE_KEY (or ~/.kaggle/kaggle.json) for ImageNet,\nHF_TOKEN for JourneyDB. Interrupted transfers resume on the next run.",
+    )
+    .action(
+      action(async (names: string[], opts: DownloadOpts) => {
+        const ids = names.includes("all") ? [ANNOTATIONS, ...SOURCES.map((s) => s.id)] : names;
+        const sources = ids.map((id) => (id === ANNOTATIONS ? ANNOTATIONS : findSource(id))); // unknown ids fail before any transfer
+        const abort = new AbortController();
+        const onSigint = (): void => abort.abort(new Error("interrupted: run the same command again to resume"));
+        process.once("SIGINT", onSigint);
+        const common = {
+          jobs: opts.jobs,
+          retries: opts.retries,
+          force: opts.force,
+          rewriteUrl: mirrorRewriter(opts.mirror),
+          progress: opts.json ? false : undefined,
+          signal: abort.signal,
+        };
+        const outcomes: Outcome[] = [];
+        try {
+          for (const s of sources) {
+            if (abort.signal.aborted) break;
+            const id = s === ANNOTATIONS ? ANNOTATIONS : s.id;
+            if (!opts.json) process.stderr.write(`${id}: fetching\n`);
+            try {
+              if (s === ANNOTATIONS) {
+                const r = await downloadAnnotations(path.join(opts.root, ANNOTATIONS), UPSTREAM_ANNOTATIONS, common);
+                outcomes.push({ source: id, ok: true, files: r.files.map((f) => f.file), warnings: r.warnings });
+              } else {
+                const report = await downloadSource(s, { ...common, root: opts.root, keepArchives: opts.keepArchives, verifyExisting: opts.verifyExisting });
+                outcomes.push(report.complete ? { source: id, ok: true, report } : { source: id, ok: false, error: `${report.ffhq?.failed.length ?? 0} images failed`, failedImages: report.ffhq?.failed });
+              }
+            } catch (err) {
+              outcomes.push({ source: id, ok: false, error: err instanceof Error ? err.message : String(err) });
+            }
+          }
+        } finally {
+          process.off("SIGINT", onSigint);
+        }
+        if (opts.json) printJson(outcomes);
+        else process.stdout.write(formatOutcomes(outcomes));
+        return outcomes.length === sources.length && outcomes.every((o) => o.ok) ? EXIT_OK : EXIT_PROBLEMS;
+      }),
+    );
+}
+
+function formatOutcomes(outcomes: Outcome[]): string {
+  let out = "";
+  for (const o of outcomes) {
+    if (!o.ok) {
+      out += `${o.source}: FAILED: ${o.error}\n`;
+      for (const f of o.failedImages?.slice(0, 5) ?? []) out += `  ${f.name}: ${f.reason}\n`;
+    } else if (o.report) {
+      const r = o.report;
+      const bytes = r.files.reduce((a, f) => a + f.bytes, 0);
+      out += r.alreadyDone
+        ? `${o.source}: already complete (use --force to fetch again)\n`
+        : `${o.source}: ok, ${formatBytes(bytes)} fetched, placed in ${r.placed.join(", ") || "(nothing)"}${r.ffhq ? ` (${r.ffhq.downloaded} images downloaded, ${r.ffhq.skipped} already present)` : ""}\n`;
+    } else {
+      out += `${o.source}: ok, ${o.files?.length ?? 0} files\n`;
+      for (const w of o.warnings ?? []) out += `  warning: ${w}\n`;
+    }
+  }
+  return out;
+}
