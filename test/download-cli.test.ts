@@ -39,7 +39,8 @@ describe("dataset download (CLI)", () => {
     assert.equal(outcome.ok, true);
     assert.equal(outcome.files.length, UPSTREAM_ANNOTATIONS.length);
     assert.equal(outcome.warnings.length, 2, "train_annotations.txt and calibration.txt have no published checksum");
-    assert.match(outcome.warnings[0], /train_annotations\.txt/);
+    assert.match(outcome.warnings[0], /^calibration\.txt: upstream publishes no checksum; recorded its sha256 [0-9a-f]{64} in /);
+    assert.match(outcome.warnings[1], /^train_annotations\.txt: upstream publishes no checksum/);
     for (const a of UPSTREAM_ANNOTATIONS) assert.equal(existsSync(path.join(root, "annotations", a.file)), true, a.file);
     const recorded = JSON.parse(readFileSync(path.join(root, "annotations", "checksums.json"), "utf8"));
     assert.ok(JSON.stringify(recorded).includes("train_annotations.txt"));

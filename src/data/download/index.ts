@@ -278,7 +278,9 @@ export async function downloadAnnotations(dir: string, entries: readonly Annotat
   });
   if (changed) await writeFileAtomic(checksumsPath, `${JSON.stringify(sortKeys(recorded), null, 2)}\n`);
   if (failures.length > 0) throw new Error(`${failures.length} annotation file(s) failed:\n  ${failures.join("\n  ")}`);
+  // transfers finish in any order; report in file order
   report.files.sort((a, b) => a.file.localeCompare(b.file));
+  report.warnings.sort();
   return report;
 }
 
