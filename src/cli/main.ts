@@ -8,6 +8,8 @@ import { registerInspect } from "./commands/dataset-inspect.js";
 import { registerPrune } from "./commands/dataset-prune.js";
 import { registerSources } from "./commands/dataset-sources.js";
 import { registerVerify } from "./commands/dataset-verify.js";
+import { registerTestsetAudit } from "./commands/testset-audit.js";
+import { registerTestsetBuild } from "./commands/testset-build.js";
 
 const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -24,7 +26,10 @@ export function buildProgram(): Command {
   registerDownload(dataset);
   registerInspect(dataset);
   registerExample(dataset);
-  for (const c of dataset.commands) c.exitOverride();
+  const testset = program.command("testset").description("build and audit ImagiNet's perturbed test set").exitOverride();
+  registerTestsetBuild(testset);
+  registerTestsetAudit(testset);
+  for (const c of [...dataset.commands, ...testset.commands]) c.exitOverride();
   return program;
 }
 

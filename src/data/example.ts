@@ -32,15 +32,34 @@ const KINDS: ExampleKind[] = [
   { dir: "dalle3", ext: "png", labels: [1, 3, 3, 7] },
 ];
 
-async function makeImage(rng: Rng, ext: ExampleKind["ext"], size: number): Promise<Buffer> {
-  const px = Buffer.alloc(size * size * 3);
+async function makeImage(rng: Rng, ext: ExampleKind["ext"], width: number, height: number): Promise<Buffer> {
+  const px = Buffer.alloc(width * height * 3);
   const base = [rng.int(0, 255), rng.int(0, 255), rng.int(0, 255)];
   for (let i = 0; i < px.length; i++) px[i] = Math.max(0, Math.min(255, base[i % 3]! + rng.int(-40, 40)));
   const sharp = await loadSharp();
-  const img = sharp(px, { raw: { width: size, height: size, channels: 3 } });
+  const img = sharp(px, { raw: { width, height, channels: 3 } });
   if (ext === "png") return img.png().toBuffer();
   if (ext === "webp") return img.webp({ quality: 90 }).toBuffer();
   return img.jpeg({ quality: 90 }).toBuffer();
+}
+
+/**
+ * Per-group test files in the layout of upstream's `test_annotations_{gan,sd,midjourney,dalle3}.txt`:
+ * each group's synthetic test images with as many real ones (dealt out in turn).
+ */
+async function writeGroupTestFiles(root: string, testLines: string[]): Promise<string[]> {
+  const groups = ["gan", "sd", "midjourney", "dalle3"];
+  const real = testLines.filter((l) => l.endsWith(",4,8"));
+  const files: string[] = [];
+  let next = 0;
+  for (const [g, name] of groups.entries()) {
+    const synthetic = testLines.filter((l) => l.split(",")[3] === String(g));
+    const lines = [...synthetic, ...synthetic.map(() => real[next++ % real.length]!)];
+    const f = path.join(root, "annotations", `test_annotations_${name}.txt`);
+    await writeFileAtomic(f, lines.join("\n") + "\n");
+    files.push(f);
+  }
+  return files;
 }
 
 export interface ExampleResult {
@@ -58,7 +77,9 @@ export async function makeExampleDataset(root: string, opts: { seed?: number; pe
   for (const kind of KINDS) {
     for (let i = 0; i < perKind; i++) {
       const rel = `${kind.dir}/${String(i).padStart(5, "0")}.${kind.ext}`;
-      await writeFileAtomic(path.join(root, rel), await makeImage(new Rng(seed, rel), kind.ext, size));
+      // sizes vary around `size`, not square, as real sources do
+      const rng = new Rng(seed, rel);
+      await writeFileAtomic(path.join(root, rel), await makeImage(rng, kind.ext, size + rng.int(0, size >> 2), size + rng.int(0, size >> 2)));
       lines.push(`./${rel},${kind.labels.join(",")}`);
     }
   }
@@ -77,6 +98,7 @@ export async function makeExampleDataset(root: string, opts: { seed?: number; pe
     annotationFiles.push(f);
   }
   const extras = ["val2017/unused_000.jpg", "val2017/unused_001.jpg", "wikiart/Baroque/unused_002.jpg"];
-  for (const rel of extras) await writeFileAtomic(path.join(root, rel), await makeImage(new Rng(seed, rel), "jpg", size));
+  for (const rel of extras) await writeFileAtomic(path.join(root, rel), await makeImage(new Rng(seed, rel), "jpg", size, size));
+  annotationFiles.push(...(await writeGroupTestFiles(root, split.test)));
   return { root, images: lines.length, unreferenced: extras.length, annotationFiles };
 }

@@ -1,0 +1,55 @@
+/** Test-set builder worker: decode → recipe → lossless WebP → temp file → rename, one item at a time. */
+import { createHash, randomBytes } from "node:crypto";
+import { promises as fsp } from "node:fs";
+import * as path from "node:path";
+import { parentPort, workerData } from "node:worker_threads";
+import { decodeRgb, encodeLosslessWebp } from "../../image/decode.js";
+import { applyRecipe, type Recipe, type TraceEntry } from "../../image/recipe.js";
+import { loadSharp } from "../../image/sharp.js";
+import { Rng } from "../../util/rng.js";
+
+export interface WorkerSetup {
+  recipe: Recipe;
+  seed: number;
+  maxPixels: number;
+}
+
+export interface Job {
+  k: number;
+  /** the per-image random stream's id: with the seed, the only input to its random draws */
+  id: string;
+  src: string;
+  dest: string;
+}
+
+export type JobResult =
+  | { k: number; ok: true; sha256: string; bytes: number; sourceSize: [number, number]; trace: TraceEntry[] }
+  | { k: number; ok: false; error: string };
+
+export async function runJob(job: Job, setup: WorkerSetup): Promise<JobResult> {
+  try {
+    const img = await decodeRgb(job.src, { maxPixels: setup.maxPixels });
+    const { image, trace } = await applyRecipe(img, setup.recipe, new Rng(setup.seed, job.id));
+    const webp = await encodeLosslessWebp(image);
+    await fsp.mkdir(path.dirname(job.dest), { recursive: true });
+    const tmp = `${job.dest}.${randomBytes(4).toString("hex")}.tmp`;
+    await fsp.writeFile(tmp, webp);
+    await fsp.rename(tmp, job.dest);
+    return { k: job.k, ok: true, sha256: createHash("sha256").update(webp).digest("hex"), bytes: webp.length, sourceSize: [img.width, img.height], trace };
+  } catch (err) {
+    return { k: job.k, ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+if (parentPort && (workerData as { data?: { kind?: string } } | null)?.data?.kind === "testset") {
+  const setup = (workerData as { data: { setup: WorkerSetup } }).data.setup;
+  const port = parentPort;
+  // one libvips thread per worker: the builder's parallelism is its worker count
+  void loadSharp().then((sharp) => {
+    sharp.concurrency(1);
+    port.on("message", (job: Job) => {
+      void runJob(job, setup).then((r) => port.postMessage(r));
+    });
+    port.postMessage({ ready: true });
+  });
+}
