@@ -72,6 +72,7 @@ export interface ExampleResult {
 export async function makeExampleDataset(root: string, opts: { seed?: number; perKind?: number; size?: number } = {}): Promise<ExampleResult> {
   const seed = opts.seed ?? 42;
   const perKind = opts.perKind ?? 4;
+  if (perKind < 4) throw new Error(`per-kind must be at least 4, so that train, calibration and test each hold every kind (got ${perKind})`);
   const size = opts.size ?? 64;
   const lines: string[] = [];
   for (const kind of KINDS) {
@@ -83,7 +84,7 @@ export async function makeExampleDataset(root: string, opts: { seed?: number; pe
       lines.push(`./${rel},${kind.labels.join(",")}`);
     }
   }
-  // round-robin split: 2/4 train, 1/4 calibration, 1/4 test (every kind in each)
+  // by image number within its kind: 2/4 train, 1/4 calibration, 1/4 test (every kind in each)
   const split = { train: [] as string[], calibration: [] as string[], test: [] as string[] };
   lines.forEach((l, i) => (i % 4 < 2 ? split.train : i % 4 === 2 ? split.calibration : split.test).push(l));
   const files = {

@@ -153,7 +153,7 @@ export async function auditTestset(root: string, files: string[], opts: { progre
       const synthetic = pick(1);
       if (real.length === 0 && synthetic.length === 0) continue;
       const g = [summarise(split, content, "real", real), summarise(split, content, "synthetic", synthetic)] as const;
-      groups.push(...g);
+      groups.push(...g.filter((x) => x.images > 0));
       if (real.length > 0 && synthetic.length > 0) flags.push(...compare(g[0], g[1]));
     }
   }
