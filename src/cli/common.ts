@@ -1,4 +1,6 @@
 /** What every command shares: error reporting, exit codes, JSON output. */
+import { InvalidArgumentError } from "commander";
+
 export const EXIT_OK = 0;
 /** the command ran, and what it checked is not in order (missing files, failed downloads) */
 export const EXIT_PROBLEMS = 1;
@@ -28,7 +30,15 @@ export function printJson(value: unknown): void {
 export function parsePositiveInt(name: string): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+export function parseIntInRange(name: string, lo: number, hi: number): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < lo || n > hi) throw new InvalidArgumentError(`${name} must be an integer ${lo}-${hi}, got "${v}"`);
     return n;
   };
 }

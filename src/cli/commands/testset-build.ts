@@ -5,7 +5,7 @@ import { buildTestset } from "../../data/testset/build.js";
 import { DEFAULT_TEST_FILES } from "../../data/testset/plan.js";
 import { DEFAULT_MAX_PIXELS } from "../../image/decode.js";
 import { findRecipe } from "../../image/recipes.js";
-import { action, parsePositiveInt, printJson } from "../common.js";
+import { action, parseIntInRange, parsePositiveInt, printJson } from "../common.js";
 
 /** Exit codes above 125 mean something else to shells: the failure count is capped there. */
 const MAX_EXIT = 125;
@@ -30,10 +30,11 @@ export function registerTestsetBuild(testset: Command): void {
     .option("--workers <n>", "worker threads (default: one per core)", parsePositiveInt("--workers"))
     .option("--recipe <name>", "perturbation recipe", "testset")
     .option("--max-pixels <n>", "refuse larger source images", parsePositiveInt("--max-pixels"), DEFAULT_MAX_PIXELS)
+    .option("--webp-effort <n>", "lossless WebP effort 0-6: identical pixels; higher is smaller and slower", parseIntInRange("--webp-effort", 0, 6), 0)
     .option("--json", "print the report as JSON")
     .addHelpText("after", "\nExit code: 0 when every image was built, otherwise the number that failed (at most 125); see OUT/errors.jsonl.")
     .action(
-      action(async (files: string[], opts: { root: string; out: string; seed: number; workers?: number; recipe: string; maxPixels: number; json?: boolean }) => {
+      action(async (files: string[], opts: { root: string; out: string; seed: number; workers?: number; recipe: string; maxPixels: number; webpEffort: number; json?: boolean }) => {
         if (!Number.isSafeInteger(opts.seed)) throw new Error(`--seed must be an integer`);
         const report = await buildTestset({
           root: opts.root,
@@ -43,6 +44,7 @@ export function registerTestsetBuild(testset: Command): void {
           seed: opts.seed,
           workers: opts.workers,
           maxPixels: opts.maxPixels,
+          webpEffort: opts.webpEffort,
           progress: opts.json ? false : undefined,
         });
         if (opts.json) printJson(report);

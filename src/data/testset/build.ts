@@ -32,6 +32,8 @@ export interface BuildOptions {
   seed: number;
   workers?: number;
   maxPixels: number;
+  /** lossless WebP effort 0-6: same pixels, smaller files, slower (default 0) */
+  webpEffort?: number;
   progress?: boolean;
 }
 
@@ -97,6 +99,7 @@ async function softwareVersions(): Promise<Record<string, string>> {
 interface BuildIdentity {
   seed: number;
   recipeHash: string;
+  webpEffort: number;
   annotations: { file: string; sha256: string }[];
 }
 
@@ -104,9 +107,9 @@ async function checkIdentity(out: string, identity: BuildIdentity): Promise<void
   const text = await fsp.readFile(path.join(out, CONFIG), "utf8").catch(() => null);
   if (text === null) return;
   const prev = JSON.parse(text) as BuildIdentity;
-  const same = prev.seed === identity.seed && prev.recipeHash === identity.recipeHash && JSON.stringify(prev.annotations) === JSON.stringify(identity.annotations);
+  const same = prev.seed === identity.seed && prev.recipeHash === identity.recipeHash && prev.webpEffort === identity.webpEffort && JSON.stringify(prev.annotations) === JSON.stringify(identity.annotations);
   if (!same) {
-    throw new Error(`${out} holds a test set built with other settings (seed ${prev.seed}, recipe ${prev.recipeHash.slice(0, 12)}, annotations ${prev.annotations.map((a) => a.file).join(", ")}): choose another --out, or remove it`);
+    throw new Error(`${out} holds a test set built with other settings (seed ${prev.seed}, recipe ${prev.recipeHash.slice(0, 12)}, WebP effort ${prev.webpEffort}, annotations ${prev.annotations.map((a) => a.file).join(", ")}): choose another --out, or remove it`);
   }
 }
 
@@ -114,7 +117,7 @@ export async function buildTestset(opts: BuildOptions): Promise<BuildReport> {
   const started = performance.now();
   const plan = await makePlan(opts.files);
   const hash = recipeHash(opts.recipe);
-  const identity: BuildIdentity = { seed: opts.seed, recipeHash: hash, annotations: await fileSha(opts.files) };
+  const identity: BuildIdentity = { seed: opts.seed, recipeHash: hash, webpEffort: opts.webpEffort ?? 0, annotations: await fileSha(opts.files) };
   await fsp.mkdir(opts.out, { recursive: true });
   await checkIdentity(opts.out, identity);
   await writeFileAtomic(path.join(opts.out, CONFIG), `${JSON.stringify({ ...identity, recipe: opts.recipe, software: await softwareVersions() }, null, 2)}\n`);
@@ -198,7 +201,7 @@ function itemId(item: PlanItem): string {
 
 async function runPool(items: PlanItem[], opts: BuildOptions, onResult: (item: PlanItem, r: JobResult) => Promise<void>): Promise<void> {
   if (items.length === 0) return;
-  const setup: WorkerSetup = { recipe: opts.recipe, seed: opts.seed, maxPixels: opts.maxPixels };
+  const setup: WorkerSetup = { recipe: opts.recipe, seed: opts.seed, maxPixels: opts.maxPixels, webpEffort: opts.webpEffort ?? 0 };
   const nWorkers = Math.max(1, Math.min(opts.workers ?? os.availableParallelism(), items.length));
   let next = 0;
   const byK = new Map(items.map((it) => [it.k, it]));

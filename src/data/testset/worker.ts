@@ -12,6 +12,7 @@ export interface WorkerSetup {
   recipe: Recipe;
   seed: number;
   maxPixels: number;
+  webpEffort: number;
 }
 
 export interface Job {
@@ -30,7 +31,7 @@ export async function runJob(job: Job, setup: WorkerSetup): Promise<JobResult> {
   try {
     const img = await decodeRgb(job.src, { maxPixels: setup.maxPixels });
     const { image, trace } = await applyRecipe(img, setup.recipe, new Rng(setup.seed, job.id));
-    const webp = await encodeLosslessWebp(image);
+    const webp = await encodeLosslessWebp(image, setup.webpEffort);
     await fsp.mkdir(path.dirname(job.dest), { recursive: true });
     const tmp = `${job.dest}.${randomBytes(4).toString("hex")}.tmp`;
     await fsp.writeFile(tmp, webp);
