@@ -10,6 +10,7 @@ import { registerSources } from "./commands/dataset-sources.js";
 import { registerVerify } from "./commands/dataset-verify.js";
 import { registerTestsetAudit } from "./commands/testset-audit.js";
 import { registerTestsetBuild } from "./commands/testset-build.js";
+import { registerTestsetRecipe } from "./commands/testset-recipe.js";
 
 const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   const testset = program.command("testset").description("build and audit ImagiNet's perturbed test set").exitOverride();
   registerTestsetBuild(testset);
   registerTestsetAudit(testset);
+  registerTestsetRecipe(testset);
   for (const c of [...dataset.commands, ...testset.commands]) c.exitOverride();
   return program;
 }

@@ -24,7 +24,9 @@
  *   - Cubic: OpenCV's SIMD `VResizeCubicVec_32s8u` handles the first `floor(W/8)*8` values of the
  *     row (W = width*3) in float: `round_half_even(r0*b0 + (r1*b1 + (r2*b2 + r3*b3)))` with
  *     `b = beta * 2^-22` and float rounding after every operation; the scalar tail uses the
- *     fixed-point formula above. Both are reproduced.
+ *     fixed-point formula above. Both are reproduced. (The split is by element, not pixel, so
+ *     for cubic the channel order can matter in the last pixel of a row: we match cv2.resize on
+ *     the array in the order it is given to us, RGB.)
  *   - Linear: the CV_8U specialisation of `VResizeLinear`:
  *     `(((b0 * (r0 >> 4)) >> 16) + ((b1 * (r1 >> 4)) >> 16) + 2) >> 2`.
  * - INTER_LINEAR with an exact 2× downscale on both axes is turned into INTER_AREA by OpenCV.
