@@ -16,7 +16,7 @@ cv2.setNumThreads(1)
 
 
 def perturb(job):
-    k, root, rel, out, seed = job
+    k, root, rel, out, seed, method = job
     rnd = random.Random(seed * 1_000_003 + k)
     img = np.asarray(Image.open(os.path.join(root, rel)).convert("RGB"))
     h = rnd.randint(256, max(min(min(img.shape[:2]), 1000), 256))
@@ -31,7 +31,7 @@ def perturb(job):
         _, enc = cv2.imencode(ext, img, (int(flag), rnd.randint(60, 100)))
         img = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
     dest = os.path.join(out, f"{k:05d}.webp")
-    Image.fromarray(img).save(dest, "WEBP", lossless=True)
+    Image.fromarray(img).save(dest, "WEBP", lossless=True, method=method)
     return k
 
 
@@ -41,12 +41,13 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--webp-method", type=int, default=4, help="Pillow's lossless WebP effort (its default is 4)")
     ap.add_argument("annotations")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     with open(a.annotations) as f:
         rels = [os.path.normpath(line.strip().rsplit(",", 4)[0]) for line in f if line.strip()]
-    jobs = [(k, a.root, rel, a.out, a.seed) for k, rel in enumerate(rels)]
+    jobs = [(k, a.root, rel, a.out, a.seed, a.webp_method) for k, rel in enumerate(rels)]
     with Pool(a.workers) as pool:
         done = sum(1 for _ in pool.imap_unordered(perturb, jobs, chunksize=4))
     assert done == len(jobs)

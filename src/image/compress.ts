@@ -61,7 +61,7 @@ export async function encodeJpeg(img: RgbImage, quality: number): Promise<Buffer
       trellisQuantisation: false,
       overshootDeringing: false,
       optimiseScans: false,
-      optimiseCoding: true,
+      optimiseCoding: false, // as OpenCV (IMWRITE_JPEG_OPTIMIZE=0); lossless either way, and faster
       quantisationTable: 0,
     })
     .toBuffer();
