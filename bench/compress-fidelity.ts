@@ -9,7 +9,8 @@
  * (bench/compress_reference.py does the reference round trips).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { listImages } from "./support.js";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,16 +35,6 @@ const JOBS: [Codec, number][] = [
   ["webp", 80],
   ["webp", 100],
 ];
-
-function listImages(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...listImages(p));
-    else if (/\.(jpe?g|png|webp)$/i.test(name)) out.push(p);
-  }
-  return out;
-}
 
 /** Decodes without colour management and takes the centre SIZE×SIZE; null when the photo is smaller. */
 async function centreCrop(file: string): Promise<RgbImage | null> {

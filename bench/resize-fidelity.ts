@@ -10,7 +10,9 @@
  * Needs /usr/bin/python3 with Debian's python3-opencv and python3-numpy (bench/resize_reference.py).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { listImages } from "./support.js";
+import { Rng } from "../src/util/rng.js";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,28 +33,8 @@ const MODES = (arg("--modes") ?? "lanczos4,bicubic,bilinear,area").split(",") as
 const SIZE = 256;
 const REPEAT = 5;
 
-function listImages(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...listImages(p));
-    else if (/\.(jpe?g|png|webp)$/i.test(name)) out.push(p);
-  }
-  return out;
-}
-
-/** mulberry32: a small seeded generator, so every run takes the same photos and crops. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(SEED);
+const rng = new Rng(SEED, "resize-fidelity");
+const rand = (): number => rng.next();
 const randInt = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1)); // inclusive
 
 // pick photos in a seeded order, decode (no EXIF rotation, ICC ignored), crop
