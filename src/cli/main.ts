@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { EXIT_USAGE } from "./common.js";
 import { registerDownload } from "./commands/dataset-download.js";
 import { registerExample } from "./commands/dataset-example.js";
+import { registerEvalImport } from "./commands/eval-import.js";
 import { registerInspect } from "./commands/dataset-inspect.js";
 import { registerPrune } from "./commands/dataset-prune.js";
 import { registerSources } from "./commands/dataset-sources.js";
@@ -31,7 +32,9 @@ export function buildProgram(): Command {
   registerTestsetBuild(testset);
   registerTestsetAudit(testset);
   registerTestsetRecipe(testset);
-  for (const c of [...dataset.commands, ...testset.commands]) c.exitOverride();
+  const evalCmd = program.command("eval").description("evaluate detectors from saved per-image predictions").exitOverride();
+  registerEvalImport(evalCmd);
+  for (const c of [...dataset.commands, ...testset.commands, ...evalCmd.commands]) c.exitOverride();
   return program;
 }
 

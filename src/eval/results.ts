@@ -1,0 +1,156 @@
+/**
+ * The results schema: a run directory holds `run.json` (what produced the scores) and
+ * `predictions.jsonl` (one row per test image) plus `calibration.jsonl` (the same for the calibration
+ * subset). Metrics are always recomputed from these files. Reading checks every line.
+ */
+import { createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { writeFileAtomic } from "../util/fs.js";
+
+export const RUN_SCHEMA = "imaginet-run/1";
+export const RUN_FILE = "run.json";
+export const PREDICTIONS_FILE = "predictions.jsonl";
+export const CALIBRATION_FILE = "calibration.jsonl";
+
+export interface PredictionRow {
+  /** image path, as in the annotation file */
+  path: string;
+  /** ImagiNet labels: origin, content, group, specific */
+  labels: [number, number, number, number];
+  /** which test list the image belongs to (upstream's per-group files: gan, sd, midjourney, dalle3) */
+  split?: string;
+  /** the detector's raw scalar (binary detection); higher means more likely synthetic */
+  score?: number;
+  /** raw per-class outputs (identification: gan, sd, midjourney, dalle3) */
+  logits?: number[];
+  /** perturbation family and severity for robustness sweeps (e.g. "jpeg", 75) */
+  perturbation?: string;
+  severity?: number;
+}
+
+export interface RunManifest {
+  schema: typeof RUN_SCHEMA;
+  detector: { name: string; weightsSha256: string | null };
+  annotations: { file: string; sha256: string }[];
+  recipeHash: string | null;
+  seed: number | null;
+  software: Record<string, string>;
+  hardware: { cpu: string; cores: number; memoryGiB: number; accelerator: string | null };
+  batchSize: number | null;
+  precision: string | null;
+  wallSeconds: number | null;
+  createdAt: string;
+}
+
+export class SchemaError extends Error {
+  constructor(file: string, line: number, detail: string) {
+    super(`${file}:${line}: ${detail}`);
+    this.name = "SchemaError";
+  }
+}
+
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
+/** Checks one parsed row; returns what is wrong, or null. */
+export function rowProblem(v: unknown): string | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return "expected a JSON object";
+  const r = v as Record<string, unknown>;
+  if (typeof r.path !== "string" || r.path === "") return 'expected "path": a non-empty string';
+  const l = r.labels;
+  if (!Array.isArray(l) || l.length !== 4 || !l.every((x) => Number.isInteger(x) && (x as number) >= 0)) {
+    return 'expected "labels": [origin, content, group, specific] as non-negative integers';
+  }
+  if (l[0] !== 0 && l[0] !== 1) return `origin must be 0 or 1, got ${String(l[0])}`;
+  if (r.score === undefined && r.logits === undefined) return 'expected "score" (a number) or "logits" (an array of numbers)';
+  if (r.score !== undefined && !isNum(r.score)) return `"score" must be a finite number, got ${JSON.stringify(r.score)}`;
+  if (r.logits !== undefined && (!Array.isArray(r.logits) || r.logits.length === 0 || !r.logits.every(isNum))) {
+    return '"logits" must be a non-empty array of finite numbers';
+  }
+  if (r.split !== undefined && typeof r.split !== "string") return '"split" must be a string';
+  if (r.perturbation !== undefined && typeof r.perturbation !== "string") return '"perturbation" must be a string';
+  if (r.severity !== undefined && !isNum(r.severity)) return '"severity" must be a finite number';
+  if ((r.perturbation === undefined) !== (r.severity === undefined)) return '"perturbation" and "severity" go together';
+  const known = new Set(["path", "labels", "split", "score", "logits", "perturbation", "severity"]);
+  const extra = Object.keys(r).find((k) => !known.has(k));
+  if (extra) return `unknown field "${extra}"`;
+  return null;
+}
+
+export async function readPredictions(file: string): Promise<PredictionRow[]> {
+  const text = await fsp.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`${file}: cannot read predictions (${e.code ?? e.message})`);
+  });
+  const rows: PredictionRow[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === "") continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      throw new SchemaError(file, i + 1, "not valid JSON");
+    }
+    const problem = rowProblem(v);
+    if (problem) throw new SchemaError(file, i + 1, problem);
+    rows.push(v as PredictionRow);
+  }
+  if (rows.length === 0) throw new SchemaError(file, 1, "no predictions");
+  return rows;
+}
+
+export async function writePredictions(file: string, rows: readonly PredictionRow[]): Promise<void> {
+  await writeFileAtomic(file, rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+}
+
+export async function readManifest(dir: string): Promise<RunManifest> {
+  const file = path.join(dir, RUN_FILE);
+  const text = await fsp.readFile(file, "utf8").catch(() => {
+    throw new Error(`${dir}: not a run directory (no ${RUN_FILE})`);
+  });
+  let m: RunManifest;
+  try {
+    m = JSON.parse(text) as RunManifest;
+  } catch {
+    throw new SchemaError(file, 1, "not valid JSON");
+  }
+  if (m.schema !== RUN_SCHEMA) throw new SchemaError(file, 1, `expected "schema": "${RUN_SCHEMA}", got ${JSON.stringify(m.schema)}`);
+  if (typeof m.detector?.name !== "string" || m.detector.name === "") throw new SchemaError(file, 1, 'expected "detector": {"name": …}');
+  return m;
+}
+
+export async function sha256OfFile(file: string): Promise<string> {
+  return createHash("sha256").update(await fsp.readFile(file)).digest("hex");
+}
+
+export function hardwareInfo(): RunManifest["hardware"] {
+  const cpus = os.cpus();
+  return { cpu: cpus[0]?.model ?? "unknown", cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), accelerator: null };
+}
+
+export interface Run {
+  dir: string;
+  manifest: RunManifest;
+  predictions: PredictionRow[];
+  calibration: PredictionRow[] | null;
+}
+
+export async function readRun(dir: string): Promise<Run> {
+  const manifest = await readManifest(dir);
+  const predictions = await readPredictions(path.join(dir, PREDICTIONS_FILE));
+  const calFile = path.join(dir, CALIBRATION_FILE);
+  const calibration = await fsp.access(calFile).then(
+    () => readPredictions(calFile),
+    () => null,
+  );
+  return { dir, manifest, predictions, calibration };
+}
+
+export async function writeRun(dir: string, manifest: RunManifest, predictions: readonly PredictionRow[], calibration: readonly PredictionRow[] | null): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true });
+  await writePredictions(path.join(dir, PREDICTIONS_FILE), predictions);
+  if (calibration) await writePredictions(path.join(dir, CALIBRATION_FILE), calibration);
+  await writeFileAtomic(path.join(dir, RUN_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+}
