@@ -5,6 +5,7 @@ import { EXIT_USAGE } from "./common.js";
 import { registerDownload } from "./commands/dataset-download.js";
 import { registerExample } from "./commands/dataset-example.js";
 import { registerEvalImport } from "./commands/eval-import.js";
+import { registerEvalRun } from "./commands/eval-run.js";
 import { registerInspect } from "./commands/dataset-inspect.js";
 import { registerPrune } from "./commands/dataset-prune.js";
 import { registerSources } from "./commands/dataset-sources.js";
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerTestsetRecipe(testset);
   const evalCmd = program.command("eval").description("evaluate detectors from saved per-image predictions").exitOverride();
   registerEvalImport(evalCmd);
+  registerEvalRun(evalCmd);
   for (const c of [...dataset.commands, ...testset.commands, ...evalCmd.commands]) c.exitOverride();
   return program;
 }

@@ -1,0 +1,59 @@
+import type { Command } from "commander";
+import * as path from "node:path";
+import { evaluateRun, type DetectionTable, type Evaluation } from "../../eval/evaluate.js";
+import { readRun } from "../../eval/results.js";
+import { writeFileAtomic } from "../../util/fs.js";
+import { renderTable } from "../../util/table.js";
+import { action, printJson } from "../common.js";
+
+export const METRICS_FILE = "metrics.json";
+
+export function registerEvalRun(evalCmd: Command): void {
+  evalCmd
+    .command("run")
+    .description("compute both tracks' metrics from saved predictions; writes RUN/metrics.json")
+    .argument("<runs...>", "run directories (run.json + predictions.jsonl [+ calibration.jsonl])")
+    .option("--seed <n>", "seed for the bootstrap and the real-image subsamples", (v) => Number.parseInt(v, 10), 42)
+    .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0: none)", (v) => Number.parseInt(v, 10), 1000)
+    .option("--json", "print the evaluations as JSON")
+    .action(
+      action(async (dirs: string[], opts: { seed: number; bootstrap: number; json?: boolean }) => {
+        const evaluations: Evaluation[] = [];
+        for (const dir of dirs) {
+          const e = evaluateRun(await readRun(dir), { seed: opts.seed, resamples: opts.bootstrap });
+          await writeFileAtomic(path.join(dir, METRICS_FILE), `${JSON.stringify(e, null, 2)}\n`);
+          evaluations.push(e);
+        }
+        if (opts.json) return printJson(evaluations);
+        for (const e of evaluations) process.stdout.write(formatEvaluation(e));
+      }),
+    );
+}
+
+const f4 = (x: number): string => (Number.isNaN(x) ? "n/a" : x.toFixed(4));
+const ci = (e: { value: number; lo: number; hi: number }): string => (Number.isNaN(e.lo) ? f4(e.value) : `${f4(e.value)} [${f4(e.lo)}, ${f4(e.hi)}]`);
+
+function formatTable(title: string, t: DetectionTable | null): string {
+  if (!t) return "";
+  const rows = t.rows.map((r) => [r.label, r.real, r.synthetic, ci(r.acc), ci(r.auc), f4(r.ap.value), f4(r.eer), f4(r.tprAt1)]);
+  rows.push(["Mean", "", "", f4(t.mean.acc), f4(t.mean.auc), "", "", ""]);
+  return `${title}\n${renderTable(["", "real", "synthetic", "ACC (balanced) [95% CI]", "AUC [95% CI]", "AP", "EER", "TPR@1%FPR"], rows)}\n\n`;
+}
+
+export function formatEvaluation(e: Evaluation): string {
+  let out = `== ${e.detector} (${e.run})\n`;
+  if (e.calibration) out += `calibration: p = sigmoid(${e.calibration.a.toPrecision(6)}·score + ${e.calibration.b.toPrecision(6)}) from ${e.calibration.n} images${e.calibration.warning ? ` (${e.calibration.warning})` : ""}\n\n`;
+  if (e.detection) {
+    out += formatTable("Detection by model group", e.detection.groups);
+    out += formatTable("Detection by specific generator", e.detection.specific);
+    out += formatTable("Detection by content type", e.detection.content);
+    const a = e.detection.all;
+    out += `All images: ACC ${ci(a.acc)}, AUC ${ci(a.auc)}, Brier ${f4(a.brier)}, ECE ${f4(a.ece)}, TPR@0.1%FPR ${f4(a.tprAt01)}\n\n`;
+  }
+  if (e.identification) {
+    const id = e.identification;
+    out += `Identification (4-way)\n${renderTable([...id.rows.map((r) => r.label), "Mean"], [[...id.rows.map((r) => f4(r.acc.value)), f4(id.meanAcc)]])}\nmacro one-vs-rest AUC ${f4(id.macroAuc)}\n\n`;
+  }
+  for (const n of e.notes) out += `note: ${n}\n`;
+  return out;
+}

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { cpSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { evaluateRun, seededSample } from "../src/eval/evaluate.js";
+import { readRun } from "../src/eval/results.js";
+import { cli, REPO, tmpDir } from "./helpers.js";
+
+// made by scripts/fixtures/make_evaluate_fixtures.py: a run and upstream's protocol on it, in sklearn
+const dir = path.join(REPO, "test/fixtures/evaluate");
+const expected = JSON.parse(readFileSync(path.join(dir, "expected.json"), "utf8"));
+
+describe("evaluation of a run (upstream protocol)", () => {
+  test("calibration, group and content tables, identification equal sklearn's", async () => {
+    const e = evaluateRun(await readRun(dir), { resamples: 200 });
+    // LogisticRegression(C=1e10) lbfgs stops ~1e-7 from the optimum we reach (see test/calibration.test.ts)
+    assert.ok(Math.abs(e.calibration!.a - expected.calibration.a) < 1e-5 && Math.abs(e.calibration!.b - expected.calibration.b) < 1e-5);
+    const groups = e.detection!.groups!;
+    assert.deepEqual(groups.rows.map((r) => r.label), ["GAN", "SD", "Midjourney", "DALL·E 3"]);
+    groups.rows.forEach((r, i) => {
+      const x = expected.groups[i];
+      assert.deepEqual([r.real, r.synthetic], [x.real, x.synthetic]);
+      assert.ok(Math.abs(r.acc.value - x.acc) < 1e-12, `${r.label} acc ${r.acc.value} vs ${x.acc}`);
+      assert.ok(Math.abs(r.auc.value - x.auc) < 1e-12, `${r.label} auc ${r.auc.value} vs ${x.auc}`);
+      assert.ok(r.acc.lo <= r.acc.value && r.acc.value <= r.acc.hi && r.auc.lo <= r.auc.value && r.auc.value <= r.auc.hi);
+    });
+    assert.ok(Math.abs(groups.mean.acc - expected.groupsMean.acc) < 1e-12 && Math.abs(groups.mean.auc - expected.groupsMean.auc) < 1e-12);
+    e.detection!.content!.rows.forEach((r, i) => {
+      assert.ok(Math.abs(r.acc.value - expected.content[i].acc) < 1e-12 && Math.abs(r.auc.value - expected.content[i].auc) < 1e-12, r.label);
+    });
+    const id = e.identification!;
+    id.rows.forEach((r, i) => assert.ok(Math.abs(r.acc.value - expected.identification.acc[i]) < 1e-12, r.label));
+    assert.ok(Math.abs(id.macroAuc - expected.identification.macroAuc) < 1e-12);
+  });
+
+  test("specific generators are paired with as many seeded real images; same seed, same numbers", async () => {
+    const run = await readRun(dir);
+    const a = evaluateRun(run, { resamples: 50, seed: 7 });
+    const b = evaluateRun(run, { resamples: 50, seed: 7 });
+    assert.deepEqual(a, b);
+    for (const r of a.detection!.specific!.rows) assert.equal(r.real, r.synthetic, r.label);
+    assert.deepEqual(a.detection!.specific!.rows.map((r) => r.label), ["ProGAN", "StyleGAN-XL", "StyleGAN3", "SD v2.1", "SDXL v1.0", "Animagine XL", "Midjourney", "DALL·E 3"]);
+    const c = evaluateRun(run, { resamples: 50, seed: 8 });
+    assert.notDeepEqual(c.detection!.specific!.rows.map((r) => r.auc.value), a.detection!.specific!.rows.map((r) => r.auc.value));
+    assert.deepEqual(seededSample([1, 2, 3, 4, 5], 5, 1, "x").sort(), [1, 2, 3, 4, 5]);
+  });
+
+  test("eval run writes metrics.json next to the predictions", () => {
+    const run = path.join(tmpDir(), "run");
+    cpSync(dir, run, { recursive: true });
+    const r = cli(["eval", "run", run, "--bootstrap", "100"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Detection by model group/);
+    const m = JSON.parse(readFileSync(path.join(run, "metrics.json"), "utf8"));
+    assert.equal(m.detector, "Fixture");
+    assert.equal(m.options.resamples, 100);
+  });
+});
