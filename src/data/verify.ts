@@ -64,18 +64,6 @@ async function decode(abs: string): Promise<string | null> {
   }
 }
 
-let recheckQueue: Promise<unknown> = Promise.resolve();
-
-async function checkDecode(abs: string): Promise<Check | null> {
-  if ((await decode(abs)) === null) return null;
-  // libvips keeps one error buffer for all threads, so concurrent failures can garble the message:
-  // decode a failed file again, alone, for a reliable verdict and reason
-  const again = recheckQueue.then(() => decode(abs));
-  recheckQueue = again;
-  const reason = await again;
-  return reason === null ? null : { status: "corrupt", reason };
-}
-
 function emptySummary(source: string): SourceSummary {
   return { source, referenced: 0, present: 0, missing: 0, unreadable: 0, notImage: 0, corrupt: 0, formats: {}, examples: [] };
 }
@@ -107,11 +95,19 @@ export async function verifyDataset(root: string, annotationFiles: string[], pat
 
   const headers = await checkHeaders(root, list, { workers: opts.workers, onChunk: opts.deep ? undefined : (n) => progress.tick(n) });
   if (opts.deep) {
+    const failed: number[] = [];
     await mapPool(list, os.availableParallelism(), async (rel, i) => {
-      const h = headers[i]!;
-      record(rel, h.status === "present" ? ((await checkDecode(path.join(root, rel))) ?? h) : h);
+      if (headers[i]!.status === "present" && (await decode(path.join(root, rel))) !== null) failed.push(i);
       progress.tick();
     });
+    // libvips keeps one error buffer for all its threads, so concurrent failures can garble each
+    // other's message: decode the failed files again one at a time, with nothing else in flight
+    const corrupt = new Map<number, Check>();
+    for (const i of failed.sort((x, y) => x - y)) {
+      const reason = await decode(path.join(root, list[i]!));
+      if (reason !== null) corrupt.set(i, { status: "corrupt", reason });
+    }
+    list.forEach((rel, i) => record(rel, corrupt.get(i) ?? headers[i]!));
   } else list.forEach((rel, i) => record(rel, headers[i]!));
   progress.finish();
 
