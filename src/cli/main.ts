@@ -8,6 +8,7 @@ import { registerEvalImport } from "./commands/eval-import.js";
 import { registerEvalRun } from "./commands/eval-run.js";
 import { registerInspect } from "./commands/dataset-inspect.js";
 import { registerPrune } from "./commands/dataset-prune.js";
+import { registerReport } from "./commands/report.js";
 import { registerSources } from "./commands/dataset-sources.js";
 import { registerVerify } from "./commands/dataset-verify.js";
 import { registerTestsetAudit } from "./commands/testset-audit.js";
@@ -36,7 +37,8 @@ export function buildProgram(): Command {
   const evalCmd = program.command("eval").description("evaluate detectors from saved per-image predictions").exitOverride();
   registerEvalImport(evalCmd);
   registerEvalRun(evalCmd);
-  for (const c of [...dataset.commands, ...testset.commands, ...evalCmd.commands]) c.exitOverride();
+  registerReport(program);
+  for (const c of [...dataset.commands, ...testset.commands, ...evalCmd.commands, ...program.commands]) c.exitOverride();
   return program;
 }
 
