@@ -18,7 +18,7 @@
  *
  * Score-ranking metrics go through three steps: {@link rankScores} sorts once and groups tied
  * scores; {@link tally} sums the (weighted) positives and negatives of every tie group in one O(n)
- * pass over the samples; the `…FromTally` functions read a metric off the per-group sums in one pass
+ * pass in score order; the `…FromTally` functions read a metric off the per-group sums in one pass
  * over the groups, in descending score order. The bootstrap sorts once per input and repeats only the
  * last two steps per resample.
  */
@@ -88,42 +88,91 @@ function checkWeights(w: Numbers | undefined, n: number, what: string): Numbers 
   return w;
 }
 
+/**
+ * The one accumulation behind every metric except the probability ones: out[slots[j]] += w[j] for
+ * every j (w null = all 1), after zeroing out. Ranking metrics sum weights into tie groups by label,
+ * class metrics into confusion-matrix cells. Indexing by a precomputed slot avoids a branch on the
+ * label, which random labels would mispredict half the time.
+ */
+function accumulate(slots: Uint32Array, w: Float64Array | null, out: Float64Array): Float64Array {
+  out.fill(0);
+  if (w === null) for (let j = 0; j < slots.length; j++) out[slots[j]!]! += 1;
+  else for (let j = 0; j < slots.length; j++) out[slots[j]!]! += w[j]!;
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // ranking: sort once, group ties
 
-/** Samples grouped by tied score, groups numbered by descending score. */
+/** Samples in descending score order (their positions), with tied scores grouped. */
 export interface Ranking {
   readonly n: number;
-  /** each sample's tie group */
-  readonly groupOf: Uint32Array;
-  /** 1 where the sample is positive */
-  readonly positive: Uint8Array;
-  /** the score of each tie group, descending */
+  /** the sample at each position: indices by descending score, ties in ascending index order */
+  readonly order: Uint32Array;
+  /** the score of each tie group, descending (its lowest-index sample's: -0 or 0) */
   readonly groupScore: Float64Array;
+  /** where each position's weight goes in a tally's buffer: its group g if positive, else groups + g */
+  readonly slot: Uint32Array;
 }
 
 /** Validates binary labels and scores, sorts once and groups equal scores (-0 and 0 are equal). */
 export function rankScores(yTrue: Numbers, scores: Numbers, what = "rankScores"): Ranking {
-  const positive = binaryLabels(yTrue, what);
+  const labels = binaryLabels(yTrue, what);
   checkSameLength(what, yTrue, scores, "yTrue", "scores");
   checkFinite(scores, what, "score");
-  const n = positive.length;
-  const s = Float64Array.from(scores);
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => (s[a]! > s[b]! ? -1 : s[a]! < s[b]! ? 1 : a - b));
+  const n = labels.length;
+  const s = new Float64Array(scores);
+  const groupScore = distinctDescending(s);
+  const groups = groupScore.length;
   const groupOf = new Uint32Array(n);
-  const groupScore: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const k = order[i]!;
-    if (i === 0 || s[k] !== s[order[i - 1]!]) groupScore.push(s[k]!);
-    groupOf[k] = groupScore.length - 1;
+  for (let i = 0; i < n; i++) groupOf[i] = groupIndex(groupScore, s[i]!);
+  const order = orderByGroup(groupOf, groups);
+  const slot = new Uint32Array(n);
+  for (let j = 0; j < n; j++) {
+    const i = order[j]!, g = groupOf[i]!;
+    slot[j] = labels[i] === 1 ? g : groups + g;
+    // a group's score is its first sample's, as sklearn's threshold (this tells -0 from 0)
+    if (j === 0 || g !== groupOf[order[j - 1]!]) groupScore[g] = s[i]!;
   }
-  return { n, groupOf, positive, groupScore: Float64Array.from(groupScore) };
+  return { n, order, groupScore, slot };
+}
+
+/** The distinct values of s, descending (a native numeric sort: much faster than sorting indices with a comparator). */
+function distinctDescending(s: Float64Array): Float64Array {
+  const sorted = s.slice().sort();
+  const out: number[] = [];
+  for (let i = sorted.length - 1; i >= 0; i--) {
+    if (out.length === 0 || sorted[i] !== out[out.length - 1]) out.push(sorted[i]!);
+  }
+  return Float64Array.from(out);
+}
+
+/** Index of v in the descending array `desc`, which holds it. */
+function groupIndex(desc: Float64Array, v: number): number {
+  let lo = 0, hi = desc.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (desc[mid]! > v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Sample indices ordered by group, ascending index within a group (a counting sort). */
+function orderByGroup(groupOf: Uint32Array, groups: number): Uint32Array {
+  const next = new Uint32Array(groups + 1);
+  for (let i = 0; i < groupOf.length; i++) next[groupOf[i]! + 1]!++;
+  for (let g = 1; g <= groups; g++) next[g]! += next[g - 1]!;
+  const order = new Uint32Array(groupOf.length);
+  for (let i = 0; i < groupOf.length; i++) order[next[groupOf[i]!]!++] = i;
+  return order;
 }
 
 /** Weighted positives and negatives per tie group of a {@link Ranking}. */
 export interface Tally {
+  /** positives then negatives per group: what {@link Ranking.slot} indexes */
+  readonly buffer: Float64Array;
+  /** views of the buffer */
   readonly pos: Float64Array;
   readonly neg: Float64Array;
   totalPos: number;
@@ -131,43 +180,42 @@ export interface Tally {
 }
 
 export function emptyTally(groups: number): Tally {
-  return { pos: new Float64Array(groups), neg: new Float64Array(groups), totalPos: 0, totalNeg: 0 };
+  const buffer = new Float64Array(2 * groups);
+  return { buffer, pos: buffer.subarray(0, groups), neg: buffer.subarray(groups), totalPos: 0, totalNeg: 0 };
 }
 
 /**
- * Sums each tie group's positive and negative weight in one pass over the samples. `weights` are
- * per sample (omitted = all 1). Reuses `out` when given.
+ * Sums each tie group's positive and negative weight. `weights` are per sample, in the input's order
+ * (omitted = all 1). Reuses `out` when given.
  */
 export function tally(r: Ranking, weights?: Numbers, out?: Tally): Tally {
-  return accumulateTally(r, null, checkWeights(weights, r.n, "tally"), out ?? emptyTally(r.groupScore.length));
+  return checkedTally(r, weights, out ?? emptyTally(r.groupScore.length), "tally");
 }
 
-/**
- * The one accumulation behind every ranking metric: entry t of the sample list is sample
- * `draws[t]` (or t when draws is null: every sample once) with weight `w[t]` (or 1). A bootstrap
- * resample is its list of drawn indices, which is the same as weighting each sample by how often it
- * was drawn.
- */
-function accumulateTally(r: Ranking, draws: Uint32Array | null, w: Numbers | null, out: Tally): Tally {
-  const { groupOf, positive } = r, { pos, neg } = out;
-  pos.fill(0);
-  neg.fill(0);
-  let totalPos = 0, totalNeg = 0;
-  const m = draws === null ? r.n : draws.length;
-  for (let t = 0; t < m; t++) {
-    const i = draws === null ? t : draws[t]!;
-    const wi = w === null ? 1 : w[t]!;
-    if (positive[i] === 1) {
-      pos[groupOf[i]!]! += wi;
-      totalPos += wi;
-    } else {
-      neg[groupOf[i]!]! += wi;
-      totalNeg += wi;
-    }
-  }
-  out.totalPos = totalPos;
-  out.totalNeg = totalNeg;
+function checkedTally(r: Ranking, weights: Numbers | undefined, out: Tally, what: string): Tally {
+  const w = checkWeights(weights, r.n, what);
+  return accumulateTally(r, w === null ? null : permute(w, r.order), out);
+}
+
+/** a[order[j]] at j. */
+function permute(a: Numbers, order: Uint32Array): Float64Array {
+  const out = new Float64Array(order.length);
+  for (let j = 0; j < order.length; j++) out[j] = a[order[j]!]!;
   return out;
+}
+
+/** Per-group sums of the weights of the positions (null = all 1); a bootstrap resample passes how often each was drawn. */
+function accumulateTally(r: Ranking, w: Float64Array | null, out: Tally): Tally {
+  accumulate(r.slot, w, out.buffer);
+  out.totalPos = sum(out.pos);
+  out.totalNeg = sum(out.neg);
+  return out;
+}
+
+function sum(a: Float64Array): number {
+  let total = 0;
+  for (let i = 0; i < a.length; i++) total += a[i]!;
+  return total;
 }
 
 const bothClasses = (t: Tally): boolean => t.totalPos > 0 && t.totalNeg > 0;
@@ -228,14 +276,15 @@ export function aucFromTally(t: Tally): number {
  */
 export function apFromTally(t: Tally): number {
   if (!bothClasses(t)) return NaN;
-  let sum = 0, tps = 0, fps = 0;
+  let total = 0, tps = 0, fps = 0;
   for (let g = 0; g < t.pos.length; g++) {
     const p = t.pos[g]!;
     tps += p;
     fps += t.neg[g]!;
-    if (p > 0) sum += p * (tps / (tps + fps));
+    // p = 0 adds nothing; `|| 1` only avoids 0/0 before the first weighted group
+    total += (p * tps) / (tps + fps || 1);
   }
-  return sum / t.totalPos;
+  return total / t.totalPos;
 }
 
 /**
@@ -248,12 +297,11 @@ export function apFromTally(t: Tally): number {
 export function eerFromTally(t: Tally): number {
   if (!bothClasses(t)) return NaN;
   const P = t.totalPos, N = t.totalNeg;
-  let tps = 0, fps = 0;
-  // sign of (FPR − FNR) scaled by P·N: exact for integer weights
-  let prevFpr = 0, prevFnr = 1;
+  let tps = 0, fps = 0, prevFpr = 0, prevFnr = 1;
   for (let g = 0; g < t.pos.length; g++) {
     tps += t.pos[g]!;
     fps += t.neg[g]!;
+    // the sign of FPR − FNR, scaled by P·N so that integer weights decide it exactly
     const side = fps * P + tps * N - P * N;
     if (side < 0) {
       prevFpr = fps / N;
@@ -287,7 +335,7 @@ export function tprAtFprFromTally(t: Tally, maxFpr: number): number {
 
 function rankedTally(yTrue: Numbers, scores: Numbers, weights: Numbers | undefined, what: string): { r: Ranking; t: Tally } {
   const r = rankScores(yTrue, scores, what);
-  return { r, t: accumulateTally(r, null, checkWeights(weights, r.n, what), emptyTally(r.groupScore.length)) };
+  return { r, t: checkedTally(r, weights, emptyTally(r.groupScore.length), what) };
 }
 
 /** {@link rocFromTally} of the given labels and scores. */
@@ -357,33 +405,43 @@ function probabilityColumns(probs: Float64Array | readonly Numbers[], n: number,
 // ---------------------------------------------------------------------------------------------
 // class-label metrics
 
-/** Validated class labels of a prediction task. */
+/** A k×k confusion matrix is allocated per call: this keeps it small. */
+const MAX_CLASSES = 1024;
+
+/** Validated class labels of a prediction task, as cells of a row-major k×k confusion matrix. */
 export interface LabelPairs {
-  readonly yTrue: Int32Array;
-  readonly yPred: Int32Array;
-  /** 1 + the largest label in either array */
+  /** trueClass·k + predictedClass per sample */
+  readonly cell: Uint32Array;
+  /** k: nClasses when given, else 1 + the largest label in either array */
   readonly nClasses: number;
 }
 
-export function labelPairs(yTrue: Numbers, yPred: Numbers, what = "labelPairs"): LabelPairs {
+export function labelPairs(yTrue: Numbers, yPred: Numbers, nClasses?: number, what = "labelPairs"): LabelPairs {
   checkNonEmpty(yTrue.length, what);
   checkSameLength(what, yTrue, yPred, "yTrue", "yPred");
   const t = classLabels(yTrue, what, "yTrue"), p = classLabels(yPred, what, "yPred");
   let max = 0;
   for (let i = 0; i < t.length; i++) max = Math.max(max, t[i]!, p[i]!);
-  return { yTrue: t, yPred: p, nClasses: max + 1 };
+  const k = nClasses ?? max + 1;
+  if (k > MAX_CLASSES) throw new Error(`${what}: ${k} classes; at most ${MAX_CLASSES} are supported`);
+  if (max >= k) {
+    const i = t.findIndex((a, j) => a >= k || p[j]! >= k);
+    throw new Error(`${what}: label at index ${i} (true ${t[i]}, predicted ${p[i]}) is not below nClasses ${k}`);
+  }
+  const cell = new Uint32Array(t.length);
+  for (let i = 0; i < t.length; i++) cell[i] = t[i]! * k + p[i]!;
+  return { cell, nClasses: k };
 }
 
-/** Row-major k×k weighted confusion counts (row = true class, column = predicted); labels ≥ k are an error. */
-export function confusionFromPairs(pairs: LabelPairs, k: number, weights: Numbers | null, out = new Float64Array(k * k)): Float64Array {
-  out.fill(0);
-  const { yTrue, yPred } = pairs;
-  for (let i = 0; i < yTrue.length; i++) {
-    const t = yTrue[i]!, p = yPred[i]!;
-    if (t >= k || p >= k) throw new Error(`confusionMatrix: label at index ${i} (true ${t}, predicted ${p}) is not below nClasses ${k}`);
-    out[t * k + p]! += weights === null ? 1 : weights[i]!;
-  }
-  return out;
+/** Row-major k×k confusion counts (row = true class, column = predicted) of {@link labelPairs}, optionally weighted. */
+export function confusionFromPairs(pairs: LabelPairs, weights?: Numbers): Float64Array {
+  const w = checkWeights(weights, pairs.cell.length, "confusionFromPairs");
+  return confusionOf(pairs, w === null ? null : new Float64Array(w));
+}
+
+/** {@link confusionFromPairs} with weights already checked (null = all 1), into `out`. */
+function confusionOf(pairs: LabelPairs, w: Float64Array | null, out = new Float64Array(pairs.nClasses ** 2)): Float64Array {
+  return accumulate(pairs.cell, w, out);
 }
 
 /** Mean recall over the classes with weight in yTrue (rows of the confusion matrix with a positive sum). */
@@ -407,15 +465,16 @@ export function accuracyFromConfusion(c: Float64Array, k: number): number {
   return correct / total;
 }
 
-function pairsAndWeights(yTrue: Numbers, yPred: Numbers, weights: Numbers | undefined, what: string): { pairs: LabelPairs; w: Numbers | null } {
-  const pairs = labelPairs(yTrue, yPred, what);
-  return { pairs, w: checkWeights(weights, pairs.yTrue.length, what) };
+function pairsAndWeights(yTrue: Numbers, yPred: Numbers, weights: Numbers | undefined, what: string, nClasses?: number): { pairs: LabelPairs; w: Float64Array | null } {
+  const pairs = labelPairs(yTrue, yPred, nClasses, what);
+  const w = checkWeights(weights, pairs.cell.length, what);
+  return { pairs, w: w === null ? null : new Float64Array(w) };
 }
 
 /** Fraction of samples with yPred = yTrue (sklearn `accuracy_score`). */
 export function accuracy(yTrue: Numbers, yPred: Numbers, weights?: Numbers): number {
   const { pairs, w } = pairsAndWeights(yTrue, yPred, weights, "accuracy");
-  return accuracyFromConfusion(confusionFromPairs(pairs, pairs.nClasses, w), pairs.nClasses);
+  return accuracyFromConfusion(confusionOf(pairs, w), pairs.nClasses);
 }
 
 /**
@@ -425,7 +484,7 @@ export function accuracy(yTrue: Numbers, yPred: Numbers, weights?: Numbers): num
  */
 export function balancedAccuracy(yTrue: Numbers, yPred: Numbers, weights?: Numbers): number {
   const { pairs, w } = pairsAndWeights(yTrue, yPred, weights, "balancedAccuracy");
-  return balancedAccuracyFromConfusion(confusionFromPairs(pairs, pairs.nClasses, w), pairs.nClasses);
+  return balancedAccuracyFromConfusion(confusionOf(pairs, w), pairs.nClasses);
 }
 
 /**
@@ -435,8 +494,8 @@ export function balancedAccuracy(yTrue: Numbers, yPred: Numbers, weights?: Numbe
  */
 export function confusionMatrix(yTrue: Numbers, yPred: Numbers, nClasses: number, weights?: Numbers): number[][] {
   if (!Number.isInteger(nClasses) || nClasses < 1) throw new Error(`confusionMatrix: nClasses ${nClasses} is not a positive integer`);
-  const { pairs, w } = pairsAndWeights(yTrue, yPred, weights, "confusionMatrix");
-  const flat = confusionFromPairs(pairs, nClasses, w);
+  const { pairs, w } = pairsAndWeights(yTrue, yPred, weights, "confusionMatrix", nClasses);
+  const flat = confusionOf(pairs, w);
   return Array.from({ length: nClasses }, (_, t) => Array.from(flat.subarray(t * nClasses, (t + 1) * nClasses)));
 }
 
@@ -541,7 +600,10 @@ export interface BootstrapInput {
 
 export interface BootstrapOptions {
   seed: number;
-  /** names the random stream with the seed (e.g. "detector/metric set"), so results do not depend on call order */
+  /**
+   * names the random stream with the seed, so results do not depend on call order; e.g. the detector's
+   * name. Detectors scored on the same images under the same id get the same resamples (paired).
+   */
   id: string;
   /** default 1000 */
   resamples?: number;
@@ -572,25 +634,72 @@ export interface BootstrapResult<M extends BootstrapMetric> {
 }
 
 /**
- * Draws bootstrap resamples as multiplicity counts per original sample index (how often each sample
- * was drawn). Stratified: each class of yTrue (ascending) draws its own size with replacement from its
- * members; otherwise all n draws come from all samples. The stream is `Rng(seed, id)`, so resample r
- * depends only on (seed, id, yTrue, stratified, r). `next()` reuses one buffer.
+ * Draws bootstrap resamples as multiplicities: how often each sample was drawn. Stratified: each
+ * class of yTrue (ascending) draws as many samples as it has, with replacement, from its own members;
+ * otherwise all n draws come from all samples. The stream is `Rng(seed, id)`, so resample r depends
+ * only on (seed, id, yTrue, stratified, r). `next()` reuses one buffer.
  */
 export function createResampler(yTrue: Numbers, seed: number, id: string, stratified = true): { next(): Float64Array } {
-  const strata = stratified ? classMembers(classLabels(yTrue, "bootstrap", "yTrue")) : [allIndices(yTrue.length)];
+  return resamplerAt(yTrue, seed, id, stratified, null);
+}
+
+/**
+ * {@link createResampler} with the counts stored at `positionOf[sample]` (null = at the sample's
+ * index). Members are always taken in ascending sample index, so the drawn samples do not depend on
+ * the positions.
+ */
+function resamplerAt(yTrue: Numbers, seed: number, id: string, stratified: boolean, positionOf: Uint32Array | null): { next(): Float64Array } {
+  const samples = stratified ? classMembers(classLabels(yTrue, "bootstrap", "yTrue")) : [allIndices(yTrue.length)];
+  const strata = positionOf === null ? samples : samples.map((m) => m.map((i) => positionOf[i]!));
   const rng = new Rng(seed, id);
   const counts = new Float64Array(yTrue.length);
   return {
     next(): Float64Array {
       counts.fill(0);
-      for (const members of strata) {
-        const size = members.length;
-        for (let j = 0; j < size; j++) counts[members[rng.int(0, size - 1)]!]!++;
-      }
+      for (const members of strata) drawMembers(rng, members, counts);
       return counts;
     },
   };
+}
+
+/**
+ * Adds members.length draws, uniform with replacement from `members`, to `counts`. Each 32-bit Rng
+ * output is split into as many 8-, 10- or 16-bit chunks as the class size allows, and a chunk is
+ * mapped to a member by multiply-and-shift, rejecting the few values that would bias it (Lemire's
+ * method), so every draw is exactly uniform. Drawing dominates the bootstrap's time, and this needs
+ * about half the Rng calls of one output per draw.
+ */
+function drawMembers(rng: Rng, members: Uint32Array, counts: Float64Array): void {
+  const k = members.length;
+  if (k > 65536) return drawMembersWide(rng, members, counts);
+  const bits = k <= 256 ? 8 : k <= 1024 ? 10 : 16;
+  const chunks = Math.floor(32 / bits), mask = (1 << bits) - 1;
+  const reject = (1 << bits) % k;
+  let drawn = 0;
+  while (drawn < k) {
+    let u = rng.nextU32();
+    for (let c = 0; c < chunks && drawn < k; c++) {
+      const m = (u & mask) * k; // < 2^32
+      u >>>= bits;
+      if ((m & mask) >= reject) {
+        counts[members[m >>> bits]!]!++;
+        drawn++;
+      }
+    }
+  }
+}
+
+/** {@link drawMembers} for classes over 65,536 samples: one 32-bit output per draw, rejection then modulo. */
+function drawMembersWide(rng: Rng, members: Uint32Array, counts: Float64Array): void {
+  const k = members.length;
+  const limit = 4294967296 - (4294967296 % k);
+  for (let drawn = 0; drawn < k; ) {
+    const u = rng.nextU32();
+    if (u < limit) {
+      counts[members[u % k]!]!++;
+      drawn++;
+    }
+  }
 }
 
 function allIndices(n: number): Uint32Array {
@@ -609,9 +718,12 @@ function classMembers(labels: Int32Array): Uint32Array[] {
   return [...byClass.keys()].sort((a, b) => a - b).map((c) => Uint32Array.from(byClass.get(c)!));
 }
 
-/** Evaluates the requested metrics under any weights, from inputs prepared once. */
+/** Metrics of weighted samples, the inputs prepared once with samples at fixed positions. */
 interface MetricEvaluator {
-  (weights: Numbers | null): Float64Array;
+  /** where each sample's weight goes (null = at its index) */
+  positionOf: Uint32Array | null;
+  /** the metrics with weights per position (null = the original sample) */
+  evaluate(w: Float64Array | null): Float64Array;
 }
 
 function metricEvaluator(input: BootstrapInput, metrics: readonly BootstrapMetric[]): MetricEvaluator {
@@ -620,19 +732,29 @@ function metricEvaluator(input: BootstrapInput, metrics: readonly BootstrapMetri
   if (useScores && input.scores === undefined) throw new Error("bootstrapCi: the metrics need scores");
   if (useLabels && input.yPred === undefined) throw new Error("bootstrapCi: the metrics need yPred");
   const r = useScores ? rankScores(input.yTrue, input.scores!, "bootstrapCi") : null;
-  const t = r ? emptyTally(r.groupEnd.length) : null;
-  const pairs = useLabels ? labelPairs(input.yTrue, input.yPred!, "bootstrapCi") : null;
-  const k = pairs?.nClasses ?? 0;
-  const confusion = new Float64Array(k * k);
+  const t = r ? emptyTally(r.groupScore.length) : null;
+  const given = useLabels ? labelPairs(input.yTrue, input.yPred!, undefined, "bootstrapCi") : null;
+  // with scores, weights are per position in score order, so the cells go in that order too
+  const pairs = given && r ? { ...given, cell: Uint32Array.from(permute(given.cell, r.order)) } : given;
+  const confusion = new Float64Array(pairs ? pairs.nClasses ** 2 : 0);
   const values = new Float64Array(metrics.length);
-  return (w) => {
-    if (r && t) tallyChecked(r, w, t);
-    if (pairs) confusionFromPairs(pairs, k, w, confusion);
-    metrics.forEach((m, i) => {
-      values[i] = metricValue(m, t, confusion, k);
-    });
-    return values;
+  return {
+    positionOf: r ? inverse(r.order) : null,
+    evaluate(w) {
+      if (r && t) accumulateTally(r, w, t);
+      if (pairs) confusionOf(pairs, w, confusion);
+      for (let i = 0; i < metrics.length; i++) values[i] = metricValue(metrics[i]!, t, confusion, pairs?.nClasses ?? 0);
+      return values;
+    },
   };
+}
+
+function inverse(order: Uint32Array): Uint32Array {
+  const out = new Uint32Array(order.length);
+  order.forEach((sample, position) => {
+    out[sample] = position;
+  });
+  return out;
 }
 
 function metricValue(m: BootstrapMetric, t: Tally | null, confusion: Float64Array, k: number): number {
@@ -649,8 +771,9 @@ function metricValue(m: BootstrapMetric, t: Tally | null, confusion: Float64Arra
 /**
  * Percentile bootstrap intervals (numpy's default linear-interpolated percentiles of the resampled
  * values at (1 − level)/2 and (1 + level)/2) for several metrics at once, all evaluated on the same
- * resamples ({@link createResampler}). Each resample is evaluated from its multiplicity counts
- * without sorting, by the same code as the point metrics. A metric undefined on the original sample
+ * resamples ({@link createResampler}). The scores are sorted once; each resample is evaluated from
+ * its multiplicities in one O(n) pass over the score order, without sorting, by the same code as the
+ * point metrics (which are the all-weights-1 case). A metric undefined on the original sample
  * gets NaN bounds.
  */
 export function bootstrapCi<M extends BootstrapMetric>(input: BootstrapInput, metrics: readonly M[], options: BootstrapOptions): BootstrapResult<M> {
@@ -658,15 +781,13 @@ export function bootstrapCi<M extends BootstrapMetric>(input: BootstrapInput, me
   if (!Number.isInteger(resamples) || resamples < 1) throw new Error(`bootstrapCi: resamples ${resamples} is not a positive integer`);
   if (!(level > 0 && level < 1)) throw new Error(`bootstrapCi: level ${level} is outside (0, 1)`);
   if (metrics.length === 0) throw new Error("bootstrapCi: no metrics");
-  const evaluate = metricEvaluator(input, metrics);
-  const estimates = Float64Array.from(evaluate(null));
+  const evaluator = metricEvaluator(input, metrics);
+  const estimates = Float64Array.from(evaluator.evaluate(null));
   const samples = metrics.map(() => new Float64Array(resamples));
-  const resampler = createResampler(input.yTrue, options.seed, options.id, stratified);
+  const resampler = resamplerAt(input.yTrue, options.seed, options.id, stratified, evaluator.positionOf);
   for (let b = 0; b < resamples; b++) {
-    const values = evaluate(resampler.next());
-    samples.forEach((s, i) => {
-      s[b] = values[i]!;
-    });
+    const values = evaluator.evaluate(resampler.next());
+    for (let i = 0; i < metrics.length; i++) samples[i]![b] = values[i]!;
   }
   const intervals = {} as Record<M, Interval>, byMetric = {} as Record<M, Float64Array>;
   metrics.forEach((m, i) => {

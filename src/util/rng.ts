@@ -32,18 +32,22 @@ export class Rng {
     this.a = mix(h ^ 0x243f6a88);
     this.b = mix(h ^ 0x85a308d3);
     this.c = mix(h ^ 0x13198a2e);
+    // state kept as signed 32-bit integers, which V8 stores unboxed (unsigned ones above 2^31 are heap numbers)
+    this.a |= 0;
+    this.b |= 0;
+    this.c |= 0;
     this.d = 1;
     for (let i = 0; i < 12; i++) this.nextU32();
   }
 
   nextU32(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
-    this.d = (this.d + 1) >>> 0;
+    const t = (this.a + this.b + this.d) | 0;
+    this.d = (this.d + 1) | 0;
     this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) >>> 0;
-    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0;
-    this.c = (this.c + t) >>> 0;
-    return t;
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
   }
 
   /** uniform in [0, 1) */
