@@ -56,3 +56,31 @@ describe("evaluation of a run (upstream protocol)", () => {
     assert.equal(m.options.resamples, 100);
   });
 });
+
+describe("the intervals' hot loop", () => {
+  test("resampledRow sums exactly what the metrics module does, under any draw counts", async () => {
+    const { resampledRow } = await import("../src/eval/evaluate.js");
+    const { createResampler, rankScores, tally, aucFromTally, balancedAccuracy } = await import("../src/eval/metrics.js");
+    const { Rng } = await import("../src/util/rng.js");
+    const rng = new Rng(3, "hot-loop");
+    const n = 500;
+    const y = Uint8Array.from({ length: n }, () => rng.int(0, 1));
+    const p = Float64Array.from({ length: n }, () => Math.round(rng.next() * 40) / 40); // many ties
+    const r = rankScores(y, p);
+    const groups = r.groupScore.length;
+    const row = {
+      group: Uint32Array.from(r.slot, (s) => (s < groups ? s : s - groups)),
+      label: Float64Array.from(r.order, (j) => y[j]!),
+      pred: Float64Array.from(r.order, (j) => (p[j]! >= 0.5 ? 1 : 0)),
+      index: Uint32Array.from(r.order),
+    };
+    const resampler = createResampler(y, 9, "check");
+    for (let b = 0; b < 20; b++) {
+      const counts = resampler.next();
+      const fast = resampledRow(row, counts);
+      assert.equal(fast.auc, aucFromTally(tally(r, counts)));
+      const pred = Uint8Array.from(p, (v) => (v >= 0.5 ? 1 : 0));
+      assert.ok(Math.abs(fast.acc - balancedAccuracy(y, pred, counts)) < 1e-15);
+    }
+  });
+});

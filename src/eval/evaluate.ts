@@ -8,10 +8,31 @@
  * - robustness: the same metrics per perturbation severity.
  * Headline numbers carry seeded percentile-bootstrap 95% intervals.
  */
+import * as os from "node:os";
 import { CONTENTS, GROUPS, GROUP_TITLES, SPECIFICS } from "../data/labels.js";
+import { mapPool } from "../util/pool.js";
+import { startWorker } from "../util/worker.js";
 import { Rng } from "../util/rng.js";
 import { fitLogistic, logisticProb, sigmoid, softmaxWithTemperature, type Separation } from "./calibration.js";
-import { balancedAccuracy, bootstrapCi, brierScore, eer, macroOvrAuc, reliability, rocAuc, rocCurve, tprAtFpr, type Reliability } from "./metrics.js";
+import {
+  aucFromTally,
+  apFromTally,
+  balancedAccuracy,
+  bootstrapCi,
+  brierScore,
+  createResampler,
+  eerFromTally,
+  macroOvrAuc,
+  percentile,
+  rankScores,
+  reliability,
+  rocAuc,
+  rocCurve,
+  tally,
+  tprAtFprFromTally,
+  type Ranking,
+  type Reliability,
+} from "./metrics.js";
 import type { PredictionRow, Run } from "./results.js";
 
 export interface Estimate {
@@ -26,7 +47,7 @@ export interface DetectionRow {
   synthetic: number;
   acc: Estimate;
   auc: Estimate;
-  ap: Estimate;
+  ap: number;
   eer: number;
   tprAt1: number;
   tprAt01: number;
@@ -80,30 +101,128 @@ export interface EvaluateOptions {
 
 const isClean = (r: PredictionRow): boolean => r.perturbation === undefined;
 
-/** Detection metrics on one set of images. `id` names the bootstrap stream. */
-function detectionRow(label: string, y: Uint8Array, p: Float64Array, opts: Required<EvaluateOptions>, id: string): DetectionRow {
-  const pred = Uint8Array.from(p, (v) => (v >= 0.5 ? 1 : 0));
-  const ci = bootstrapCi({ yTrue: y, scores: p, yPred: pred }, ["balancedAccuracy", "rocAuc", "averagePrecision"], {
-    seed: opts.seed,
-    id,
-    resamples: Math.max(1, opts.resamples),
-  }).intervals;
-  const est = (i: { estimate: number; lo: number; hi: number }): Estimate => (opts.resamples > 0 ? { value: i.estimate, lo: i.lo, hi: i.hi } : { value: i.estimate, lo: NaN, hi: NaN });
+/** A set of images (indices into the pooled, de-duplicated test images) that makes one table row. */
+interface RowSet {
+  label: string;
+  members: number[];
+}
+
+/** Point metrics of one row, from one ranking of its images. */
+function pointRow(set: RowSet, y: Uint8Array, p: Float64Array): { row: DetectionRow; ranking: Ranking; yr: Uint8Array; pr: Float64Array } {
+  const yr = Uint8Array.from(set.members, (i) => y[i]!);
+  const pr = Float64Array.from(set.members, (i) => p[i]!);
+  const ranking = rankScores(yr, pr, set.label);
+  const t = tally(ranking);
   let synthetic = 0;
-  for (const v of y) synthetic += v;
-  return {
-    label,
-    real: y.length - synthetic,
+  for (const v of yr) synthetic += v;
+  const point = (value: number): Estimate => ({ value, lo: NaN, hi: NaN });
+  const row: DetectionRow = {
+    label: set.label,
+    real: yr.length - synthetic,
     synthetic,
-    acc: est(ci.balancedAccuracy),
-    auc: est(ci.rocAuc),
-    ap: est(ci.averagePrecision),
-    eer: eer(y, p),
-    tprAt1: tprAtFpr(y, p, 0.01),
-    tprAt01: tprAtFpr(y, p, 0.001),
-    brier: brierScore(y, p),
-    ece: reliability(y, p).ece,
+    acc: point(balancedAccuracy(yr, Uint8Array.from(pr, (v) => (v >= 0.5 ? 1 : 0)))),
+    auc: point(aucFromTally(t)),
+    ap: apFromTally(t),
+    eer: eerFromTally(t),
+    tprAt1: tprAtFprFromTally(t, 0.01),
+    tprAt01: tprAtFprFromTally(t, 0.001),
+    brier: brierScore(yr, pr),
+    ece: reliability(yr, pr).ece,
   };
+  return { row, ranking, yr, pr };
+}
+
+/**
+ * Detection rows with bootstrap intervals on ACC and AUC. One resample draws images from the whole
+ * pooled test set (stratified by real/synthetic, stream Rng(seed, id)), and every row is evaluated on
+ * that same resample: intervals of different rows come from the same draws, and the random numbers
+ * are drawn once per resample rather than once per row. Each row is ranked once; a resample only
+ * sums its draw counts into the row's tie groups and confusion cells, and the metrics come from those
+ * by the same code as the point metrics (aucFromTally, balancedAccuracyFromConfusion).
+ */
+function detectionRows(sets: RowSet[], y: Uint8Array, p: Float64Array, opts: Required<EvaluateOptions>, id: string): DetectionRow[] {
+  const prepared = sets.map((set) => {
+    const { row, ranking, yr, pr } = pointRow(set, y, p);
+    const groups = ranking.groupScore.length;
+    const ranked: RankedRow = {
+      group: Uint32Array.from(ranking.slot, (s) => (s < groups ? s : s - groups)),
+      label: Float64Array.from(ranking.order, (j) => yr[j]!),
+      pred: Float64Array.from(ranking.order, (j) => (pr[j]! >= 0.5 ? 1 : 0)),
+      index: Uint32Array.from(ranking.order, (j) => set.members[j]!),
+    };
+    return { row, ranked, acc: new Float64Array(opts.resamples), auc: new Float64Array(opts.resamples) };
+  });
+  if (opts.resamples === 0) return prepared.map((x) => x.row);
+  const resampler = createResampler(y, opts.seed, id, true);
+  for (let b = 0; b < opts.resamples; b++) {
+    const counts = resampler.next();
+    for (const x of prepared) {
+      const r = resampledRow(x.ranked, counts);
+      x.auc[b] = r.auc;
+      x.acc[b] = r.acc;
+    }
+  }
+  return prepared.map((x) => ({ ...x.row, acc: interval(x.row.acc.value, x.acc), auc: interval(x.row.auc.value, x.auc) }));
+}
+
+/** A row in score order, as the bootstrap's hot loop reads it. */
+export interface RankedRow {
+  /** tie group of each position (non-decreasing) */
+  group: Uint32Array;
+  /** 1 where the image is synthetic */
+  label: Float64Array;
+  /** 1 where it is predicted synthetic (p ≥ 0.5) */
+  pred: Float64Array;
+  /** index into the resample's draw counts */
+  index: Uint32Array;
+}
+
+/**
+ * ROC AUC and balanced accuracy of one row under bootstrap draw counts, in one branch-free pass over
+ * the row's score order (labels are random, so branching on them would be mispredicted half the
+ * time): the hot loop of the intervals. It sums exactly what `aucFromTally` and
+ * `balancedAccuracyFromConfusion` (src/eval/metrics.ts) sum — tie group by tie group, twice the area,
+ * so integer counts stay exact — and test/evaluate.test.ts checks it against them.
+ */
+export function resampledRow(row: RankedRow, counts: Float64Array): { auc: number; acc: number } {
+  const { group, label, pred, index } = row;
+  let area2 = 0, tps = 0, pg = 0, ng = 0, current = group.length > 0 ? group[0]! : 0;
+  let tp = 0, fn = 0, fp = 0, tn = 0;
+  for (let j = 0; j < group.length; j++) {
+    const g = group[j]!;
+    if (g !== current) {
+      area2 += ng * (2 * tps + pg);
+      tps += pg;
+      pg = 0;
+      ng = 0;
+      current = g;
+    }
+    const c = counts[index[j]!]!;
+    const pos = c * label[j]!;
+    const neg = c - pos;
+    pg += pos;
+    ng += neg;
+    const pp = pred[j]!;
+    tp += pos * pp;
+    fn += pos - pos * pp;
+    fp += neg * pp;
+    tn += neg - neg * pp;
+  }
+  area2 += ng * (2 * tps + pg);
+  tps += pg;
+  const negatives = tn + fp;
+  const auc = tps > 0 && negatives > 0 ? area2 / (2 * tps * negatives) : NaN;
+  // balanced accuracy over the classes present, as balancedAccuracyFromConfusion
+  const recalls = (negatives > 0 ? 1 : 0) + (tps > 0 ? 1 : 0);
+  const acc = ((negatives > 0 ? tn / negatives : 0) + (tps > 0 ? tp / tps : 0)) / recalls;
+  return { auc, acc };
+}
+
+/** Percentile 95% interval of the defined resampled values. */
+function interval(value: number, samples: Float64Array): Estimate {
+  const defined = samples.filter((v) => !Number.isNaN(v)).sort();
+  if (Number.isNaN(value) || defined.length === 0) return { value, lo: NaN, hi: NaN };
+  return { value, lo: percentile(defined, 0.025), hi: percentile(defined, 0.975) };
 }
 
 function table(rows: DetectionRow[]): DetectionTable | null {
@@ -138,39 +257,45 @@ function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: str
     prob = (rs) => Float64Array.from(rs, (r) => sigmoid(r.score!));
   }
   const id = (part: string): string => `${run.manifest.detector.name}/${part}`;
-  const row = (label: string, rs: readonly PredictionRow[], part: string): DetectionRow =>
-    detectionRow(label, Uint8Array.from(rs, (r) => r.labels[0]), prob(rs), opts, id(part));
+
+  // pooled images in descending probability: every row's score order then reads the resample's
+  // draw counts front to back (cache-friendly), instead of at random
+  const unordered = dedupe(rows);
+  const pUnordered = prob(unordered);
+  const order = Array.from(unordered.keys()).sort((i, j) => pUnordered[j]! - pUnordered[i]! || i - j);
+  const all = order.map((i) => unordered[i]!);
+  const p = Float64Array.from(order, (i) => pUnordered[i]!);
+  const indexOf = new Map(all.map((r, i) => [r.path, i]));
+  const y = Uint8Array.from(all, (r) => r.labels[0]);
+  const members = (rs: readonly PredictionRow[]): number[] => rs.map((r) => indexOf.get(r.path)!);
+  const where = (f: (r: PredictionRow) => boolean): number[] => all.flatMap((r, i) => (f(r) ? [i] : []));
 
   const splits = GROUPS.slice(0, 4).filter((g) => rows.some((r) => r.split === g));
   if (splits.length === 0) notes.push("predictions carry no split (import the four test_{group}.txt files): the group table is left out");
-  const groups = table(splits.map((g) => row(GROUP_TITLES[GROUPS.indexOf(g)]!, rows.filter((r) => r.split === g), `group/${g}`)));
+  const groupSets = splits.map((g) => ({ label: GROUP_TITLES[GROUPS.indexOf(g)]!, members: members(rows.filter((r) => r.split === g)) }));
 
-  const reals = dedupe(rows.filter((r) => r.labels[0] === 0));
-  const specificRows: DetectionRow[] = [];
+  const reals = where((r) => r.labels[0] === 0);
+  const specificSets: RowSet[] = [];
   for (let s = 0; s < 8; s++) {
-    const synth = dedupe(rows.filter((r) => r.labels[0] === 1 && r.labels[3] === s));
+    const synth = where((r) => r.labels[0] === 1 && r.labels[3] === s);
     if (synth.length === 0) continue;
     if (reals.length < synth.length) notes.push(`${SPECIFICS[s]}: only ${reals.length} real images to pair with ${synth.length} synthetic`);
-    const paired = seededSample(reals, synth.length, opts.seed, id(`specific/${SPECIFICS[s]}/reals`));
-    specificRows.push(row(SPECIFICS[s]!, [...paired, ...synth], `specific/${SPECIFICS[s]}`));
+    specificSets.push({ label: SPECIFICS[s]!, members: [...seededSample(reals, synth.length, opts.seed, id(`specific/${SPECIFICS[s]}/reals`)), ...synth] });
   }
+  const contentSets = CONTENTS.map((c, i) => ({ label: c === "uncategorized" ? "Uncategorised" : c[0]!.toUpperCase() + c.slice(1), members: where((r) => r.labels[1] === i) })).filter((x) => x.members.length > 0);
+  const allSet: RowSet = { label: "All", members: all.map((_, i) => i) };
 
-  const all = dedupe(rows);
-  const contentRows = CONTENTS.map((c, i) => ({ c, rs: all.filter((r) => r.labels[1] === i) }))
-    .filter(({ rs }) => rs.length > 0)
-    .map(({ c, rs }) => row(c === "uncategorized" ? "Uncategorised" : c[0]!.toUpperCase() + c.slice(1), rs, `content/${c}`));
-
-  const yAll = Uint8Array.from(all, (r) => r.labels[0]);
-  const pAll = prob(all);
-  const roc = rocCurve(yAll, pAll);
+  const computed = detectionRows([allSet, ...groupSets, ...specificSets, ...contentSets], y, p, opts, id("detection"));
+  const take = (n: number, from: number): DetectionRow[] => computed.slice(from, from + n);
+  const roc = rocCurve(y, p);
   return {
     calibration,
     detection: {
-      all: detectionRow("All", yAll, pAll, opts, id("all")),
-      groups,
-      specific: table(specificRows),
-      content: table(contentRows),
-      reliability: reliability(yAll, pAll),
+      all: computed[0]!,
+      groups: table(take(groupSets.length, 1)),
+      specific: table(take(specificSets.length, 1 + groupSets.length)),
+      content: table(take(contentSets.length, 1 + groupSets.length + specificSets.length)),
+      reliability: reliability(y, p),
       roc: thinRoc(Array.from(roc.fpr), Array.from(roc.tpr)),
     },
   };
@@ -249,4 +374,22 @@ export function evaluateRun(run: Run, options: EvaluateOptions = {}): Evaluation
     robustness: evaluateRobustness(run, calibration),
     notes,
   };
+}
+
+/**
+ * Evaluates several runs, `workers` at a time in worker threads (default: one per core); results
+ * keep the order of `dirs`.
+ */
+export async function evaluateRuns(dirs: readonly string[], options: EvaluateOptions = {}, workers = os.availableParallelism()): Promise<Evaluation[]> {
+  return mapPool(dirs, Math.max(1, workers), (dir) =>
+    new Promise<Evaluation>((resolve, reject) => {
+      const w = startWorker(new URL("./worker.js", import.meta.url), { kind: "evaluate", dir, options });
+      w.once("message", (m: { ok: true; evaluation: Evaluation } | { ok: false; error: string }) => {
+        void w.terminate();
+        if (m.ok) resolve(m.evaluation);
+        else reject(new Error(m.error));
+      });
+      w.once("error", reject);
+    }),
+  );
 }

@@ -62,7 +62,7 @@ function extrasTable(evals: readonly Evaluation[]): ValueTable | null {
     columns,
     rows: det.map((e) => {
       const a = e.detection!.all;
-      return { label: e.detector, values: [a.ap.value, a.eer, a.tprAt1, a.tprAt01, a.brier, a.ece] };
+      return { label: e.detector, values: [a.ap, a.eer, a.tprAt1, a.tprAt01, a.brier, a.ece] };
     }),
     digits: 4,
     best: null,

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import * as path from "node:path";
-import { evaluateRun, type DetectionTable, type Evaluation } from "../../eval/evaluate.js";
-import { readRun } from "../../eval/results.js";
+import { evaluateRuns, type DetectionTable, type Evaluation } from "../../eval/evaluate.js";
 import { writeFileAtomic } from "../../util/fs.js";
 import { renderTable } from "../../util/table.js";
 import { action, printJson } from "../common.js";
@@ -18,12 +17,8 @@ export function registerEvalRun(evalCmd: Command): void {
     .option("--json", "print the evaluations as JSON")
     .action(
       action(async (dirs: string[], opts: { seed: number; bootstrap: number; json?: boolean }) => {
-        const evaluations: Evaluation[] = [];
-        for (const dir of dirs) {
-          const e = evaluateRun(await readRun(dir), { seed: opts.seed, resamples: opts.bootstrap });
-          await writeFileAtomic(path.join(dir, METRICS_FILE), `${JSON.stringify(e, null, 2)}\n`);
-          evaluations.push(e);
-        }
+        const evaluations = await evaluateRuns(dirs, { seed: opts.seed, resamples: opts.bootstrap });
+        for (const [i, e] of evaluations.entries()) await writeFileAtomic(path.join(dirs[i]!, METRICS_FILE), `${JSON.stringify(e, null, 2)}\n`);
         if (opts.json) return printJson(evaluations);
         for (const e of evaluations) process.stdout.write(formatEvaluation(e));
       }),
@@ -35,7 +30,7 @@ const ci = (e: { value: number; lo: number; hi: number }): string => (Number.isN
 
 function formatTable(title: string, t: DetectionTable | null): string {
   if (!t) return "";
-  const rows = t.rows.map((r) => [r.label, r.real, r.synthetic, ci(r.acc), ci(r.auc), f4(r.ap.value), f4(r.eer), f4(r.tprAt1)]);
+  const rows = t.rows.map((r) => [r.label, r.real, r.synthetic, ci(r.acc), ci(r.auc), f4(r.ap), f4(r.eer), f4(r.tprAt1)]);
   rows.push(["Mean", "", "", f4(t.mean.acc), f4(t.mean.auc), "", "", ""]);
   return `${title}\n${renderTable(["", "real", "synthetic", "ACC (balanced) [95% CI]", "AUC [95% CI]", "AP", "EER", "TPR@1%FPR"], rows)}\n\n`;
 }
