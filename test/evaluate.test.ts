@@ -84,3 +84,26 @@ describe("the intervals' hot loop", () => {
     }
   });
 });
+
+describe("operating point and image fingerprint", () => {
+  test("the threshold chosen on calibration images keeps their FPR under the target and is carried to the test images", async () => {
+    const run = await readRun(dir);
+    const e = evaluateRun(run, { resamples: 0, targetFpr: 0.1 });
+    const op = e.calibration!.operatingPoint;
+    assert.ok(op.calibration.fpr <= 0.1);
+    // by hand: calibrated p of every test image against the threshold
+    const { a, b } = e.calibration!;
+    const seen = new Set<string>();
+    let fp = 0, neg = 0, tp = 0, pos = 0;
+    for (const r of run.predictions) {
+      if (seen.has(r.path) || r.score === undefined) continue;
+      seen.add(r.path);
+      const p = 1 / (1 + Math.exp(-(a * r.score + b)));
+      if (r.labels[0] === 1) (pos++, (tp += p >= op.threshold ? 1 : 0));
+      else (neg++, (fp += p >= op.threshold ? 1 : 0));
+    }
+    assert.ok(Math.abs(op.test.fpr - fp / neg) < 1e-12 && Math.abs(op.test.tpr - tp / pos) < 1e-12);
+    assert.deepEqual(e.images.count, 1440);
+    assert.equal(evaluateRun(run, { resamples: 0 }).images.sha256, e.images.sha256);
+  });
+});

@@ -8,12 +8,13 @@
  * - robustness: the same metrics per perturbation severity.
  * Headline numbers carry seeded percentile-bootstrap 95% intervals.
  */
+import { createHash } from "node:crypto";
 import * as os from "node:os";
 import { CONTENTS, GROUPS, GROUP_TITLES, SPECIFICS } from "../data/labels.js";
 import { mapPool } from "../util/pool.js";
 import { startWorker } from "../util/worker.js";
 import { Rng } from "../util/rng.js";
-import { fitLogistic, logisticProb, sigmoid, softmaxWithTemperature, type Separation } from "./calibration.js";
+import { fitLogistic, fitTemperature, logisticProb, rates, sigmoid, softmaxWithTemperature, thresholdForFpr, type Separation } from "./calibration.js";
 import {
   aucFromTally,
   apFromTally,
@@ -78,8 +79,18 @@ export interface SeverityPoint {
 export interface Evaluation {
   detector: string;
   run: string;
-  options: { seed: number; resamples: number };
-  calibration: { a: number; b: number; n: number; separation: Separation; warning?: string } | null;
+  options: { seed: number; resamples: number; targetFpr: number };
+  calibration: {
+    a: number;
+    b: number;
+    n: number;
+    separation: Separation;
+    warning?: string;
+    /** the operating point chosen on the calibration images for the target FPR, carried to the test images */
+    operatingPoint: { targetFpr: number; threshold: number; calibration: { fpr: number; tpr: number }; test: { fpr: number; tpr: number } };
+  } | null;
+  /** sha256 of the sorted image paths evaluated: equal across runs means the same images */
+  images: { count: number; sha256: string };
   detection: {
     all: DetectionRow;
     groups: DetectionTable | null;
@@ -88,7 +99,13 @@ export interface Evaluation {
     reliability: Reliability;
     roc: { fpr: number[]; tpr: number[] };
   } | null;
-  identification: { rows: IdentificationRow[]; meanAcc: number; macroAuc: number } | null;
+  identification: {
+    rows: IdentificationRow[];
+    meanAcc: number;
+    macroAuc: number;
+    /** temperature fitted on the calibration images' logits (softmax(logits / T)), when they have logits */
+    temperature: number | null;
+  } | null;
   robustness: SeverityPoint[];
   notes: string[];
 }
@@ -97,6 +114,8 @@ export interface EvaluateOptions {
   seed?: number;
   /** bootstrap resamples for the intervals; 0 turns intervals off */
   resamples?: number;
+  /** false-positive rate the calibration-chosen operating point aims at (default 0.05) */
+  targetFpr?: number;
 }
 
 const isClean = (r: PredictionRow): boolean => r.perturbation === undefined;
@@ -249,9 +268,22 @@ function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: str
   let calibration: Evaluation["calibration"] = null;
   let prob: (rs: readonly PredictionRow[]) => Float64Array;
   if (cal.length > 0) {
-    const m = fitLogistic(Float64Array.from(cal, (r) => r.score!), Uint8Array.from(cal, (r) => r.labels[0]));
-    calibration = { a: m.a, b: m.b, n: cal.length, separation: m.separation, ...(m.warning ? { warning: m.warning } : {}) };
+    const yCal = Uint8Array.from(cal, (r) => r.labels[0]);
+    const m = fitLogistic(Float64Array.from(cal, (r) => r.score!), yCal);
     prob = (rs) => logisticProb(m, Float64Array.from(rs, (r) => r.score!));
+    const pCal = prob(cal);
+    const threshold = thresholdForFpr(yCal, pCal, opts.targetFpr);
+    const atCal = rates(yCal, pCal, threshold);
+    const test = dedupe(rows);
+    const atTest = rates(Uint8Array.from(test, (r) => r.labels[0]), prob(test), threshold);
+    calibration = {
+      a: m.a,
+      b: m.b,
+      n: cal.length,
+      separation: m.separation,
+      ...(m.warning ? { warning: m.warning } : {}),
+      operatingPoint: { targetFpr: opts.targetFpr, threshold, calibration: { fpr: atCal.fpr, tpr: atCal.tpr }, test: { fpr: atTest.fpr, tpr: atTest.tpr } },
+    };
   } else {
     notes.push("no calibration predictions: scores were taken as logits, p = sigmoid(score)");
     prob = (rs) => Float64Array.from(rs, (r) => sigmoid(r.score!));
@@ -330,7 +362,9 @@ function evaluateIdentification(run: Run, opts: Required<EvaluateOptions>): Eval
   }
   const probs = softmaxWithTemperature(rows.map((r) => r.logits!), 1);
   const y = Int32Array.from(rows, (r) => r.labels[2]);
-  return { rows: out, meanAcc: out.reduce((a, r) => a + r.acc.value, 0) / out.length, macroAuc: macroOvrAuc(y, probs, k) };
+  const cal = (run.calibration ?? []).filter((r) => r.logits !== undefined && r.labels[0] === 1);
+  const temperature = cal.length > 0 ? fitTemperature(cal.map((r) => r.logits!), Int32Array.from(cal, (r) => r.labels[2])).T : null;
+  return { rows: out, meanAcc: out.reduce((a, r) => a + r.acc.value, 0) / out.length, macroAuc: macroOvrAuc(y, probs, k), temperature };
 }
 
 function evaluateRobustness(run: Run, calibration: Evaluation["calibration"]): SeverityPoint[] {
@@ -361,7 +395,7 @@ function evaluateRobustness(run: Run, calibration: Evaluation["calibration"]): S
 }
 
 export function evaluateRun(run: Run, options: EvaluateOptions = {}): Evaluation {
-  const opts: Required<EvaluateOptions> = { seed: options.seed ?? 42, resamples: options.resamples ?? 1000 };
+  const opts: Required<EvaluateOptions> = { seed: options.seed ?? 42, resamples: options.resamples ?? 1000, targetFpr: options.targetFpr ?? 0.05 };
   const notes: string[] = [];
   const { calibration, detection } = evaluateDetection(run, opts, notes);
   return {
@@ -369,6 +403,7 @@ export function evaluateRun(run: Run, options: EvaluateOptions = {}): Evaluation
     run: run.dir,
     options: opts,
     calibration,
+    images: imagesFingerprint(run.predictions),
     detection,
     identification: evaluateIdentification(run, opts),
     robustness: evaluateRobustness(run, calibration),
@@ -392,4 +427,9 @@ export async function evaluateRuns(dirs: readonly string[], options: EvaluateOpt
       w.once("error", reject);
     }),
   );
+}
+
+function imagesFingerprint(rows: readonly PredictionRow[]): Evaluation["images"] {
+  const paths = [...new Set(rows.map((r) => r.path))].sort();
+  return { count: paths.length, sha256: createHash("sha256").update(paths.join("\n")).digest("hex") };
 }

@@ -14,10 +14,11 @@ export function registerEvalRun(evalCmd: Command): void {
     .argument("<runs...>", "run directories (run.json + predictions.jsonl [+ calibration.jsonl])")
     .option("--seed <n>", "seed for the bootstrap and the real-image subsamples", (v) => Number.parseInt(v, 10), 42)
     .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0: none)", (v) => Number.parseInt(v, 10), 1000)
+    .option("--target-fpr <x>", "false-positive rate for the operating point chosen on the calibration images", (v) => Number(v), 0.05)
     .option("--json", "print the evaluations as JSON")
     .action(
-      action(async (dirs: string[], opts: { seed: number; bootstrap: number; json?: boolean }) => {
-        const evaluations = await evaluateRuns(dirs, { seed: opts.seed, resamples: opts.bootstrap });
+      action(async (dirs: string[], opts: { seed: number; bootstrap: number; targetFpr: number; json?: boolean }) => {
+        const evaluations = await evaluateRuns(dirs, { seed: opts.seed, resamples: opts.bootstrap, targetFpr: opts.targetFpr });
         for (const [i, e] of evaluations.entries()) await writeFileAtomic(path.join(dirs[i]!, METRICS_FILE), `${JSON.stringify(e, null, 2)}\n`);
         if (opts.json) return printJson(evaluations);
         for (const e of evaluations) process.stdout.write(formatEvaluation(e));
@@ -37,7 +38,12 @@ function formatTable(title: string, t: DetectionTable | null): string {
 
 export function formatEvaluation(e: Evaluation): string {
   let out = `== ${e.detector} (${e.run})\n`;
-  if (e.calibration) out += `calibration: p = sigmoid(${e.calibration.a.toPrecision(6)}·score + ${e.calibration.b.toPrecision(6)}) from ${e.calibration.n} images${e.calibration.warning ? ` (${e.calibration.warning})` : ""}\n\n`;
+  if (e.calibration) {
+    const c = e.calibration;
+    const op = c.operatingPoint;
+    out += `calibration: p = sigmoid(${c.a.toPrecision(6)}·score + ${c.b.toPrecision(6)}) from ${c.n} images${c.warning ? ` (${c.warning})` : ""}\n`;
+    out += `operating point for FPR ≤ ${op.targetFpr} on the calibration images: p ≥ ${f4(op.threshold)} (calibration FPR ${f4(op.calibration.fpr)}, TPR ${f4(op.calibration.tpr)}; test FPR ${f4(op.test.fpr)}, TPR ${f4(op.test.tpr)})\n\n`;
+  }
   if (e.detection) {
     out += formatTable("Detection by model group", e.detection.groups);
     out += formatTable("Detection by specific generator", e.detection.specific);

@@ -30,6 +30,8 @@ export function registerReport(program: Command): void {
         const names = evals.map((e) => e.detector);
         const dup = names.find((n, i) => names.indexOf(n) !== i);
         if (dup) throw new Error(`two runs are named "${dup}": detector names must differ to share a table`);
+        const differing = evals.filter((e) => e.images.sha256 !== evals[0]!.images.sha256).map((e) => e.detector);
+        if (differing.length > 0) process.stderr.write(`imaginet: warning: ${differing.join(", ")} evaluated other images than ${evals[0]!.detector}: the tables compare different test sets\n`);
         const r = await writeReport(evals, opts.out);
         if (opts.json) return printJson(r.files.map((f) => path.join(r.dir, f)));
         process.stdout.write(`${r.markdown}\nwrote ${r.files.length} files; open ${path.join(r.dir, "report.html")}\n`);
