@@ -107,3 +107,14 @@ describe("operating point and image fingerprint", () => {
     assert.equal(evaluateRun(run, { resamples: 0 }).images.sha256, e.images.sha256);
   });
 });
+
+describe("comparisons", () => {
+  test("two detectors on the same images are paired with the same real images per generator", async () => {
+    const run = await readRun(dir);
+    const other = { ...run, manifest: { ...run.manifest }, predictions: run.predictions.map((r) => ({ ...r, score: r.score === undefined ? undefined : -r.score * 3 + 1 })) };
+    const a = evaluateRun(run, { resamples: 0 }).detection!.specific!.rows;
+    const b = evaluateRun(other, { resamples: 0 }).detection!.specific!.rows;
+    // the negated detector ranks every pair the other way: AUC a + AUC b = 1 exactly when the images are the same
+    a.forEach((r, i) => assert.ok(Math.abs(r.auc.value + b[i]!.auc.value - 1) < 1e-12, r.label));
+  });
+});

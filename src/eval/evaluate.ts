@@ -306,7 +306,8 @@ function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: str
   if (splits.length === 0) notes.push("predictions carry no split (import the four test_{group}.txt files): the group table is left out");
   const groupSets = splits.map((g) => ({ label: GROUP_TITLES[GROUPS.indexOf(g)]!, members: members(rows.filter((r) => r.split === g)) }));
 
-  const reals = where((r) => r.labels[0] === 0);
+  // in path order, so every detector evaluated on the same images pairs each generator with the same reals
+  const reals = where((r) => r.labels[0] === 0).sort((i, j) => (all[i]!.path < all[j]!.path ? -1 : all[i]!.path > all[j]!.path ? 1 : 0));
   const specificSets: RowSet[] = [];
   for (let s = 0; s < 8; s++) {
     const synth = where((r) => r.labels[0] === 1 && r.labels[3] === s);
