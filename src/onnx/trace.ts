@@ -1,0 +1,181 @@
+/**
+ * The tracing backend of the op interface: running a model definition with it records an ONNX
+ * graph. Values are names; parameters become graph initializers named by their state-dict keys,
+ * filled in later (see src/models/load.ts) from whatever weights the caller has.
+ */
+import type { Conv2dOptions, Ops } from "../models/ops.js";
+import { DataType, encodeModel, floatTensor, int64Tensor, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
+
+export const OPSET = 17;
+export const IR_VERSION = 8;
+
+export interface ParamSpec {
+  name: string;
+  shape: readonly number[];
+}
+
+export interface TracedGraph {
+  nodes: NodeProto[];
+  inputs: ValueInfoProto[];
+  outputs: string[];
+  /** parameters in first-use order */
+  params: ParamSpec[];
+  /** constants the trace created itself (shapes, eps) */
+  constants: TensorProto[];
+}
+
+export class TraceOps implements Ops<string> {
+  readonly nodes: NodeProto[] = [];
+  readonly inputs: ValueInfoProto[] = [];
+  readonly outputs: string[] = [];
+  readonly params = new Map<string, ParamSpec>();
+  readonly constants: TensorProto[] = [];
+  private counter = 0;
+
+  private fresh(op: string): string {
+    return `${op}_${this.counter++}`;
+  }
+
+  private node(opType: string, inputs: string[], attributes: NodeProto["attributes"] = {}, output?: string): string {
+    const out = output ?? this.fresh(opType.toLowerCase());
+    this.nodes.push({ opType, inputs, outputs: [out], name: `${opType}_${this.nodes.length}`, attributes });
+    return out;
+  }
+
+  private constInt64(values: readonly number[]): string {
+    const name = this.fresh("const");
+    this.constants.push(int64Tensor(name, [values.length], values));
+    return name;
+  }
+
+  private constFloat(value: number): string {
+    const name = this.fresh("const");
+    this.constants.push(floatTensor(name, [], [value]));
+    return name;
+  }
+
+  input(name: string, shape: readonly (number | string)[]): string {
+    this.inputs.push({ name, elemType: DataType.FLOAT, shape });
+    return name;
+  }
+
+  param(name: string, shape: readonly number[]): string {
+    const prev = this.params.get(name);
+    if (prev) {
+      if (prev.shape.join(",") !== shape.join(",")) throw new Error(`parameter ${name} used with shapes [${prev.shape.join(", ")}] and [${shape.join(", ")}]`);
+      return name;
+    }
+    this.params.set(name, { name, shape: [...shape] });
+    return name;
+  }
+
+  output(name: string, x: string): void {
+    this.node("Identity", [x], {}, name);
+    this.outputs.push(name);
+  }
+
+  conv2d(x: string, weight: string, bias: string | null, o: Conv2dOptions = {}): string {
+    const s = o.stride ?? 1;
+    const p = o.padding ?? 0;
+    const d = o.dilation ?? 1;
+    return this.node("Conv", bias ? [x, weight, bias] : [x, weight], {
+      strides: { kind: "ints", value: [s, s] },
+      pads: { kind: "ints", value: [p, p, p, p] },
+      dilations: { kind: "ints", value: [d, d] },
+      group: { kind: "int", value: o.groups ?? 1 },
+    });
+  }
+
+  batchNorm(x: string, weight: string, bias: string, runningMean: string, runningVar: string, eps: number): string {
+    return this.node("BatchNormalization", [x, weight, bias, runningMean, runningVar], { epsilon: { kind: "float", value: eps } });
+  }
+
+  relu(x: string): string {
+    return this.node("Relu", [x]);
+  }
+
+  maxPool2d(x: string, kernel: number, stride: number, padding: number): string {
+    return this.node("MaxPool", [x], {
+      kernel_shape: { kind: "ints", value: [kernel, kernel] },
+      strides: { kind: "ints", value: [stride, stride] },
+      pads: { kind: "ints", value: [padding, padding, padding, padding] },
+    });
+  }
+
+  add(a: string, b: string): string {
+    return this.node("Add", [a, b]);
+  }
+
+  mean(x: string, axes: readonly number[], keepDims: boolean): string {
+    // opset 13-17: axes is an attribute
+    return this.node("ReduceMean", [x], { axes: { kind: "ints", value: axes }, keepdims: { kind: "int", value: keepDims ? 1 : 0 } });
+  }
+
+  linear(x: string, weight: string, bias: string | null): string {
+    return this.node("Gemm", bias ? [x, weight, bias] : [x, weight], { transB: { kind: "int", value: 1 } });
+  }
+
+  matmul(a: string, b: string): string {
+    return this.node("MatMul", [a, b]);
+  }
+
+  reshape(x: string, shape: readonly number[]): string {
+    return this.node("Reshape", [x, this.constInt64(shape)]);
+  }
+
+  flatten(x: string, axis: number): string {
+    return this.node("Flatten", [x], { axis: { kind: "int", value: axis } });
+  }
+
+  l2normalize(x: string, axis: number, eps = 1e-12): string {
+    const norm = this.node("ReduceL2", [x], { axes: { kind: "ints", value: [axis] }, keepdims: { kind: "int", value: 1 } });
+    const clamped = this.node("Max", [norm, this.constFloat(eps)]);
+    return this.node("Div", [x, clamped]);
+  }
+
+  graph(): TracedGraph {
+    return { nodes: this.nodes, inputs: this.inputs, outputs: this.outputs, params: [...this.params.values()], constants: this.constants };
+  }
+}
+
+/** Records a model definition's graph. */
+export function trace(build: (ops: TraceOps) => void): TracedGraph {
+  const ops = new TraceOps();
+  build(ops);
+  return ops.graph();
+}
+
+export interface ExportOptions {
+  name?: string;
+  producerVersion?: string;
+  metadata?: Record<string, string>;
+}
+
+/**
+ * Encodes a traced graph as ONNX bytes; `weights` supplies every parameter (float32, in the shape
+ * the trace recorded). Outputs keep a symbolic batch dim; other output dims are left to ORT.
+ */
+export function toOnnx(g: TracedGraph, weights: ReadonlyMap<string, Float32Array>, opts: ExportOptions = {}): Uint8Array {
+  const initializers: TensorProto[] = [];
+  for (const p of g.params) {
+    const w = weights.get(p.name);
+    if (!w) throw new Error(`no weights for parameter ${p.name}`);
+    initializers.push(floatTensor(p.name, p.shape, w));
+  }
+  initializers.push(...g.constants);
+  const graph: GraphProto = {
+    name: opts.name ?? "model",
+    nodes: g.nodes,
+    inputs: g.inputs,
+    outputs: g.outputs.map((name) => ({ name, elemType: DataType.FLOAT })),
+    initializers,
+  };
+  return encodeModel({
+    irVersion: IR_VERSION,
+    opsetImports: [{ domain: "", version: OPSET }],
+    producerName: "imaginet",
+    producerVersion: opts.producerVersion ?? "0.1.0",
+    graph,
+    metadata: opts.metadata,
+  });
+}

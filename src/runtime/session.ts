@@ -1,0 +1,155 @@
+/**
+ * Runs exported detectors with onnxruntime-node: ImageNet normalisation of RGB pixels into NCHW
+ * float32 (the test protocol), batching, and named outputs.
+ */
+import * as ort from "onnxruntime-node";
+
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+
+/** An RGB image: interleaved HWC bytes (3 channels), as sharp's raw output gives. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * Writes one image into `out` at `offset` as CHW float32: x/255, then (x - mean)/std per channel.
+ * (Computed in float32 steps the way torchvision's ToTensor + Normalize does.)
+ */
+export function normalizeInto(img: RgbImage, out: Float32Array, offset = 0): void {
+  const { data, width, height } = img;
+  const hw = width * height;
+  if (data.length !== hw * 3) throw new Error(`an RGB image of ${width}×${height} needs ${hw * 3} bytes, got ${data.length}`);
+  const f = new Float32Array(1);
+  for (let c = 0; c < 3; c++) {
+    const mean = Math.fround(IMAGENET_MEAN[c]!);
+    const std = Math.fround(IMAGENET_STD[c]!);
+    const base = offset + c * hw;
+    for (let i = 0; i < hw; i++) {
+      f[0] = data[i * 3 + c]! / 255;
+      f[0] = f[0]! - mean;
+      out[base + i] = f[0]! / std;
+    }
+  }
+}
+
+/** A batch of same-size images as an NCHW float32 tensor's data. */
+export function normalizeBatch(images: readonly RgbImage[]): { data: Float32Array; dims: [number, number, number, number] } {
+  const first = images[0];
+  if (!first) throw new Error("an empty batch");
+  const { width, height } = first;
+  for (const im of images) if (im.width !== width || im.height !== height) throw new Error(`a batch mixes ${width}×${height} and ${im.width}×${im.height} images`);
+  const data = new Float32Array(images.length * 3 * width * height);
+  images.forEach((im, i) => normalizeInto(im, data, i * 3 * width * height));
+  return { data, dims: [images.length, 3, height, width] };
+}
+
+export interface OutputTensor {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+export interface SessionOptions {
+  intraOpNumThreads?: number;
+  /** "cpu" (default) or "cuda" where the user installed the CUDA provider */
+  executionProviders?: string[];
+  /** images per ORT run (default 16) */
+  batchSize?: number;
+}
+
+export class DetectorSession {
+  private constructor(
+    readonly session: ort.InferenceSession,
+    readonly batchSize: number,
+  ) {}
+
+  /** A session from ONNX bytes (e.g. buildFromCheckpoint(...).onnx) or a .onnx file path. */
+  static async create(model: Uint8Array | string, opts: SessionOptions = {}): Promise<DetectorSession> {
+    const so: ort.InferenceSession.SessionOptions = {
+      executionProviders: opts.executionProviders ?? ["cpu"],
+      graphOptimizationLevel: "all",
+      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+    };
+    const s = typeof model === "string" ? await ort.InferenceSession.create(model, so) : await ort.InferenceSession.create(model, so);
+    return new DetectorSession(s, opts.batchSize ?? 16);
+  }
+
+  get inputName(): string {
+    const n = this.session.inputNames[0];
+    if (n === undefined) throw new Error("the model has no input");
+    return n;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** One run on an already-normalised NCHW float32 tensor. */
+  async runTensor(data: Float32Array, dims: readonly number[]): Promise<Record<string, OutputTensor>> {
+    const feeds = { [this.inputName]: new ort.Tensor("float32", data, dims) };
+    const res = await this.session.run(feeds);
+    const out: Record<string, OutputTensor> = {};
+    for (const [k, v] of Object.entries(res)) {
+      if (v.type !== "float32") throw new Error(`output ${k} is ${v.type}, not float32`);
+      out[k] = { data: v.data as Float32Array, dims: v.dims };
+      v.dispose?.();
+    }
+    return out;
+  }
+
+  /**
+   * Normalises and runs images in batches of batchSize (images of one size per batch; a change of
+   * size starts a new batch), concatenating each output along the batch dim.
+   */
+  async runImages(images: readonly RgbImage[]): Promise<Record<string, OutputTensor>> {
+    const parts: Record<string, OutputTensor>[] = [];
+    let i = 0;
+    while (i < images.length) {
+      const first = images[i]!;
+      let j = i + 1;
+      while (j < images.length && j - i < this.batchSize && images[j]!.width === first.width && images[j]!.height === first.height) j++;
+      const { data, dims } = normalizeBatch(images.slice(i, j));
+      parts.push(await this.runTensor(data, dims));
+      i = j;
+    }
+    return concatBatches(parts);
+  }
+
+  /** The first column of `output` per image (the detector's scalar score). */
+  async scores(images: readonly RgbImage[], output = "logit"): Promise<Float32Array> {
+    const out = (await this.runImages(images))[output];
+    if (!out) throw new Error(`the model has no output ${output} (it has ${this.outputNames.join(", ")})`);
+    const n = out.dims[0] ?? 0;
+    const per = n === 0 ? 0 : out.data.length / n;
+    const s = new Float32Array(n);
+    for (let k = 0; k < n; k++) s[k] = out.data[k * per]!;
+    return s;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function concatBatches(parts: readonly Record<string, OutputTensor>[]): Record<string, OutputTensor> {
+  const out: Record<string, OutputTensor> = {};
+  if (parts.length === 0) return out;
+  for (const k of Object.keys(parts[0]!)) {
+    const ts = parts.map((p) => p[k]!);
+    const rest = ts[0]!.dims.slice(1);
+    // spatial outputs (e.g. logit maps) may differ in size between batches: keep the first batch's dims if they agree
+    const same = ts.every((t) => t.dims.slice(1).join(",") === rest.join(","));
+    if (!same) throw new Error(`output ${k} changes shape between batches; run images of one size together`);
+    const n = ts.reduce((a, t) => a + (t.dims[0] ?? 0), 0);
+    const data = new Float32Array(ts.reduce((a, t) => a + t.data.length, 0));
+    let o = 0;
+    for (const t of ts) {
+      data.set(t.data, o);
+      o += t.data.length;
+    }
+    out[k] = { data, dims: [n, ...rest] };
+  }
+  return out;
+}

@@ -1,0 +1,164 @@
+/**
+ * src/models + src/onnx + src/runtime against PyTorch: the fixtures under test/fixtures/models/
+ * were made by scripts/fixtures/make_model_fixtures.py (PyTorch 1.13, random weights, BN with
+ * non-trivial running stats, eval mode). Each checkpoint is read with our reader, exported to ONNX
+ * from the one TS model definition, run with onnxruntime-node on the same uint8 images, and must
+ * match PyTorch's outputs to 1e-4 relative (max abs error / max abs reference).
+ */
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
+import { buildFromCheckpoint, buildFromStateDict, inferConfig, type Architecture } from "../src/models/load.js";
+import { IMAGENET_MEAN, IMAGENET_STD, DetectorSession, normalizeBatch, type RgbImage } from "../src/runtime/session.js";
+import { encodeModel, ProtoWriter } from "../src/onnx/proto.js";
+import { REPO } from "./helpers.js";
+
+const FIX = path.join(REPO, "test", "fixtures", "models");
+
+async function loadIo(name: string): Promise<{ images: RgbImage[]; outputs: Map<string, { data: Float32Array; shape: readonly number[] }> }> {
+  const sd = stateDict(await readTorchCheckpoint(path.join(FIX, `${name}_io.pth`)));
+  const img = sd.get("image");
+  assert.ok(img instanceof LazyTensor);
+  const [n, h, w, c] = img.shape as [number, number, number, number];
+  assert.equal(c, 3);
+  const bytes = (await img.read()) as Uint8Array;
+  const images: RgbImage[] = [];
+  for (let i = 0; i < n; i++) images.push({ data: bytes.slice(i * h * w * 3, (i + 1) * h * w * 3), width: w, height: h });
+  const outputs = new Map<string, { data: Float32Array; shape: readonly number[] }>();
+  for (const [k, t] of sd) if (k !== "image") outputs.set(k, { data: (await t.read()) as Float32Array, shape: t.shape });
+  return { images, outputs };
+}
+
+function relErr(got: Float32Array, want: Float32Array): number {
+  assert.equal(got.length, want.length);
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return err / Math.max(scale, 1e-12);
+}
+
+const CASES: { name: string; arch: Architecture; layers: number[]; head?: string; nodown?: boolean }[] = [
+  { name: "grag_tiny", arch: "grag2021", layers: [1, 1, 1, 1] },
+  { name: "grag_r50w16", arch: "grag2021", layers: [3, 4, 6, 3] },
+  { name: "corvi_tiny", arch: "corvi2022", layers: [1, 1, 1, 1] },
+  { name: "imaginet_bn_tiny", arch: "imaginet", layers: [1, 1, 1, 1], head: "bn" },
+  { name: "imaginet_l2_tiny", arch: "imaginet", layers: [1, 1, 1, 1], head: "l2norm" },
+  // identification: strided (32×) trunk, 4 classes
+  { name: "imaginet_id_tiny", arch: "imaginet", layers: [1, 1, 1, 1], head: "l2norm", nodown: false },
+  // a float16 checkpoint (weights widened to float32 on load)
+  { name: "grag_tiny_half", arch: "grag2021", layers: [1, 1, 1, 1] },
+];
+
+describe("models match PyTorch through ONNX", () => {
+  for (const c of CASES) {
+    test(`${c.name} (${c.arch})`, async () => {
+      const built = await buildFromCheckpoint(c.arch, path.join(FIX, `${c.name}.pth`), { nodown: c.nodown ?? true });
+      const cfg = built.config;
+      const trunk = cfg.arch === "imaginet" ? cfg.cfg.trunk : cfg.trunk;
+      assert.deepEqual(trunk.layers, c.layers);
+      assert.equal(trunk.width, 1 / 16);
+      assert.equal(trunk.nodown, c.nodown ?? true);
+      if (cfg.arch === "imaginet") {
+        assert.equal(cfg.cfg.head, c.head);
+        assert.equal(trunk.shortcutName, "shortcut");
+        assert.ok(built.ignored.some((k) => k.startsWith("model.head.")));
+      } else {
+        assert.equal(cfg.prefix, "model");
+      }
+      const { images, outputs } = await loadIo(c.name);
+      // batch size 1 exercises batching + concatenation; the dynamic batch dim is used either way
+      const session = await DetectorSession.create(built.onnx, { batchSize: 1, intraOpNumThreads: 2 });
+      try {
+        const got = await session.runImages(images);
+        for (const [k, want] of outputs) {
+          const g = got[k];
+          assert.ok(g, `output ${k}`);
+          assert.deepEqual([...g.dims], [...want.shape], `${k} dims`);
+          const e = relErr(g.data, want.data);
+          console.log(`# ${c.name} ${k}: max relative error ${e.toExponential(2)}`);
+          assert.ok(e < 1e-4, `${c.name} ${k}: relative error ${e}`);
+        }
+        const scores = await session.scores(images);
+        assert.equal(scores.length, images.length);
+        // a whole batch at once gives the same logits
+        const whole = await DetectorSession.create(built.onnx, { batchSize: 16 });
+        const all = await whole.runImages(images);
+        assert.ok(relErr(all.logit!.data, got.logit!.data) < 1e-5);
+        await whole.release();
+      } finally {
+        await session.release();
+      }
+    });
+  }
+});
+
+describe("checkpoint mismatches are listed", () => {
+  test("missing, unexpected and mis-shaped keys", async () => {
+    const sd = new Map(stateDict(await readTorchCheckpoint(path.join(FIX, "grag_tiny.pth"))));
+    const fc = sd.get("model.fc.weight")!;
+    sd.delete("model.layer1.0.bn2.running_var");
+    sd.set("model.extra.weight", fc);
+    sd.set("model.fc.bias", fc); // [1, 128] where [1] is wanted
+    await assert.rejects(buildFromStateDict("grag2021", sd), (err: Error) => {
+      assert.match(err.message, /missing keys \(1\):\n {2}model\.layer1\.0\.bn2\.running_var/);
+      assert.match(err.message, /unexpected keys \(1\):\n {2}model\.extra\.weight/);
+      assert.match(err.message, /mis-shaped keys \(1\):\n {2}model\.fc\.bias: checkpoint \[1, 128\], model \[1\]/);
+      return true;
+    });
+  });
+
+  test("an ImagiNet checkpoint without a known head is refused", async () => {
+    const sd = new Map(stateDict(await readTorchCheckpoint(path.join(FIX, "imaginet_bn_tiny.pth"))));
+    sd.delete("classifier.4.weight");
+    assert.throws(() => inferConfig("imaginet", sd), /neither classifier\.4\.weight/);
+  });
+
+  test("a Grag checkpoint loaded as ImagiNet fails clearly", async () => {
+    await assert.rejects(buildFromCheckpoint("imaginet", path.join(FIX, "grag_tiny.pth")), /model\.encoder\.conv1\.weight is missing/);
+  });
+});
+
+describe("preprocessing and encoding", () => {
+  test("ImageNet normalisation, NCHW", () => {
+    const img: RgbImage = { data: Uint8Array.from([0, 128, 255, 255, 0, 128]), width: 2, height: 1 };
+    const { data, dims } = normalizeBatch([img]);
+    assert.deepEqual(dims, [1, 3, 1, 2]);
+    const want = [0, 255, 128, 0, 255, 128].map((v, i) => {
+      const c = Math.floor(i / 2);
+      return (v / 255 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!;
+    });
+    for (let i = 0; i < 6; i++) assert.ok(Math.abs(data[i]! - want[i]!) < 1e-6);
+    assert.throws(() => normalizeBatch([img, { data: new Uint8Array(3), width: 1, height: 1 }]), /mixes/);
+  });
+
+  test("protobuf varints", () => {
+    const w = new ProtoWriter();
+    w.varint(1).varint(300).varint(2 ** 40).varint(-1);
+    assert.deepEqual(
+      [...w.finish()],
+      [0x01, 0xac, 0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+    );
+  });
+
+  test("a hand-made graph runs in onnxruntime (dynamic batch)", async () => {
+    const bytes = encodeModel({
+      irVersion: 8,
+      opsetImports: [{ domain: "", version: 17 }],
+      graph: {
+        name: "g",
+        nodes: [{ opType: "Relu", inputs: ["x"], outputs: ["y"] }],
+        inputs: [{ name: "x", elemType: 1, shape: ["batch", 2] }],
+        outputs: [{ name: "y", elemType: 1, shape: ["batch", 2] }],
+        initializers: [],
+      },
+    });
+    const s = await DetectorSession.create(bytes);
+    const out = await s.runTensor(Float32Array.from([-1, 2, 3, -4, 5, -6]), [3, 2]);
+    assert.deepEqual([...out.y!.data], [0, 2, 3, 0, 5, 0]);
+    await s.release();
+  });
+});
