@@ -10,7 +10,8 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
 import { buildFromCheckpoint, buildFromStateDict, inferConfig, type Architecture } from "../src/models/load.js";
-import { IMAGENET_MEAN, IMAGENET_STD, DetectorSession, normalizeBatch, type RgbImage } from "../src/runtime/session.js";
+import { IMAGENET_MEAN, IMAGENET_STD, DetectorSession, normalizeBatch } from "../src/runtime/session.js";
+import type { RgbImage } from "../src/image/types.js";
 import { encodeModel, ProtoWriter } from "../src/onnx/proto.js";
 import { REPO } from "./helpers.js";
 

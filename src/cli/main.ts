@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { EXIT_USAGE } from "./common.js";
 import { registerDownload } from "./commands/dataset-download.js";
 import { registerExample } from "./commands/dataset-example.js";
+import { registerConvert, registerDetect } from "./commands/detect.js";
 import { registerEvalImport } from "./commands/eval-import.js";
 import { registerEvalRun } from "./commands/eval-run.js";
 import { registerInspect } from "./commands/dataset-inspect.js";
@@ -38,6 +39,8 @@ export function buildProgram(): Command {
   registerEvalImport(evalCmd);
   registerEvalRun(evalCmd);
   registerReport(program);
+  registerDetect(program);
+  registerConvert(program);
   for (const c of [...dataset.commands, ...testset.commands, ...evalCmd.commands, ...program.commands]) c.exitOverride();
   return program;
 }

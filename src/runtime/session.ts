@@ -3,16 +3,10 @@
  * float32 (the test protocol), batching, and named outputs.
  */
 import * as ort from "onnxruntime-node";
+import type { RgbImage } from "../image/types.js";
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
-
-/** An RGB image: interleaved HWC bytes (3 channels), as sharp's raw output gives. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
 
 /**
  * Writes one image into `out` at `offset` as CHW float32: x/255, then (x - mean)/std per channel.

@@ -1,0 +1,33 @@
+/**
+ * The detector registry: a name → the architecture, its trunk, what its output means and how images
+ * are prepared (upstream's test protocol: RGB, /255, ImageNet mean/std; ImagiNet's 256×256 test images
+ * go in as they are; any other image is reflect-padded to 256 and centre-cropped to 256, as
+ * upstream's default ImagiNet transform).
+ */
+import type { Recipe } from "../image/recipe.js";
+import { CENTER256 } from "../image/recipes.js";
+import type { Architecture } from "./load.js";
+
+export interface DetectorSpec {
+  name: string;
+  title: string;
+  arch: Architecture;
+  /** stem and maxpool at stride 1 (the "nodown" trunk) */
+  nodown: boolean;
+  /** "binary": one logit, higher = synthetic; "groups": 4 logits (gan, sd, midjourney, dalle3) */
+  output: "binary" | "groups";
+  preprocess: Recipe;
+}
+
+export const DETECTORS: DetectorSpec[] = [
+  { name: "grag2021", title: "Grag2021", arch: "grag2021", nodown: true, output: "binary", preprocess: CENTER256 },
+  { name: "corvi2022", title: "Corvi2022", arch: "corvi2022", nodown: true, output: "binary", preprocess: CENTER256 },
+  { name: "imaginet", title: "ImagiNet (Ours)", arch: "imaginet", nodown: true, output: "binary", preprocess: CENTER256 },
+  { name: "imaginet-id", title: "ImagiNet identification", arch: "imaginet", nodown: false, output: "groups", preprocess: CENTER256 },
+];
+
+export function findDetector(name: string): DetectorSpec {
+  const d = DETECTORS.find((x) => x.name === name);
+  if (!d) throw new Error(`unknown detector "${name}": expected one of ${DETECTORS.map((x) => x.name).join(", ")}`);
+  return d;
+}

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { before, describe, test } from "node:test";
+import { decodeRgb } from "../src/image/decode.js";
+import { loadSharp } from "../src/image/sharp.js";
+import { buildFromCheckpoint } from "../src/models/load.js";
+import { DetectorSession } from "../src/runtime/session.js";
+import { cli, REPO, tmpDir } from "./helpers.js";
+
+const models = path.join(REPO, "test/fixtures/models");
+
+describe("imaginet detect and convert", () => {
+  let dir = "";
+  before(async () => {
+    dir = tmpDir();
+    const sharp = await loadSharp();
+    mkdirSync(path.join(dir, "imgs", "sub"), { recursive: true });
+    // a 256×256 image goes in as it is; a 300×200 one is reflect-padded and centre-cropped to 256
+    const px = (w: number, h: number, k: number): Buffer => Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i * k + (i >> 7)) & 255));
+    await sharp(px(256, 256, 7), { raw: { width: 256, height: 256, channels: 3 } }).png().toFile(path.join(dir, "imgs", "a.png"));
+    await sharp(px(300, 200, 13), { raw: { width: 300, height: 200, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, "imgs", "sub", "b.jpg"));
+    writeFileSync(path.join(dir, "imgs", "broken.png"), "not an image");
+  });
+
+  test("scores from the .pth and from the converted .onnx agree, and equal the model run on the pixels", async () => {
+    const onnx = path.join(dir, "grag.onnx");
+    const c = cli(["convert", path.join(models, "grag_tiny.pth"), "--detector", "grag2021", "-o", onnx]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.ok(existsSync(onnx));
+    const fromPth = cli(["detect", path.join(dir, "imgs"), "--detector", "grag2021", "--weights", path.join(models, "grag_tiny.pth"), "--json"]);
+    const fromOnnx = cli(["detect", path.join(dir, "imgs"), "--detector", "grag2021", "--weights", onnx, "--json"]);
+    assert.equal(fromPth.code, 1, "the broken file is reported");
+    const a = JSON.parse(fromPth.stdout);
+    assert.deepEqual(JSON.parse(fromOnnx.stdout), a);
+    assert.deepEqual(a.map((r: { file: string }) => path.relative(dir, r.file)), ["imgs/a.png", "imgs/broken.png", "imgs/sub/b.jpg"]);
+    assert.match(a[1].error, /broken\.png: not a readable image/);
+    const session = await DetectorSession.create((await buildFromCheckpoint("grag2021", path.join(models, "grag_tiny.pth"))).onnx);
+    const [s] = await session.scores([await decodeRgb(path.join(dir, "imgs", "a.png"))]);
+    await session.release();
+    assert.equal(a[0].score, s);
+    assert.ok(Math.abs(a[0].p - 1 / (1 + Math.exp(-s!))) < 1e-15);
+  });
+
+  test("a calibration file turns scores into calibrated probabilities; identification gives a group", () => {
+    const cal = path.join(dir, "cal.json");
+    writeFileSync(cal, JSON.stringify({ a: 2, b: -0.5 }));
+    const r = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "grag2021", "--weights", path.join(models, "grag_tiny.pth"), "--calibration", cal, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const [row] = JSON.parse(r.stdout);
+    assert.equal(row.calibrated, true);
+    assert.ok(Math.abs(row.p - 1 / (1 + Math.exp(-(2 * row.score - 0.5)))) < 1e-15);
+    const id = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "imaginet-id", "--weights", path.join(models, "imaginet_id_tiny.pth"), "--json"]);
+    assert.equal(id.code, 0, id.stderr);
+    const [g] = JSON.parse(id.stdout);
+    assert.equal(g.logits.length, 4);
+    assert.equal(g.group, ["gan", "sd", "midjourney", "dalle3"][g.logits.indexOf(Math.max(...g.logits))]);
+  });
+
+  test("bad input: unknown detector, a checkpoint of another architecture", () => {
+    const u = cli(["detect", dir, "--detector", "nope", "--weights", "x.pth"]);
+    assert.equal(u.code, 2);
+    assert.match(u.stderr, /unknown detector "nope": expected one of grag2021, corvi2022, imaginet, imaginet-id/);
+    const w = cli(["convert", path.join(models, "grag_tiny.pth"), "--detector", "imaginet", "-o", path.join(dir, "x.onnx")]);
+    assert.equal(w.code, 2);
+    assert.equal(existsSync(path.join(dir, "x.onnx")), false);
+  });
+});
