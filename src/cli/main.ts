@@ -5,6 +5,7 @@ import { EXIT_USAGE } from "./common.js";
 import { registerDownload } from "./commands/dataset-download.js";
 import { registerExample } from "./commands/dataset-example.js";
 import { registerConvert, registerDetect } from "./commands/detect.js";
+import { registerEvalDetect } from "./commands/eval-detect.js";
 import { registerEvalImport } from "./commands/eval-import.js";
 import { registerEvalRun } from "./commands/eval-run.js";
 import { registerInspect } from "./commands/dataset-inspect.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerTestsetRecipe(testset);
   const evalCmd = program.command("eval").description("evaluate detectors from saved per-image predictions").exitOverride();
   registerEvalImport(evalCmd);
+  registerEvalDetect(evalCmd);
   registerEvalRun(evalCmd);
   registerReport(program);
   registerDetect(program);
