@@ -1,0 +1,183 @@
+/**
+ * Benchmark (not a test): inference speed of a full-size nodown ResNet-50 Grag2021 detector, ours
+ * (checkpoint → ONNX with our reader, onnxruntime-node on CPU) against PyTorch 1.13 on CPU.
+ *
+ * bench/infer_reference.py (via /usr/bin/python3) builds the model in plain torch.nn with random
+ * weights (seed 0, non-trivial BN running stats), saves it as {'model': state_dict}, saves one random
+ * input batch and its logits, and times PyTorch (eval, no_grad, set_num_threads) model alone and
+ * end to end from photo files. Here: the ONNX is built from that .pth with buildFromCheckpoint, the
+ * logits are compared on the saved batch (and on the photos), then ORT (intraOpNumThreads) is timed
+ * the same way: model alone with runTensor (warm-up runs, then the median of timed runs) and end to
+ * end with detect() on the same files (decode, pad/centre-crop 256, normalise, run; detect() also
+ * creates its session, whose time is reported beside it). Prints ms/image and ours/PyTorch
+ * throughput ratios (> 1: ours is faster).
+ *
+ *   node --import tsx bench/infer.ts [--threads 2] [--b16-reps 2] [--photos 16] [--no-448]
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildFromCheckpoint } from "../src/models/load.js";
+import { findDetector } from "../src/models/registry.js";
+import { detect } from "../src/runtime/detect.js";
+import { DetectorSession } from "../src/runtime/session.js";
+import { Rng } from "../src/util/rng.js";
+import { listImages } from "./support.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.join(here, "..");
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const THREADS = arg("--threads", 2);
+const B16_REPS = arg("--b16-reps", 2);
+const N_PHOTOS = arg("--photos", 16);
+const WITH_448 = !process.argv.includes("--no-448");
+const OUT = path.join(root, ".bench", "infer");
+const PHOTO_DIR = "/work/shared/data/wild-dev/images/imagenet";
+
+interface Case {
+  size: number;
+  batch: number;
+  warmup: number;
+  reps: number;
+}
+const CASES: Case[] = [
+  { size: 256, batch: 1, warmup: 1, reps: 3 },
+  { size: 256, batch: 16, warmup: 1, reps: B16_REPS },
+  ...(WITH_448 ? [{ size: 448, batch: 1, warmup: 1, reps: 2 }] : []),
+];
+const E2E = [
+  { batch: 1, n: Math.min(4, N_PHOTOS) },
+  { batch: 16, n: N_PHOTOS },
+];
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const readF32 = (file: string): Float32Array => {
+  const b = readFileSync(file);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
+function relErr(ours: ArrayLike<number>, ref: ArrayLike<number>): { maxAbs: number; maxRel: number; relToMax: number } {
+  let maxAbs = 0;
+  let maxRel = 0;
+  let refMax = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const d = Math.abs(ours[i]! - ref[i]!);
+    maxAbs = Math.max(maxAbs, d);
+    maxRel = Math.max(maxRel, d / Math.max(Math.abs(ref[i]!), 1e-12));
+    refMax = Math.max(refMax, Math.abs(ref[i]!));
+  }
+  return { maxAbs, maxRel, relToMax: maxAbs / refMax };
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  const photos = listImages(PHOTO_DIR).slice(0, N_PHOTOS);
+  if (photos.length < N_PHOTOS) throw new Error(`only ${photos.length} photos in ${PHOTO_DIR}`);
+  const t00 = performance.now();
+
+  // 1. PyTorch
+  console.error(`PyTorch: building the model and timing (threads ${THREADS}) …`);
+  const cfg = { threads: THREADS, cases: CASES, e2e: E2E, parityN: 2 };
+  const py = spawnSync("/usr/bin/python3", [path.join(here, "infer_reference.py"), OUT, JSON.stringify(cfg), ...photos], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 1 << 26,
+  });
+  if (py.status !== 0) throw new Error(`infer_reference.py failed (${py.status})`);
+  const ref = JSON.parse(py.stdout.trim().split("\n").pop()!) as {
+    torch: string;
+    threads: number;
+    model: (Case & { runsMs: number[]; msPerImage: number })[];
+    e2e: { batch: number; n: number; totalMs: number; msPerImage: number }[];
+  };
+  const tPy = performance.now();
+
+  // 2. ours: ONNX from the .pth, parity, timings
+  let t0 = performance.now();
+  const built = await buildFromCheckpoint("grag2021", path.join(OUT, "grag_r50.pth"), { nodown: true });
+  const buildMs = performance.now() - t0;
+  console.error(`ours: ONNX built in ${buildMs.toFixed(0)} ms (${(built.onnx.byteLength / 2 ** 20).toFixed(1)} MiB), trunk ${JSON.stringify(built.config)}`);
+  t0 = performance.now();
+  const session = await DetectorSession.create(built.onnx, { intraOpNumThreads: THREADS, batchSize: 16 });
+  const sessionMs = performance.now() - t0;
+
+  const pin = readF32(path.join(OUT, "parity_input.bin"));
+  const pref = readF32(path.join(OUT, "parity_logit.bin"));
+  const pout = (await session.runTensor(pin, [cfg.parityN, 3, 256, 256]))["logit"]!.data;
+  const parity = relErr(pout, pref);
+  console.error(`parity (random batch): ours ${Array.from(pout).map((v) => v.toPrecision(7))} vs torch ${Array.from(pref).map((v) => v.toPrecision(7))}`);
+
+  const rng = new Rng(1, "infer-bench");
+  const ours: { size: number; batch: number; runsMs: number[]; msPerImage: number }[] = [];
+  for (const c of CASES) {
+    const data = new Float32Array(c.batch * 3 * c.size * c.size);
+    for (let i = 0; i < data.length; i++) data[i] = rng.next() * 4 - 2;
+    const dims = [c.batch, 3, c.size, c.size];
+    for (let i = 0; i < c.warmup; i++) await session.runTensor(data, dims);
+    const runsMs: number[] = [];
+    for (let i = 0; i < c.reps; i++) {
+      const t = performance.now();
+      await session.runTensor(data, dims);
+      runsMs.push(performance.now() - t);
+    }
+    ours.push({ size: c.size, batch: c.batch, runsMs, msPerImage: median(runsMs) / c.batch });
+    console.error(JSON.stringify(ours.at(-1)));
+  }
+  await session.release();
+
+  const spec = findDetector("grag2021");
+  const oursE2e: { batch: number; n: number; totalMs: number; msPerImage: number; sessionMs: number; parity: ReturnType<typeof relErr> }[] = [];
+  for (const c of E2E) {
+    const files = photos.slice(0, c.n);
+    // the session creation detect() does, timed alone
+    const ts = performance.now();
+    await (await DetectorSession.create(built.onnx, { intraOpNumThreads: THREADS, batchSize: c.batch })).release();
+    const sMs = performance.now() - ts;
+    const t = performance.now();
+    const dets = await detect(spec, built.onnx, files, { intraOpNumThreads: THREADS, batchSize: c.batch });
+    const totalMs = performance.now() - t;
+    const scores = dets.map((d) => ("score" in d ? d.score : NaN));
+    const pRef = readF32(path.join(OUT, `photo_logit_b${c.batch}.bin`));
+    oursE2e.push({ ...c, totalMs, msPerImage: totalMs / c.n, sessionMs: sMs, parity: relErr(scores, pRef) });
+    console.error(JSON.stringify(oursE2e.at(-1)));
+  }
+  const tEnd = performance.now();
+
+  // 3. the table
+  const fmt = (x: number) => x.toFixed(1).padStart(9);
+  const rows: string[] = [];
+  rows.push(`| what | size | batch | ours ms/img | PyTorch ms/img | ours/PyTorch throughput |`);
+  rows.push(`|---|---|---|---|---|---|`);
+  for (let i = 0; i < CASES.length; i++) {
+    const o = ours[i]!;
+    const r = ref.model[i]!;
+    rows.push(`| model alone | ${o.size} | ${o.batch} | ${fmt(o.msPerImage)} | ${fmt(r.msPerImage)} | ${(r.msPerImage / o.msPerImage).toFixed(2)}× |`);
+  }
+  for (let i = 0; i < E2E.length; i++) {
+    const o = oursE2e[i]!;
+    const r = ref.e2e[i]!;
+    rows.push(`| end to end (${o.n} photos) | 256 | ${o.batch} | ${fmt(o.msPerImage)} | ${fmt(r.msPerImage)} | ${(r.msPerImage / o.msPerImage).toFixed(2)}× |`);
+    const ex = (o.totalMs - o.sessionMs) / o.n;
+    rows.push(`| ↳ ours less session creation (${o.sessionMs.toFixed(0)} ms) | 256 | ${o.batch} | ${fmt(ex)} | ${fmt(r.msPerImage)} | ${(r.msPerImage / ex).toFixed(2)}× |`);
+  }
+  console.log(`\nGrag2021 nodown ResNet-50 [3,4,6,3], CPU, ${THREADS} threads: PyTorch ${ref.torch} (${ref.threads} threads) vs onnxruntime-node`);
+  console.log(rows.join("\n"));
+  console.log(`\nparity, random batch of ${cfg.parityN} at 256: max abs ${parity.maxAbs.toExponential(3)}, max rel ${parity.maxRel.toExponential(3)} (abs / max|ref| ${parity.relToMax.toExponential(3)})`);
+  for (const o of oursE2e) console.log(`parity, ${o.n} photos at batch ${o.batch}: max abs ${o.parity.maxAbs.toExponential(3)}, max rel ${o.parity.maxRel.toExponential(3)} (abs / max|ref| ${o.parity.relToMax.toExponential(3)})`);
+  console.log(`ours: checkpoint → ONNX ${buildMs.toFixed(0)} ms, first session creation ${sessionMs.toFixed(0)} ms`);
+  console.log(`model-alone runs (ms): ours ${ours.map((o) => `${o.size}b${o.batch} [${o.runsMs.map((x) => x.toFixed(0)).join(", ")}]`).join("; ")}`);
+  console.log(`                       torch ${ref.model.map((r) => `${r.size}b${r.batch} [${r.runsMs.map((x) => x.toFixed(0)).join(", ")}]`).join("; ")}`);
+  console.log(`wall: PyTorch side ${((tPy - t00) / 1000).toFixed(0)} s, ours ${((tEnd - tPy) / 1000).toFixed(0)} s`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

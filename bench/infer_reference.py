@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""PyTorch (1.13, CPU) side of bench/infer.ts: a full-size nodown ResNet-50 Grag2021 detector.
+
+Builds the model in plain torch.nn with torchvision's key names (the model code of
+scripts/fixtures/make_model_fixtures.py, at width 1), random weights from seed 0 with non-trivial
+BN running stats, and writes into OUTDIR:
+  grag_r50.pth       {'model': state_dict}, as upstream saves it
+  parity_input.bin   float32 [PARITY_N, 3, 256, 256], a random normalised batch
+  parity_logit.bin   float32 [PARITY_N, 1], the model's logits for it
+  photo_logit_bB.bin float32 [n], the logits of the end-to-end photos run in batches of B
+Then times, in eval mode under torch.no_grad() with torch.set_num_threads(THREADS): the model alone
+(batches of random input: warm-up runs, then the median of timed runs) and end to end from files
+(PIL decode, reflect-pad to 256 if needed, centre crop 256, ToTensor + Normalize, forward in batches).
+Prints one JSON object on stdout.
+
+  /usr/bin/python3 bench/infer_reference.py OUTDIR CONFIG_JSON PHOTO...
+  CONFIG_JSON: {"threads":2,"cases":[{"size":256,"batch":1,"warmup":1,"reps":3},...],"e2e":[{"batch":16,"n":16}],"parityN":2}
+"""
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin, planes, stride, shortcut_name):
+        super().__init__()
+        cout = planes * 4
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.proj = None
+        if stride != 1 or cin != cout:
+            proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+            setattr(self, shortcut_name, proj)
+            self.proj = shortcut_name
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        idn = getattr(self, self.proj)(x) if self.proj else x
+        return F.relu(y + idn)
+
+
+class Trunk(nn.Module):
+    def __init__(self, layers, width, nodown=True, shortcut_name="downsample"):
+        super().__init__()
+        stem = round(64 * width)
+        self.conv1 = nn.Conv2d(3, stem, 7, stride=1 if nodown else 2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        self.maxpool = nn.MaxPool2d(3, stride=1 if nodown else 2, padding=1)
+        cin = stem
+        for li, n in enumerate(layers):
+            planes = round(64 * 2**li * width)
+            blocks = []
+            for b in range(n):
+                blocks.append(Bottleneck(cin, planes, 2 if (b == 0 and li > 0) else 1, shortcut_name))
+                cin = planes * 4
+            setattr(self, "layer%d" % (li + 1), nn.Sequential(*blocks))
+        self.features = cin
+
+    def forward(self, x):
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+class Grag(Trunk):
+    def __init__(self, layers, width):
+        super().__init__(layers, width)
+        self.fc = nn.Linear(self.features, 1)
+
+    def forward(self, x):
+        return self.fc(super().forward(x).mean(dim=(2, 3)))
+
+
+def randomize(model, gen):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() > 1:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+            elif name.endswith("weight"):
+                p.copy_(0.5 + torch.rand(p.shape, generator=gen))
+            else:
+                p.copy_(0.2 * torch.randn(p.shape, generator=gen))
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(0.3 * torch.randn(m.running_mean.shape, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
+                m.num_batches_tracked.fill_(1000)
+
+
+def load_photo(path, size=256):
+    """PIL decode + convert RGB, reflect-pad (reflect-101) to `size` if smaller, centre crop `size`."""
+    a = np.asarray(Image.open(path).convert("RGB"))
+    h, w = a.shape[:2]
+    ph, pw = max(0, size - h), max(0, size - w)
+    if ph or pw:
+        a = np.pad(a, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="reflect")
+        h, w = a.shape[:2]
+    y, x = (h - size) // 2, (w - size) // 2
+    return a[y : y + size, x : x + size]
+
+
+def to_tensor(arrs):
+    """ToTensor + Normalize on a list of HxWx3 uint8 arrays."""
+    x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).float().div(255)
+    return (x - MEAN) / STD
+
+
+def main():
+    outdir, cfg, photos = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+    os.makedirs(outdir, exist_ok=True)
+    torch.set_num_threads(cfg.get("threads", 2))
+    gen = torch.Generator().manual_seed(0)
+    model = Grag([3, 4, 6, 3], 1)
+    randomize(model, gen)
+    model.eval()
+    torch.save({"model": model.state_dict()}, os.path.join(outdir, "grag_r50.pth"))
+
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "model": []}
+    with torch.no_grad():
+        # parity batch
+        xp = torch.randn((cfg.get("parityN", 2), 3, 256, 256), generator=gen)
+        yp = model(xp)
+        xp.numpy().astype("<f4").tofile(os.path.join(outdir, "parity_input.bin"))
+        yp.numpy().astype("<f4").tofile(os.path.join(outdir, "parity_logit.bin"))
+
+        # model alone
+        for case in cfg["cases"]:
+            x = torch.randn((case["batch"], 3, case["size"], case["size"]), generator=gen)
+            for _ in range(case["warmup"]):
+                model(x)
+            ts = []
+            for _ in range(case["reps"]):
+                t0 = time.perf_counter()
+                model(x)
+                ts.append((time.perf_counter() - t0) * 1000)
+            med = statistics.median(ts)
+            result["model"].append({**case, "runsMs": ts, "msPerImage": med / case["batch"]})
+            print(json.dumps(result["model"][-1]), file=sys.stderr, flush=True)
+
+        # end to end from files (after the model-alone runs, so the model is warm), per case the first n photos
+        result["e2e"] = []
+        for case in cfg.get("e2e", []):
+            files, bs = photos[: case["n"]], case["batch"]
+            t0 = time.perf_counter()
+            logits = []
+            for i in range(0, len(files), bs):
+                arrs = [load_photo(p) for p in files[i : i + bs]]
+                logits.append(model(to_tensor(arrs)))
+            ms = (time.perf_counter() - t0) * 1000
+            out = torch.cat(logits).flatten().numpy().astype("<f4")
+            out.tofile(os.path.join(outdir, "photo_logit_b%d.bin" % bs))
+            result["e2e"].append({**case, "totalMs": ms, "msPerImage": ms / len(files)})
+            print(json.dumps(result["e2e"][-1]), file=sys.stderr, flush=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
