@@ -32,78 +32,9 @@ MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-class Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, cin, planes, stride, shortcut_name):
-        super().__init__()
-        cout = planes * 4
-        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(cout)
-        self.proj = None
-        if stride != 1 or cin != cout:
-            proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
-            setattr(self, shortcut_name, proj)
-            self.proj = shortcut_name
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = F.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        idn = getattr(self, self.proj)(x) if self.proj else x
-        return F.relu(y + idn)
-
-
-class Trunk(nn.Module):
-    def __init__(self, layers, width, nodown=True, shortcut_name="downsample"):
-        super().__init__()
-        stem = round(64 * width)
-        self.conv1 = nn.Conv2d(3, stem, 7, stride=1 if nodown else 2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(stem)
-        self.maxpool = nn.MaxPool2d(3, stride=1 if nodown else 2, padding=1)
-        cin = stem
-        for li, n in enumerate(layers):
-            planes = round(64 * 2**li * width)
-            blocks = []
-            for b in range(n):
-                blocks.append(Bottleneck(cin, planes, 2 if (b == 0 and li > 0) else 1, shortcut_name))
-                cin = planes * 4
-            setattr(self, "layer%d" % (li + 1), nn.Sequential(*blocks))
-        self.features = cin
-
-    def forward(self, x):
-        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
-
-
-class Grag(Trunk):
-    def __init__(self, layers, width):
-        super().__init__(layers, width)
-        self.fc = nn.Linear(self.features, 1)
-
-    def forward(self, x):
-        return self.fc(super().forward(x).mean(dim=(2, 3)))
-
-
-def randomize(model, gen):
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() > 1:
-                fan_in = p[0].numel()
-                p.copy_(torch.randn(p.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
-            elif name.endswith("weight"):
-                p.copy_(0.5 + torch.rand(p.shape, generator=gen))
-            else:
-                p.copy_(0.2 * torch.randn(p.shape, generator=gen))
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(0.3 * torch.randn(m.running_mean.shape, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
-                m.num_batches_tracked.fill_(1000)
+# the model definitions the parity fixtures use (torchvision key names, nodown trunk)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "fixtures"))
+from make_model_fixtures import Grag, randomize  # noqa: E402
 
 
 def load_photo(path, size=256):

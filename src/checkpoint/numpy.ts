@@ -4,6 +4,7 @@
  * from their bytes; nothing of NumPy runs.
  */
 import { PY_SETSTATE, PyObject, isTuple, type GlobalHandler, type GlobalTable, type PyValue } from "./pickle.js";
+import { halfBitsToFloat } from "./tensor.js";
 
 /** numpy.dtype(…) after BUILD: kind and size ("f8"), byte order ("<", ">", "|"). */
 export class NpDtype {
@@ -60,7 +61,7 @@ function scalarValue(dtype: NpDtype, raw: Uint8Array): PyValue {
     case "f":
       if (n === 8) return v.getFloat64(0, little);
       if (n === 4) return v.getFloat32(0, little);
-      if (n === 2) return halfToNumber(v.getUint16(0, little));
+      if (n === 2) return halfBitsToFloat(v.getUint16(0, little));
       return null;
     case "i":
     case "u": {
@@ -81,14 +82,6 @@ function scalarValue(dtype: NpDtype, raw: Uint8Array): PyValue {
   }
 }
 
-function halfToNumber(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
 
 const dtypeHandler: GlobalHandler = {
   call(args) {

@@ -252,7 +252,7 @@ function swapBytes(b: Uint8Array, es: number): void {
 
 let halfTable: Float32Array | undefined;
 
-function halfBitsToFloat(h: number): number {
+export function halfBitsToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const f = h & 0x3ff;
