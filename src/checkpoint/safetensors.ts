@@ -11,7 +11,7 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { DTYPE_SIZE, LazyTensor, Storage, bytesOf, readFileRange, tensorFromArray, type DType, type ReadOptions, type TypedArray } from "./tensor.js";
+import { DTYPE_SIZE, LazyTensor, contiguousStrides, Storage, bytesOf, readFileRange, tensorFromArray, type DType, type ReadOptions, type TypedArray } from "./tensor.js";
 
 /** safetensors dtype names, in the order of the reference's Dtype enum (the writer sorts by it). */
 const ST_ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"] as const;
@@ -103,20 +103,11 @@ export async function readSafetensors(file: string): Promise<SafetensorsFile> {
   const tensors = new Map<string, LazyTensor>();
   for (const t of infos) {
     const storage = new Storage(t.name, t.dtype, t.end - t.begin, { kind: "file", file, offset: dataOffset + t.begin }, file);
-    tensors.set(t.name, new LazyTensor(storage, t.dtype, t.shape, contiguous(t.shape), 0));
+    tensors.set(t.name, new LazyTensor(storage, t.dtype, t.shape, contiguousStrides(t.shape), 0));
   }
   return { file, metadata, tensors, dataOffset };
 }
 
-function contiguous(shape: readonly number[]): number[] {
-  const out = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    out[i] = s;
-    s *= Math.max(shape[i]!, 1); // as torch: a size-0 dimension counts as 1
-  }
-  return out;
-}
 
 /** A tensor to write: one already lazy (read when written) or data in memory. */
 export type TensorInput = LazyTensor | { dtype: DType; shape: readonly number[]; data: TypedArray };

@@ -118,7 +118,7 @@ export class Storage {
   }
 }
 
-function contiguousStrides(shape: readonly number[]): number[] {
+export function contiguousStrides(shape: readonly number[]): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
