@@ -66,8 +66,20 @@ export class DetectorSession {
       graphOptimizationLevel: "all",
       ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
     };
-    const s = typeof model === "string" ? await ort.InferenceSession.create(model, so) : await ort.InferenceSession.create(model, so);
-    return new DetectorSession(s, opts.batchSize ?? 16);
+    try {
+      const s = typeof model === "string" ? await ort.InferenceSession.create(model, so) : await ort.InferenceSession.create(model, so);
+      return new DetectorSession(s, opts.batchSize ?? 16);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      if (so.executionProviders?.includes("cuda") && /Cuda|providers_shared|libcudart|libcudnn/i.test(msg)) {
+        throw new Error(
+          "the CUDA execution provider is not available: onnxruntime-node bundles only the CPU one; on a Linux x64 machine with CUDA 12 (and its cuDNN), reinstall it with `npm install onnxruntime-node --onnxruntime-node-install-cuda=v12`, or use --device cpu" +
+            ` (onnxruntime said: ${msg.split("\n")[0]!.slice(0, 160)})`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
   }
 
   get inputName(): string {

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { writeFileAtomic } from "../../util/fs.js";
 import { Progress } from "../../util/progress.js";
 import { renderTable } from "../../util/table.js";
@@ -19,10 +19,11 @@ export function registerDetect(program: Command): void {
     .option("--calibration <file>", 'JSON {"a","b"} or a run\'s metrics.json: p = sigmoid(a·score + b)')
     .option("--batch <n>", "images per inference batch", parsePositiveInt("--batch"), 16)
     .option("--threads <n>", "onnxruntime intra-op threads", parsePositiveInt("--threads"))
+    .addOption(new Option("--device <device>", "where the model runs").choices(["cpu", "cuda"]).default("cpu"))
     .option("--json", "print one JSON object per image")
     .addHelpText("after", "\nExit code: 0 when every image was scored, 1 when some could not be read (they are listed).")
     .action(
-      action(async (inputs: string[], opts: { detector: string; weights: string; calibration?: string; batch: number; threads?: number; json?: boolean }) => {
+      action(async (inputs: string[], opts: { detector: string; weights: string; calibration?: string; batch: number; threads?: number; device: string; json?: boolean }) => {
         const spec = findDetector(opts.detector);
         const files = await expandInputs(inputs);
         if (files.length === 0) throw new Error(`no images found in ${inputs.join(", ")}`);
@@ -31,6 +32,7 @@ export function registerDetect(program: Command): void {
         const results = await detect(spec, model, files, {
           batchSize: opts.batch,
           ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+          executionProviders: [opts.device],
           ...(opts.calibration ? { calibration: await readCalibration(opts.calibration) } : {}),
           onImage: () => progress.tick(),
         });

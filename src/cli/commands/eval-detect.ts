@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { readAnnotationFile } from "../../data/annotations.js";
@@ -22,9 +22,10 @@ export function registerEvalDetect(evalCmd: Command): void {
     .option("--calibration <annotations>", "calibration annotation file (upstream: test_calibration.txt)")
     .option("--batch <n>", "images per inference batch", parsePositiveInt("--batch"), 16)
     .option("--threads <n>", "onnxruntime intra-op threads", parsePositiveInt("--threads"))
+    .addOption(new Option("--device <device>", "where the model runs").choices(["cpu", "cuda"]).default("cpu"))
     .option("--json", "print the manifest as JSON")
     .action(
-      action(async (files: string[], opts: { detector: string; weights: string; root: string; out: string; calibration?: string; batch: number; threads?: number; json?: boolean }) => {
+      action(async (files: string[], opts: { detector: string; weights: string; root: string; out: string; calibration?: string; batch: number; threads?: number; device: string; json?: boolean }) => {
         const spec = findDetector(opts.detector);
         const annotationFiles = [...files, ...(opts.calibration ? [opts.calibration] : [])];
         const paths = new Set<string>();
@@ -33,7 +34,7 @@ export function registerEvalDetect(evalCmd: Command): void {
         const started = performance.now();
         const model = await loadModel(spec, opts.weights);
         const progress = new Progress("detecting", { total: list.length, unit: "img", enabled: opts.json ? false : undefined });
-        const results = await detect(spec, model, list.map((p) => path.join(opts.root, p)), { batchSize: opts.batch, ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}), onImage: () => progress.tick() });
+        const results = await detect(spec, model, list.map((p) => path.join(opts.root, p)), { batchSize: opts.batch, ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}), executionProviders: [opts.device], onImage: () => progress.tick() });
         progress.finish();
         const failed = results.flatMap((r, i) => ("error" in r ? [`${list[i]}: ${r.error}`] : []));
         if (failed.length > 0) throw new Error(`${failed.length} image(s) could not be read, so the run would be incomplete:\n  ${failed.slice(0, 10).join("\n  ")}`);
