@@ -10,7 +10,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { listImages } from "./support.js";
+import { argValue, listImages, numberArg } from "./support.js";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,12 +19,8 @@ import { loadSharp } from "../src/image/sharp.js";
 import type { RgbImage } from "../src/image/types.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const PHOTOS = Number(arg("--photos") ?? 50);
-const DIR = arg("--dir") ?? path.resolve(here, "..", "..", "shared", "data", "wild-dev", "images", "imagenet");
+const PHOTOS = numberArg("--photos", 50);
+const DIR = argValue("--dir") ?? path.resolve(here, "..", "..", "shared", "data", "wild-dev", "images", "imagenet");
 const SIZE = 256;
 const JOBS: [Codec, number][] = [
   ["jpeg", 60],

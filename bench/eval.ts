@@ -30,16 +30,13 @@ import {
   tprAtFprFromTally,
 } from "../src/eval/metrics.js";
 import { Rng } from "../src/util/rng.js";
+import { numberArg } from "./support.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const N = arg("--n", 40_000);
-const DETECTORS = arg("--detectors", 5);
-const RESAMPLES = arg("--resamples", 1000);
-const SEED = arg("--seed", 1);
+const N = numberArg("--n", 40_000);
+const DETECTORS = numberArg("--detectors", 5);
+const RESAMPLES = numberArg("--resamples", 1000);
+const SEED = numberArg("--seed", 1);
 
 interface Detector {
   name: string;

@@ -23,17 +23,13 @@ import { findDetector } from "../src/models/registry.js";
 import { detect } from "../src/runtime/detect.js";
 import { DetectorSession } from "../src/runtime/session.js";
 import { Rng } from "../src/util/rng.js";
-import { listImages } from "./support.js";
+import { listImages, numberArg } from "./support.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, "..");
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const THREADS = arg("--threads", 2);
-const B16_REPS = arg("--b16-reps", 2);
-const N_PHOTOS = arg("--photos", 16);
+const THREADS = numberArg("--threads", 2);
+const B16_REPS = numberArg("--b16-reps", 2);
+const N_PHOTOS = numberArg("--photos", 16);
 const WITH_448 = !process.argv.includes("--no-448");
 const OUT = path.join(root, ".bench", "infer");
 const PHOTO_DIR = "/work/shared/data/wild-dev/images/imagenet";

@@ -11,7 +11,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { listImages } from "./support.js";
+import { argValue, listImages, numberArg } from "./support.js";
 import { Rng } from "../src/util/rng.js";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -22,14 +22,10 @@ import { resize, type ResizeInterpolation } from "../src/image/resize.js";
 import type { RgbImage } from "../src/image/types.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const arg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const PHOTOS = Number(arg("--photos") ?? 100);
-const DIR = arg("--dir") ?? path.resolve(here, "..", "..", "shared", "data", "wild-dev", "images");
-const SEED = Number(arg("--seed") ?? 1);
-const MODES = (arg("--modes") ?? "lanczos4,bicubic,bilinear,area").split(",") as ResizeInterpolation[];
+const PHOTOS = numberArg("--photos", 100);
+const DIR = argValue("--dir") ?? path.resolve(here, "..", "..", "shared", "data", "wild-dev", "images");
+const SEED = numberArg("--seed", 1);
+const MODES = (argValue("--modes") ?? "lanczos4,bicubic,bilinear,area").split(",") as ResizeInterpolation[];
 const SIZE = 256;
 const REPEAT = 5;
 

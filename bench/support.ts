@@ -12,3 +12,15 @@ export function listImages(dir: string): string[] {
   }
   return out;
 }
+
+/** The value after `--name` on the command line, or undefined. */
+export function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+/** A numeric `--name value` option with a default. */
+export function numberArg(name: string, fallback: number): number {
+  const v = argValue(name);
+  return v === undefined ? fallback : Number(v);
+}

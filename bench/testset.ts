@@ -12,15 +12,12 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { numberArg } from "./support.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..");
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const N = arg("--images", 500);
-const workers = arg("--workers", os.availableParallelism());
+const N = numberArg("--images", 500);
+const workers = numberArg("--workers", os.availableParallelism());
 const wild = path.resolve(repo, "..", "shared", "data", "wild-dev");
 if (!existsSync(path.join(wild, "labels.csv"))) throw new Error(`${wild}/labels.csv not found: the benchmark needs ../shared/data/wild-dev`);
 if (!existsSync(path.join(repo, "dist/cli/main.js"))) throw new Error("run `npm run build` first: the benchmark times the built CLI");

@@ -9,11 +9,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { numberArg } from "./support.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..");
-const argN = process.argv.indexOf("--files");
-const N = argN > 0 ? Number(process.argv[argN + 1]) : 200_000;
+const N = numberArg("--files", 200_000);
 const root = path.join(repo, ".bench", `verify-${N}`);
 const ann = path.join(root, "annotations", "test_annotations.txt");
 
