@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   let t0 = performance.now();
   const built = await buildFromCheckpoint("grag2021", path.join(OUT, "grag_r50.pth"), { nodown: true });
   const buildMs = performance.now() - t0;
-  console.error(`ours: ONNX built in ${buildMs.toFixed(0)} ms (${(built.onnx.byteLength / 2 ** 20).toFixed(1)} MiB), trunk ${JSON.stringify(built.config)}`);
+  console.error(`ours: ONNX built in ${buildMs.toFixed(0)} ms (${(built.onnx.model.byteLength / 2 ** 20).toFixed(1)} MiB), trunk ${JSON.stringify(built.config)}`);
   t0 = performance.now();
   const session = await DetectorSession.create(built.onnx, { intraOpNumThreads: THREADS, batchSize: 16 });
   const sessionMs = performance.now() - t0;

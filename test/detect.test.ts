@@ -4,8 +4,13 @@ import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import { decodeRgb } from "../src/image/decode.js";
 import { loadSharp } from "../src/image/sharp.js";
-import { buildFromCheckpoint } from "../src/models/load.js";
-import { DetectorSession } from "../src/runtime/session.js";
+import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
+import { applyRecipe } from "../src/image/recipe.js";
+import { buildFromCheckpoint, buildFromStateDict } from "../src/models/load.js";
+import { findDetector } from "../src/models/registry.js";
+import { detect } from "../src/runtime/detect.js";
+import { DetectorSession, normalizeImage } from "../src/runtime/session.js";
+import { Rng } from "../src/util/rng.js";
 import { cli, REPO, tmpDir } from "./helpers.js";
 
 const models = path.join(REPO, "test/fixtures/models");
@@ -57,10 +62,68 @@ describe("imaginet detect and convert", () => {
     assert.equal(g.group, ["gan", "sd", "midjourney", "dalle3"][g.logits.indexOf(Math.max(...g.logits))]);
   });
 
+  test("corvi2022 with two checkpoints scores the average of the two models' logit maps", () => {
+    const one = (w: string) => JSON.parse(cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "corvi2022", "--weights", path.join(models, w), "--json"]).stdout)[0].score as number;
+    const r = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "corvi2022", "--weights", path.join(models, "corvi_tiny.pth"), "--weights", path.join(models, "corvi_tiny_b.pth"), "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const both = JSON.parse(r.stdout)[0].score as number;
+    // a 256×256 image: both maps have one size, so the mean of the averaged map is the average of the means
+    assert.ok(Math.abs(both - (one("corvi_tiny.pth") + one("corvi_tiny_b.pth")) / 2) < 1e-4 * Math.abs(both));
+    const g = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "grag2021", "--weights", path.join(models, "grag_tiny.pth"), "--weights", path.join(models, "grag_tiny.pth")]);
+    assert.equal(g.code, 2);
+    assert.match(g.stderr, /only corvi2022 averages several/);
+  });
+
+  test("wu2023 (LASTED): anchors are required, baked into the converted model, and scores equal feature · mean anchor feature", async () => {
+    const weights = path.join(models, "lasted_448.pth");
+    const anchors = path.join(dir, "anchors");
+    mkdirSync(anchors, { recursive: true });
+    const sharp = await loadSharp();
+    for (const k of [3, 5, 11]) {
+      const px = Buffer.from(Array.from({ length: 320 * 320 * 3 }, (_, i) => ((i % 960) * k + Math.floor(i / 960) * 3) & 255));
+      await sharp(px, { raw: { width: 320, height: 320, channels: 3 } }).png().toFile(path.join(anchors, `real${k}.png`));
+    }
+    const img = path.join(dir, "imgs", "a.png");
+    const none = cli(["detect", img, "--detector", "wu2023", "--weights", weights]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /pass --anchors/);
+    const onnx = path.join(dir, "lasted.onnx");
+    const c = cli(["convert", weights, "--detector", "wu2023", "--anchors", anchors, "-o", onnx]);
+    assert.equal(c.code, 0, c.stderr);
+    const fromPth = cli(["detect", img, "--detector", "wu2023", "--weights", weights, "--anchors", anchors, "--json"]);
+    const fromOnnx = cli(["detect", img, "--detector", "wu2023", "--weights", onnx, "--json"]);
+    assert.equal(fromPth.code, 0, fromPth.stderr);
+    assert.deepEqual(JSON.parse(fromOnnx.stdout), JSON.parse(fromPth.stdout));
+    // the same by hand: features of the 448-padded images, anchor = their mean
+    const spec = findDetector("wu2023");
+    const sd = stateDict(await readTorchCheckpoint(weights));
+    const plain = await buildFromStateDict("lasted", sd);
+    const prep = async (f: string) => normalizeImage((await applyRecipe(await decodeRgb(f), spec.preprocess, new Rng(0, f))).image);
+    const s = await DetectorSession.create(plain.onnx);
+    const anchorFeats = (await s.runNormalized(await Promise.all([3, 5, 11].map((k) => prep(path.join(anchors, `real${k}.png`)))))).feature!;
+    const feat = (await s.runNormalized([await prep(img)])).feature!;
+    await s.release();
+    const d = feat.data.length;
+    let want = 0;
+    for (let j = 0; j < d; j++) want += feat.data[j]! * ((anchorFeats.data[j]! + anchorFeats.data[d + j]! + anchorFeats.data[2 * d + j]!) / 3);
+    const got = JSON.parse(fromPth.stdout)[0].score as number;
+    assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
+  });
+
+  test("preprocessing in worker threads gives the same results as on the main thread", async () => {
+    const spec = findDetector("grag2021");
+    const built = await buildFromCheckpoint("grag2021", path.join(models, "grag_tiny.pth"));
+    const files = [path.join(dir, "imgs", "a.png"), path.join(dir, "imgs", "broken.png"), path.join(dir, "imgs", "sub", "b.jpg")];
+    const inline = await detect(spec, built.onnx, files, { workers: 0, batchSize: 2 });
+    const workers = await detect(spec, built.onnx, files, { workers: 2, batchSize: 2 });
+    assert.deepEqual(workers, inline);
+    assert.equal(inline.filter((r) => "score" in r).length, 2);
+  });
+
   test("bad input: unknown detector, a checkpoint of another architecture", () => {
     const u = cli(["detect", dir, "--detector", "nope", "--weights", "x.pth"]);
     assert.equal(u.code, 2);
-    assert.match(u.stderr, /unknown detector "nope": expected one of grag2021, corvi2022, imaginet, imaginet-id/);
+    assert.match(u.stderr, /unknown detector "nope": expected one of grag2021, corvi2022, imaginet, wu2023, imaginet-id/);
     const w = cli(["convert", path.join(models, "grag_tiny.pth"), "--detector", "imaginet", "-o", path.join(dir, "x.onnx")]);
     assert.equal(w.code, 2);
     assert.equal(existsSync(path.join(dir, "x.onnx")), false);

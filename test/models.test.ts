@@ -6,14 +6,16 @@
  * match PyTorch's outputs to 1e-4 relative (max abs error / max abs reference).
  */
 import assert from "node:assert/strict";
+import { statSync } from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
-import { buildFromCheckpoint, buildFromStateDict, inferConfig, type Architecture } from "../src/models/load.js";
-import { IMAGENET_MEAN, IMAGENET_STD, DetectorSession, normalizeBatch } from "../src/runtime/session.js";
+import { buildCorviAverage, buildFromCheckpoint, buildFromStateDict, inferConfig, type Architecture } from "../src/models/load.js";
+import { IMAGENET_MEAN, IMAGENET_STD, DetectorSession, normalizeBatch, normalizeImage, writeOnnxModel } from "../src/runtime/session.js";
 import type { RgbImage } from "../src/image/types.js";
 import { encodeModel, ProtoWriter } from "../src/onnx/proto.js";
-import { REPO } from "./helpers.js";
+import { computeAnchor } from "../src/runtime/anchor.js";
+import { REPO, tmpDir } from "./helpers.js";
 
 const FIX = path.join(REPO, "test", "fixtures", "models");
 
@@ -59,6 +61,7 @@ describe("models match PyTorch through ONNX", () => {
     test(`${c.name} (${c.arch})`, async () => {
       const built = await buildFromCheckpoint(c.arch, path.join(FIX, `${c.name}.pth`), { nodown: c.nodown ?? true });
       const cfg = built.config;
+      if (cfg.arch === "lasted" || cfg.arch === "corvi2022-average") assert.fail(`unexpected ${cfg.arch}`);
       const trunk = cfg.arch === "imaginet" ? cfg.cfg.trunk : cfg.trunk;
       assert.deepEqual(trunk.layers, c.layers);
       assert.equal(trunk.width, 1 / 16);
@@ -95,6 +98,83 @@ describe("models match PyTorch through ONNX", () => {
       }
     });
   }
+});
+
+describe("Wu2023 / LASTED (CLIP ModifiedResNet tower, attention pooling, anchor)", () => {
+  test("features, anchor and scores match PyTorch", async () => {
+    const { images, outputs } = await loadIo("lasted_tiny");
+    const sd = stateDict(await readTorchCheckpoint(path.join(FIX, "lasted_tiny.pth")));
+    const plain = await buildFromStateDict("lasted", sd);
+    assert.deepEqual(plain.config, { arch: "lasted", cfg: { layers: [1, 1, 1, 1], width: 4, resolution: 64, outputDim: 24 }, prefix: "clip_model.visual", anchored: false });
+    // the text tower stand-ins and LASTED's training head are ignored by rule
+    assert.ok(plain.ignored.includes("clip_model.token_embedding.weight") && plain.ignored.includes("fc.weight"));
+    const s = await DetectorSession.create(plain.onnx, { batchSize: 2 });
+    const feats = (await s.runImages(images)).feature!;
+    await s.release();
+    const ef = relErr(feats.data, outputs.get("feature")!.data);
+    console.log(`# lasted_tiny feature: max relative error ${ef.toExponential(2)}`);
+    assert.ok(ef < 1e-4, `feature error ${ef}`);
+    // images 2-4 are the anchors, as in the fixture script
+    const anchor = await computeAnchor(plain.onnx, images.slice(2).map(normalizeImage));
+    const ea = relErr(anchor, outputs.get("anchor")!.data);
+    assert.ok(ea < 1e-4, `anchor error ${ea}`);
+    const anchored = await buildFromStateDict("lasted", sd, { anchor });
+    const s2 = await DetectorSession.create(anchored.onnx);
+    const logit = (await s2.runImages(images.slice(0, 2))).logit!;
+    await s2.release();
+    assert.deepEqual([...logit.dims], [2, 1]);
+    const el = relErr(logit.data, outputs.get("logit")!.data);
+    console.log(`# lasted_tiny logit: max relative error ${el.toExponential(2)}`);
+    assert.ok(el < 1e-4, `logit error ${el}`);
+  });
+
+  test("an input of the wrong size is refused by the positional embedding's fixed token count", async () => {
+    const sd = stateDict(await readTorchCheckpoint(path.join(FIX, "lasted_tiny.pth")));
+    const s = await DetectorSession.create((await buildFromStateDict("lasted", sd)).onnx);
+    await assert.rejects(s.runTensor(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]));
+    await s.release();
+  });
+});
+
+describe("Corvi2022 two-model average", () => {
+  test("logit maps averaged, then the spatial mean, as upstream's corvi_model.py", async () => {
+    const { images, outputs } = await loadIo("corvi_pair");
+    const sds = await Promise.all(["corvi_tiny", "corvi_tiny_b"].map(async (n) => stateDict(await readTorchCheckpoint(path.join(FIX, `${n}.pth`)))));
+    const built = await buildCorviAverage(sds);
+    assert.equal(built.config.arch, "corvi2022-average");
+    const s = await DetectorSession.create(built.onnx);
+    const got = await s.runImages(images);
+    await s.release();
+    for (const k of ["logit", "logit_map"]) {
+      const e = relErr(got[k]!.data, outputs.get(k)!.data);
+      console.log(`# corvi_pair ${k}: max relative error ${e.toExponential(2)}`);
+      assert.ok(e < 1e-4, `${k}: ${e}`);
+    }
+    await assert.rejects(buildCorviAverage(sds.slice(0, 1)), /at least two/);
+  });
+});
+
+describe("ONNX external data", () => {
+  test("weights in a side file load and give the same outputs", async () => {
+    const dir = tmpDir();
+    const sd = stateDict(await readTorchCheckpoint(path.join(FIX, "grag_tiny.pth")));
+    const inline = await buildFromStateDict("grag2021", sd);
+    const external = await buildFromStateDict("grag2021", sd, { externalData: "g.onnx.data" });
+    assert.equal(inline.onnx.external, undefined);
+    assert.equal(external.onnx.external?.location, "g.onnx.data");
+    const file = await writeOnnxModel(path.join(dir, "g.onnx"), external.onnx);
+    const dataBytes = statSync(path.join(dir, "g.onnx.data")).size;
+    // every weight of 1 KiB or more moved out; the model file keeps the graph and the small tensors
+    assert.equal(dataBytes, external.onnx.external!.chunks.reduce((a, c) => a + c.length, 0));
+    assert.ok(statSync(file).size < inline.onnx.model.length - dataBytes + 4096);
+    const { images, outputs } = await loadIo("grag_tiny");
+    for (const src of [file, external.onnx]) {
+      const s = await DetectorSession.create(src);
+      const got = await s.runImages(images);
+      await s.release();
+      assert.ok(relErr(got.logit!.data, outputs.get("logit")!.data) < 1e-4);
+    }
+  });
 });
 
 describe("checkpoint mismatches are listed", () => {

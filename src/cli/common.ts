@@ -42,3 +42,8 @@ export function parseIntInRange(name: string, lo: number, hi: number): (v: strin
     return n;
   };
 }
+
+/** A repeatable option's collector: `--weights a.pth --weights b.pth` → ["a.pth", "b.pth"]. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

@@ -65,6 +65,16 @@ export const CENTER256: Recipe = {
   ],
 };
 
+/** LASTED's test transform (`LASTED_Load`): PadIfNeeded 448 (reflect-101) + CenterCrop 448; also the Practical set's. */
+export const CENTER448: Recipe = {
+  name: "center448",
+  description: "reflect-pad to 448, centre crop 448",
+  steps: [
+    { op: "pad_if_needed", size: 448 },
+    { op: "center_crop", size: 448 },
+  ],
+};
+
 /**
  * `eval_model_detection_jpeg.py`: JPEG at q = 40, 45, …, 100 on a 256 centre crop. Upstream leaves
  * ImageCompression at albumentations' default p=0.5, so only about half its images were compressed;
@@ -106,7 +116,7 @@ export function resizeSweep(): { severity: number; recipe: Recipe }[] {
   return out;
 }
 
-export const RECIPES: Record<string, Recipe> = { testset: TESTSET, train: TRAIN, calibration: CALIBRATION, center256: CENTER256 };
+export const RECIPES: Record<string, Recipe> = { testset: TESTSET, train: TRAIN, calibration: CALIBRATION, center256: CENTER256, center448: CENTER448 };
 
 export function findRecipe(name: string): Recipe {
   const r = RECIPES[name];

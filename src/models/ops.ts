@@ -36,6 +36,19 @@ export interface Ops<T> {
   l2normalize(x: T, axis: number, eps?: number): T;
 }
 
+/** The further ops of attention pooling (CLIP's image tower); a separate interface so a backend can add them on its own schedule. */
+export interface AttentionOps<T> extends Ops<T> {
+  /** average pool with kernel = stride = k, no padding */
+  avgPool2d(x: T, k: number): T;
+  transpose(x: T, perm: readonly number[]): T;
+  concat(xs: readonly T[], axis: number): T;
+  /** x[start:end] along one axis */
+  slice(x: T, axis: number, start: number, end: number): T;
+  softmax(x: T, axis: number): T;
+  /** x · s for a constant s */
+  scale(x: T, s: number): T;
+}
+
 /** Names parameters under a dotted prefix, as nn.Module nesting does. */
 export class Scope<T> {
   constructor(

@@ -3,7 +3,7 @@
  * Parameter names are torchvision's (conv1, bn1, layer1.0.conv1, …, layerK.0.downsample.{0,1});
  * SupContrast-style encoders name the projection shortcut `shortcut` instead of `downsample`.
  */
-import { Scope, batchNorm, conv2d, linear, linearAsConv1x1, type Ops } from "./ops.js";
+import { Scope, batchNorm, conv2d, linear, linearAsConv1x1, type AttentionOps, type Ops } from "./ops.js";
 
 export interface ResNetConfig {
   /** Bottleneck blocks per stage; ResNet-50 is [3, 4, 6, 3] */
@@ -76,11 +76,26 @@ export function grag2021<T>(ops: Ops<T>, cfg: ResNetConfig = RESNET50_NODOWN, pr
   ops.output("logit", linear(s.sub("fc"), f, resnetFeatures(cfg), 1));
 }
 
+function corviLogitMap<T>(s: Scope<T>, x: T, cfg: ResNetConfig): T {
+  return linearAsConv1x1(s.sub("fc"), resnetTrunk(s, x, cfg), resnetFeatures(cfg), 1);
+}
+
 /** Corvi2022: fc applied at every position (1×1 conv) → logit map; score = its spatial mean. Outputs "logit" [N,1], "logit_map" [N,1,h,w]. */
 export function corvi2022<T>(ops: Ops<T>, cfg: ResNetConfig = RESNET50_NODOWN, prefix = ""): void {
-  const s = new Scope(ops, prefix);
   const x = ops.input(IMAGE_INPUT, ["batch", 3, "height", "width"]);
-  const map = linearAsConv1x1(s.sub("fc"), resnetTrunk(s, x, cfg), resnetFeatures(cfg), 1);
+  const map = corviLogitMap(new Scope(ops, prefix), x, cfg);
+  ops.output("logit_map", map);
+  ops.output("logit", ops.mean(map, [2, 3], false));
+}
+
+/**
+ * Upstream's Corvi2022 score: two models (trained on ProGAN and on latent diffusion) on the same
+ * image, logit maps averaged, then the spatial mean. Each model's keys sit under its own prefix.
+ */
+export function corvi2022Average<T>(ops: AttentionOps<T>, members: readonly { trunk: ResNetConfig; prefix: string }[]): void {
+  const x = ops.input(IMAGE_INPUT, ["batch", 3, "height", "width"]);
+  const maps = members.map((m) => corviLogitMap(new Scope(ops, m.prefix), x, m.trunk));
+  const map = ops.scale(maps.reduce((a, b) => ops.add(a, b)), 1 / maps.length);
   ops.output("logit_map", map);
   ops.output("logit", ops.mean(map, [2, 3], false));
 }

@@ -17,6 +17,8 @@ export interface TensorProto {
   dataType: DataTypeCode;
   /** little-endian element bytes (TensorProto.raw_data) */
   raw: Uint8Array;
+  /** the bytes live in a file beside the model instead (TensorProto.external_data, data_location = EXTERNAL) */
+  external?: { location: string; offset: number; length: number };
 }
 
 export type AttributeValue =
@@ -186,7 +188,11 @@ function writeTensor(w: ProtoWriter, t: TensorProto): void {
   for (const d of t.dims) w.int(1, d); // dims (repeated int64, unpacked is valid)
   w.int(2, t.dataType); // data_type
   w.string(8, t.name); // name
-  w.bytes(9, t.raw); // raw_data
+  if (t.external) {
+    const e = t.external;
+    for (const [k, v] of [["location", e.location], ["offset", String(e.offset)], ["length", String(e.length)]] as const) w.message(13, (m) => m.string(1, k).string(2, v)); // external_data
+    w.int(14, 1); // data_location = EXTERNAL
+  } else w.bytes(9, t.raw); // raw_data
 }
 
 function writeAttribute(w: ProtoWriter, name: string, a: AttributeValue): void {

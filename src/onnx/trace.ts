@@ -3,7 +3,7 @@
  * graph. Values are names; parameters become graph initializers named by their state-dict keys,
  * filled in later (see src/models/load.ts) from whatever weights the caller has.
  */
-import type { Conv2dOptions, Ops } from "../models/ops.js";
+import type { AttentionOps, Conv2dOptions } from "../models/ops.js";
 import { DataType, encodeModel, floatTensor, int64Tensor, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
 
 export const OPSET = 17;
@@ -24,7 +24,7 @@ export interface TracedGraph {
   constants: TensorProto[];
 }
 
-export class TraceOps implements Ops<string> {
+export class TraceOps implements AttentionOps<string> {
   readonly nodes: NodeProto[] = [];
   readonly inputs: ValueInfoProto[] = [];
   readonly outputs: string[] = [];
@@ -133,6 +133,30 @@ export class TraceOps implements Ops<string> {
     return this.node("Div", [x, clamped]);
   }
 
+  avgPool2d(x: string, k: number): string {
+    return this.node("AveragePool", [x], { kernel_shape: { kind: "ints", value: [k, k] }, strides: { kind: "ints", value: [k, k] } });
+  }
+
+  transpose(x: string, perm: readonly number[]): string {
+    return this.node("Transpose", [x], { perm: { kind: "ints", value: perm } });
+  }
+
+  concat(xs: readonly string[], axis: number): string {
+    return this.node("Concat", [...xs], { axis: { kind: "int", value: axis } });
+  }
+
+  slice(x: string, axis: number, start: number, end: number): string {
+    return this.node("Slice", [x, this.constInt64([start]), this.constInt64([end]), this.constInt64([axis])]);
+  }
+
+  softmax(x: string, axis: number): string {
+    return this.node("Softmax", [x], { axis: { kind: "int", value: axis } });
+  }
+
+  scale(x: string, s: number): string {
+    return this.node("Mul", [x, this.constFloat(s)]);
+  }
+
   graph(): TracedGraph {
     return { nodes: this.nodes, inputs: this.inputs, outputs: this.outputs, params: [...this.params.values()], constants: this.constants };
   }
@@ -149,18 +173,43 @@ export interface ExportOptions {
   name?: string;
   producerVersion?: string;
   metadata?: Record<string, string>;
+  /**
+   * Keep the weights in a file of this name beside the model (ONNX external data). Needed past
+   * protobuf's 2 GB message limit; buildFromStateDict chooses it by itself for such models.
+   */
+  externalData?: string;
+}
+
+/** Protobuf messages are limited to 2 GiB; past this many weight bytes the model keeps them in a side file. */
+export const INLINE_WEIGHTS_LIMIT = 1.8 * 2 ** 30;
+
+/** The model bytes, and where external data is used, the side file's name and bytes (in order). */
+export interface OnnxModel {
+  model: Uint8Array;
+  external?: { location: string; chunks: Uint8Array[] };
 }
 
 /**
  * Encodes a traced graph as ONNX bytes; `weights` supplies every parameter (float32, in the shape
  * the trace recorded). Outputs keep a symbolic batch dim; other output dims are left to ORT.
  */
-export function toOnnx(g: TracedGraph, weights: ReadonlyMap<string, Float32Array>, opts: ExportOptions = {}): Uint8Array {
+export function toOnnx(g: TracedGraph, weights: ReadonlyMap<string, Float32Array>, opts: ExportOptions = {}): OnnxModel {
   const initializers: TensorProto[] = [];
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
   for (const p of g.params) {
     const w = weights.get(p.name);
     if (!w) throw new Error(`no weights for parameter ${p.name}`);
-    initializers.push(floatTensor(p.name, p.shape, w));
+    const t = floatTensor(p.name, p.shape, w);
+    if (opts.externalData !== undefined && t.raw.length >= 1024) {
+      t.external = { location: opts.externalData, offset, length: t.raw.length };
+      chunks.push(t.raw);
+      offset += t.raw.length;
+    }
+    initializers.push(t);
+  }
+  if (opts.externalData === undefined && initializers.reduce((a, t) => a + t.raw.length, 0) > INLINE_WEIGHTS_LIMIT) {
+    throw new Error("the weights exceed protobuf's 2 GB limit: export with external data");
   }
   initializers.push(...g.constants);
   const graph: GraphProto = {
@@ -170,7 +219,7 @@ export function toOnnx(g: TracedGraph, weights: ReadonlyMap<string, Float32Array
     outputs: g.outputs.map((name) => ({ name, elemType: DataType.FLOAT })),
     initializers,
   };
-  return encodeModel({
+  const model = encodeModel({
     irVersion: IR_VERSION,
     opsetImports: [{ domain: "", version: OPSET }],
     producerName: "imaginet",
@@ -178,4 +227,5 @@ export function toOnnx(g: TracedGraph, weights: ReadonlyMap<string, Float32Array
     graph,
     metadata: opts.metadata,
   });
+  return opts.externalData === undefined ? { model } : { model, external: { location: opts.externalData, chunks } };
 }

@@ -2,14 +2,15 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { sigmoid } from "../eval/calibration.js";
-import { decodeRgb } from "../image/decode.js";
-import { applyRecipe } from "../image/recipe.js";
-import type { RgbImage } from "../image/types.js";
-import { buildFromCheckpoint } from "../models/load.js";
+import * as os from "node:os";
+import { readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
+import { buildCorviAverage, buildFromCheckpoint, buildFromStateDict } from "../models/load.js";
 import type { DetectorSpec } from "../models/registry.js";
 import { GROUPS } from "../data/labels.js";
-import { Rng } from "../util/rng.js";
-import { DetectorSession, type SessionOptions } from "./session.js";
+import { computeAnchor } from "./anchor.js";
+import { Preparer, type Prepared } from "./prepare.js";
+import type { OnnxModel } from "../onnx/trace.js";
+import { DetectorSession, type ModelSource, type NormalizedImage, type SessionOptions } from "./session.js";
 
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|avif|tiff?|gif)$/i;
 
@@ -26,10 +27,70 @@ export async function expandInputs(inputs: readonly string[]): Promise<string[]>
   return out;
 }
 
-/** An ONNX model from a `.onnx` file, or built from a PyTorch checkpoint for the detector. */
-export async function loadModel(spec: DetectorSpec, weights: string): Promise<Uint8Array> {
-  if (weights.endsWith(".onnx")) return new Uint8Array(await fsp.readFile(weights));
-  return (await buildFromCheckpoint(spec.arch, weights, { nodown: spec.nodown })).onnx;
+export interface LoadOptions extends SessionOptions {
+  /** LASTED: real anchor images whose mean feature becomes the score's reference */
+  anchors?: readonly string[];
+  /** worker threads for decoding the anchors */
+  workers?: number;
+  /** the model's name; a model past 2 GB keeps its weights in NAME.onnx.data */
+  name?: string;
+}
+
+/**
+ * The detector's ONNX model: a `.onnx` file as it is, or built from PyTorch checkpoints —
+ * one, or for Corvi2022 two (upstream averages its ProGAN- and latent-trained models); LASTED
+ * also needs its anchor images (the anchor is computed here and baked into the model).
+ */
+export async function loadModel(spec: DetectorSpec, weights: string | readonly string[], opts: LoadOptions = {}): Promise<ModelSource> {
+  const files = typeof weights === "string" ? [weights] : [...weights];
+  if (files.length === 0) throw new Error("no weights given");
+  if (files.some((f) => f.endsWith(".onnx"))) {
+    if (files.length > 1) throw new Error("give one .onnx file, or PyTorch checkpoints");
+    return files[0]!;
+  }
+  return buildModel(spec, files, opts);
+}
+
+/** ONNX built from PyTorch checkpoints (see loadModel). */
+export async function buildModel(spec: DetectorSpec, files: readonly string[], opts: LoadOptions = {}): Promise<OnnxModel> {
+  const build = { nodown: spec.nodown, ...(opts.name ? { name: opts.name } : {}) };
+  if (files.length > 1) {
+    if (spec.arch !== "corvi2022") throw new Error(`${spec.title} takes one checkpoint; only corvi2022 averages several (upstream: its ProGAN- and latent-trained models)`);
+    return (await buildCorviAverage(await Promise.all(files.map(async (f) => stateDict(await readTorchCheckpoint(f)))), build)).onnx;
+  }
+  if (!spec.anchors) return (await buildFromCheckpoint(spec.arch, files[0]!, build)).onnx;
+  if (!opts.anchors || opts.anchors.length === 0) {
+    throw new Error(`${spec.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`);
+  }
+  const sd = stateDict(await readTorchCheckpoint(files[0]!));
+  const features = await buildFromStateDict(spec.arch, sd, build);
+  const prepared = await prepareAll(spec, opts.anchors, opts.workers ?? 0);
+  const bad = prepared.filter((p) => "error" in p);
+  if (bad.length > 0) throw new Error(`${bad.length} anchor image(s) could not be read: ${bad.slice(0, 5).map((p) => `${p.file} (${"error" in p ? p.error : ""})`).join(", ")}`);
+  const anchor = await computeAnchor(features.onnx, prepared as NormalizedImage[], opts);
+  return (await buildFromStateDict(spec.arch, sd, { ...build, anchor })).onnx;
+}
+
+async function prepareAll(spec: DetectorSpec, files: readonly string[], workers: number): Promise<Prepared[]> {
+  const preparer = new Preparer(spec.preprocess, workers);
+  try {
+    return await Promise.all(files.map((f) => preparer.prepare(f)));
+  } finally {
+    await preparer.close();
+  }
+}
+
+/** Image paths from a folder, or from a list file (one per line; an annotation line's first field), resolved against `root` (default: the list's folder). */
+export async function readImageList(listOrDir: string, root?: string): Promise<string[]> {
+  const st = await fsp.stat(listOrDir).catch(() => null);
+  if (!st) throw new Error(`${listOrDir}: no such file or folder`);
+  if (st.isDirectory()) return expandInputs([listOrDir]);
+  const base = root ?? path.dirname(listOrDir);
+  return (await fsp.readFile(listOrDir, "utf8"))
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => path.join(base, l.split(",")[0]!));
 }
 
 /** p = sigmoid(a·score + b): from a JSON file with {a, b}, or a run's metrics.json (its "calibration"). */
@@ -40,8 +101,6 @@ export async function readCalibration(file: string): Promise<{ a: number; b: num
   return { a: c.a, b: c.b };
 }
 
-type Prepared = { file: string; image: RgbImage } | { file: string; error: string };
-
 export type Detection =
   | { file: string; score: number; p: number; calibrated: boolean; verdict: "synthetic" | "real" }
   | { file: string; logits: number[]; group: string }
@@ -49,28 +108,29 @@ export type Detection =
 
 export interface DetectOptions extends SessionOptions {
   calibration?: { a: number; b: number };
+  /** worker threads decoding and preprocessing the next batch while the model runs (default: half the cores) */
+  workers?: number;
   onImage?: () => void;
 }
 
-export async function detect(spec: DetectorSpec, model: Uint8Array, files: readonly string[], opts: DetectOptions = {}): Promise<Detection[]> {
+export function defaultWorkers(): number {
+  return Math.max(1, Math.floor(os.availableParallelism() / 2));
+}
+
+export async function detect(spec: DetectorSpec, model: ModelSource, files: readonly string[], opts: DetectOptions = {}): Promise<Detection[]> {
   const session = await DetectorSession.create(model, opts);
+  const preparer = new Preparer(spec.preprocess, opts.workers ?? defaultWorkers());
   const out: Detection[] = [];
   try {
     const chunk = session.batchSize;
-    for (let i = 0; i < files.length; i += chunk) {
-      const part = files.slice(i, i + chunk);
-      const prepared: Prepared[] = await Promise.all(
-        part.map(async (file): Promise<Prepared> => {
-          try {
-            const img = await decodeRgb(file);
-            return { file, image: (await applyRecipe(img, spec.preprocess, new Rng(0, file))).image };
-          } catch (err) {
-            return { file, error: err instanceof Error ? err.message : String(err) };
-          }
-        }),
-      );
-      const images = prepared.flatMap((x) => ("image" in x ? [x.image] : []));
-      const results = images.length > 0 ? await session.runImages(images) : {};
+    const prepareChunk = (i: number) => Promise.all(files.slice(i, i + chunk).map((f) => preparer.prepare(f)));
+    let next = files.length > 0 ? prepareChunk(0) : null;
+    for (let i = 0; next; i += chunk) {
+      const prepared = await next;
+      // the next chunk decodes in the workers while this one runs
+      next = i + chunk < files.length ? prepareChunk(i + chunk) : null;
+      const images = prepared.filter((x): x is NormalizedImage & { file: string } => "chw" in x);
+      const results = images.length > 0 ? await session.runNormalized(images) : {};
       const logits = results[session.outputNames.includes("logit") ? "logit" : (session.outputNames[0] ?? "")];
       let k = 0;
       for (const x of prepared) {
@@ -90,6 +150,7 @@ export async function detect(spec: DetectorSpec, model: Uint8Array, files: reado
       }
     }
   } finally {
+    await preparer.close();
     await session.release();
   }
   return out;

@@ -2,8 +2,13 @@
  * Runs exported detectors with onnxruntime-node: ImageNet normalisation of RGB pixels into NCHW
  * float32 (the test protocol), batching, and named outputs.
  */
+import { promises as fsp } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as ort from "onnxruntime-node";
+import type { OnnxModel } from "../onnx/trace.js";
 import type { RgbImage } from "../image/types.js";
+import { writeFileAtomic } from "../util/fs.js";
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
@@ -29,6 +34,12 @@ export function normalizeInto(img: RgbImage, out: Float32Array, offset = 0): voi
   }
 }
 
+export function normalizeImage(img: RgbImage): NormalizedImage {
+  const chw = new Float32Array(3 * img.width * img.height);
+  normalizeInto(img, chw);
+  return { chw, width: img.width, height: img.height };
+}
+
 /** A batch of same-size images as an NCHW float32 tensor's data. */
 export function normalizeBatch(images: readonly RgbImage[]): { data: Float32Array; dims: [number, number, number, number] } {
   const first = images[0];
@@ -38,6 +49,23 @@ export function normalizeBatch(images: readonly RgbImage[]): { data: Float32Arra
   const data = new Float32Array(images.length * 3 * width * height);
   images.forEach((im, i) => normalizeInto(im, data, i * 3 * width * height));
   return { data, dims: [images.length, 3, height, width] };
+}
+
+/** One image as normalised CHW float32. */
+export interface NormalizedImage {
+  chw: Float32Array;
+  width: number;
+  height: number;
+}
+
+/** ONNX bytes, a built model, or a .onnx file's path. */
+export type ModelSource = Uint8Array | string | OnnxModel;
+
+/** Writes a model (and its external data file, named as the model records it, beside it); returns the model's path. */
+export async function writeOnnxModel(file: string, m: OnnxModel): Promise<string> {
+  if (m.external) await writeFileAtomic(path.join(path.dirname(file), m.external.location), m.external.chunks);
+  await writeFileAtomic(file, m.model);
+  return file;
 }
 
 export interface OutputTensor {
@@ -59,8 +87,22 @@ export class DetectorSession {
     readonly batchSize: number,
   ) {}
 
-  /** A session from ONNX bytes (e.g. buildFromCheckpoint(...).onnx) or a .onnx file path. */
-  static async create(model: Uint8Array | string, opts: SessionOptions = {}): Promise<DetectorSession> {
+  /**
+   * A session from ONNX bytes, a built model (buildFromCheckpoint(...).onnx) or a .onnx file path.
+   * A built model with external data is written to a temporary folder for onnxruntime to read.
+   */
+  static async create(model: ModelSource, opts: SessionOptions = {}): Promise<DetectorSession> {
+    if (model instanceof Uint8Array || typeof model === "string") return DetectorSession.open(model, opts);
+    if (!model.external) return DetectorSession.open(model.model, opts);
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "imaginet-onnx-"));
+    try {
+      return await DetectorSession.open(await writeOnnxModel(path.join(dir, "model.onnx"), model), opts);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private static async open(model: Uint8Array | string, opts: SessionOptions): Promise<DetectorSession> {
     const so: ort.InferenceSession.SessionOptions = {
       executionProviders: opts.executionProviders ?? ["cpu"],
       graphOptimizationLevel: "all",
@@ -110,14 +152,21 @@ export class DetectorSession {
    * size starts a new batch), concatenating each output along the batch dim.
    */
   async runImages(images: readonly RgbImage[]): Promise<Record<string, OutputTensor>> {
+    return this.runNormalized(images.map(normalizeImage));
+  }
+
+  /** As runImages, for images already normalised into CHW float32. */
+  async runNormalized(images: readonly NormalizedImage[]): Promise<Record<string, OutputTensor>> {
     const parts: Record<string, OutputTensor>[] = [];
     let i = 0;
     while (i < images.length) {
       const first = images[i]!;
       let j = i + 1;
       while (j < images.length && j - i < this.batchSize && images[j]!.width === first.width && images[j]!.height === first.height) j++;
-      const { data, dims } = normalizeBatch(images.slice(i, j));
-      parts.push(await this.runTensor(data, dims));
+      const per = 3 * first.width * first.height;
+      const data = new Float32Array((j - i) * per);
+      for (let k = i; k < j; k++) data.set(images[k]!.chw, (k - i) * per);
+      parts.push(await this.runTensor(data, [j - i, 3, first.height, first.width]));
       i = j;
     }
     return concatBatches(parts);

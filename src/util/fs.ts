@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 
 /** Writes a file atomically: a temp file beside it, then rename, so a crash never leaves a half-written file under the final name. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
   try {

@@ -1,0 +1,10 @@
+/** Worker side of Preparer: one image at a time, the float32 result transferred back. */
+import { parentPort, workerData } from "node:worker_threads";
+import type { Recipe } from "../image/recipe.js";
+import { prepareImage } from "./prepare.js";
+
+const { recipe } = (workerData as { data: { recipe: Recipe } }).data;
+const port = parentPort!;
+port.on("message", (m: { k: number; file: string }) => {
+  void prepareImage(m.file, recipe).then((prepared) => port.postMessage({ k: m.k, prepared }, "chw" in prepared ? [prepared.chw.buffer as ArrayBuffer] : []));
+});
