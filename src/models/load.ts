@@ -39,7 +39,8 @@ export interface BuiltModel {
 /** Keys a checkpoint may carry that no inference graph uses. */
 function ignorable(c: ArchConfig, key: string): boolean {
   if (key.endsWith(".num_batches_tracked") || key === "num_batches_tracked") return true;
-  if (c.arch === "imaginet") return key.startsWith("model.head.") || key.startsWith("model.sub_heads.");
+  // SelfCon's training-only parts: projection heads and the sub-network on layer2 (encoder.selfcon_layer)
+  if (c.arch === "imaginet") return key.startsWith("model.head.") || key.startsWith("model.sub_heads.") || key.startsWith("model.encoder.selfcon_layer.");
   // LASTED checkpoints carry CLIP's text tower and LASTED's training head
   if (c.arch === "lasted") return !key.startsWith(`${c.prefix}.`);
   return false;
