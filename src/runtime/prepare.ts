@@ -12,10 +12,13 @@ import { normalizeImage } from "./session.js";
 
 export type Prepared = { file: string; chw: Float32Array; width: number; height: number } | { file: string; error: string };
 
-/** One image: decode, the recipe (its random draws keyed by the file name, so results don't depend on workers), normalise. */
-export async function prepareImage(file: string, recipe: Recipe): Promise<Prepared> {
+/**
+ * One image: decode, the recipe, normalise. The recipe's random draws come from (seed, key) alone —
+ * the key defaults to the file name — so results don't depend on which worker ran it.
+ */
+export async function prepareImage(file: string, recipe: Recipe, seed = 0, key = file): Promise<Prepared> {
   try {
-    const img = (await applyRecipe(await decodeRgb(file), recipe, new Rng(0, file))).image;
+    const img = (await applyRecipe(await decodeRgb(file), recipe, new Rng(seed, key))).image;
     return { file, ...normalizeImage(img) };
   } catch (err) {
     return { file, error: err instanceof Error ? err.message : String(err) };
@@ -35,9 +38,10 @@ export class Preparer {
   constructor(
     private readonly recipe: Recipe,
     workers: number,
+    private readonly seed = 0,
   ) {
     for (let i = 0; i < workers; i++) {
-      const w = startWorker(new URL("./prepare-worker.js", import.meta.url), { recipe });
+      const w = startWorker(new URL("./prepare-worker.js", import.meta.url), { recipe, seed });
       w.on("message", (m: { k: number; prepared: Prepared }) => {
         const p = this.pending.get(m.k);
         this.pending.delete(m.k);
@@ -51,13 +55,14 @@ export class Preparer {
     }
   }
 
-  prepare(file: string): Promise<Prepared> {
-    if (this.workers.length === 0) return prepareImage(file, this.recipe);
+  /** `key` names the image's random stream (default: the file name). */
+  prepare(file: string, key = file): Promise<Prepared> {
+    if (this.workers.length === 0) return prepareImage(file, this.recipe, this.seed, key);
     const k = this.next++;
     const w = this.workers[this.turn++ % this.workers.length]!;
     return new Promise<Prepared>((resolve) => {
       this.pending.set(k, { resolve: (p) => resolve(p.file === "" ? { file, error: "error" in p ? p.error : "lost" } : p) });
-      w.postMessage({ k, file });
+      w.postMessage({ k, file, key });
     });
   }
 

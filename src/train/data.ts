@@ -1,0 +1,146 @@
+/**
+ * Training batches from annotation records: each image decoded and augmented in worker threads
+ * (the training recipe, then a random crop), one or two views per image, normalised to NCHW
+ * float32. Every random choice comes from the seed: the epoch's order from (seed, epoch), each
+ * view's augmentation from (seed, epoch, position, path, view), so batches are identical whatever
+ * the worker count. The next batch is prepared while the caller trains on the current one.
+ */
+import * as path from "node:path";
+import type { ImagiNetRecord } from "../data/annotations.js";
+import type { Recipe } from "../image/recipe.js";
+import { Preparer } from "../runtime/prepare.js";
+import { Rng } from "../util/rng.js";
+
+/** (origin, content, group, specific) per image, as upstream's label rows. */
+export const LABEL_COLUMNS = 4;
+
+export interface TrainItem {
+  /** path relative to the dataset root */
+  path: string;
+  labels: readonly [number, number, number, number];
+}
+
+export function itemsFromRecords(records: readonly ImagiNetRecord[]): TrainItem[] {
+  return records.map((r) => ({ path: r.path, labels: [r.origin, r.content, r.group, r.specific] }));
+}
+
+export interface LoaderOptions {
+  root: string;
+  items: readonly TrainItem[];
+  /** the augmentation recipe (e.g. TRAIN); a random crop of `crop` is appended when crop is given */
+  recipe: Recipe;
+  crop?: number;
+  /** augmented views per image (2 for two-view contrastive training) */
+  views: 1 | 2;
+  batchSize: number;
+  seed: number;
+  workers: number;
+  /** draw each epoch's images with replacement, equally often per class of this label column */
+  balanceBy?: "origin" | "group";
+  /** drop the last, smaller batch (as upstream's loaders with BN in train mode need) */
+  dropLast?: boolean;
+}
+
+export interface Batch {
+  /** one NCHW float32 tensor's data per view */
+  views: Float32Array[];
+  /** [size, 4] row-major label rows */
+  labels: Int32Array;
+  size: number;
+  height: number;
+  width: number;
+}
+
+/** The recipe with a final random crop (the training crop), when `crop` is given. */
+export function withCrop(recipe: Recipe, crop?: number): Recipe {
+  if (crop === undefined) return recipe;
+  return { ...recipe, name: `${recipe.name}+crop${crop}`, steps: [...recipe.steps, { op: "random_crop", size: crop }] };
+}
+
+/** The positions of one epoch: a seeded shuffle, or a seeded class-balanced draw with replacement. */
+export function epochOrder(items: readonly TrainItem[], seed: number, epoch: number, balanceBy?: "origin" | "group"): number[] {
+  const n = items.length;
+  if (balanceBy) {
+    const col = balanceBy === "origin" ? 0 : 2;
+    const byClass = new Map<number, number[]>();
+    items.forEach((it, i) => {
+      const c = it.labels[col]!;
+      byClass.set(c, [...(byClass.get(c) ?? []), i]);
+    });
+    const classes = [...byClass.keys()].sort((a, b) => a - b);
+    const rng = new Rng(seed, `balanced/${epoch}`);
+    return Array.from({ length: n }, () => {
+      const members = byClass.get(classes[rng.int(0, classes.length - 1)]!)!;
+      return members[rng.int(0, members.length - 1)]!;
+    });
+  }
+  const order = Array.from({ length: n }, (_, i) => i);
+  const rng = new Rng(seed, `shuffle/${epoch}`);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+export class TrainLoader {
+  private readonly preparer: Preparer;
+
+  constructor(private readonly o: LoaderOptions) {
+    if (o.items.length === 0) throw new Error("no training images");
+    this.preparer = new Preparer(withCrop(o.recipe, o.crop), o.workers, o.seed);
+  }
+
+  batchesPerEpoch(): number {
+    const n = this.o.items.length;
+    return this.o.dropLast ? Math.floor(n / this.o.batchSize) : Math.ceil(n / this.o.batchSize);
+  }
+
+  private async batch(epoch: number, positions: readonly number[], start: number): Promise<Batch> {
+    const items = positions.map((i) => this.o.items[i]!);
+    const views = await Promise.all(
+      Array.from({ length: this.o.views }, (_, v) =>
+        Promise.all(items.map((it, k) => this.preparer.prepare(path.join(this.o.root, it.path), `${epoch}/${start + k}/${it.path}/${v}`))),
+      ),
+    );
+    const first = views[0]![0]!;
+    if ("error" in first) throw new Error(`training image ${first.file}: ${first.error}`);
+    const { width, height } = first;
+    const per = 3 * width * height;
+    const out = views.map((vs) => {
+      const data = new Float32Array(vs.length * per);
+      vs.forEach((p, k) => {
+        if ("error" in p) throw new Error(`training image ${p.file}: ${p.error}`);
+        if (p.width !== width || p.height !== height) throw new Error(`training image ${p.file} came out ${p.width}×${p.height}, not ${width}×${height}: give a crop size`);
+        data.set(p.chw, k * per);
+      });
+      return data;
+    });
+    const labels = new Int32Array(items.length * LABEL_COLUMNS);
+    items.forEach((it, k) => labels.set(it.labels, k * LABEL_COLUMNS));
+    return { views: out, labels, size: items.length, height, width };
+  }
+
+  /** The batches of one epoch, each prepared while the caller works on the one before. */
+  async *epoch(epoch: number): AsyncGenerator<Batch> {
+    const order = epochOrder(this.o.items, this.o.seed, epoch, this.o.balanceBy);
+    const starts: number[] = [];
+    for (let s = 0; s < order.length; s += this.o.batchSize) if (!this.o.dropLast || s + this.o.batchSize <= order.length) starts.push(s);
+    const make = (s: number) => {
+      const p = this.batch(epoch, order.slice(s, s + this.o.batchSize), s);
+      // a prefetched batch may fail before it is awaited: that must not count as an unhandled rejection
+      p.catch(() => undefined);
+      return p;
+    };
+    let next = starts.length > 0 ? make(starts[0]!) : null;
+    for (let b = 0; b < starts.length; b++) {
+      const current = next!;
+      next = b + 1 < starts.length ? make(starts[b + 1]!) : null;
+      yield await current;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.preparer.close();
+  }
+}
