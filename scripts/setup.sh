@@ -7,6 +7,9 @@
 #   fonts-dejavu-core, fonts-liberation
 #                     the fonts the report asks for, so screenshots match the committed reference
 #                     (installed explicitly because apt runs here without Recommends)
+#   libtorch-dev      libtorch (C++ PyTorch) headers and libraries: the training engine's addon
+#                     (native/, built by `npm ci` through scripts/build-native.mjs)
+#   g++               compiles that addon
 set -euo pipefail
 
 # package name → a file it installs (checked instead of asking dpkg, so this also works where the
@@ -15,8 +18,10 @@ declare -A NEED=(
   [chromium]=/usr/bin/chromium
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   [fonts-liberation]=/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
+  [libtorch-dev]=/usr/include/torch/csrc/api/include/torch/torch.h
+  [g++]=/usr/bin/g++
 )
-ORDER=(chromium fonts-dejavu-core fonts-liberation)
+ORDER=(chromium fonts-dejavu-core fonts-liberation libtorch-dev g++)
 
 missing=()
 for pkg in "${ORDER[@]}"; do
