@@ -18,3 +18,4 @@ export { NUMPY_GLOBALS, NdArray, NpDtype } from "./numpy.js";
 export { DTYPE_SIZE, LazyTensor, Storage, readAll, tensorFromArray, type DType, type ReadOptions, type TypedArray } from "./tensor.js";
 export { TORCH_GLOBALS, readTorchCheckpoint, stateDict, type ReadTorchOptions, type StateDictOptions, type TorchCheckpoint } from "./torch.js";
 export { readSafetensors, safetensorsHeader, writeSafetensors, type SafetensorsFile, type TensorInput } from "./safetensors.js";
+export { torchSaveParts, writeTorchCheckpoint, type TensorData, type TorchValue } from "./torch-write.js";
