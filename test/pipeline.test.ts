@@ -35,6 +35,15 @@ describe("end to end", () => {
     const e = cli(["eval", "run", run, "--bootstrap", "20"]);
     assert.equal(e.code, 0, e.stderr);
     assert.match(e.stdout, /Detection by model group/);
+    // `imaginet calibrate` fits the same logistic model on the same images as the run's calibration
+    const calFile = path.join(tmpDir(), "cal.json");
+    const c = cli(["calibrate", calibration, "--detector", "grag2021", "--weights", weights, "--root", testset, "-o", calFile]);
+    assert.equal(c.code, 0, c.stderr);
+    const cal = JSON.parse(readFileSync(calFile, "utf8"));
+    const metrics = JSON.parse(readFileSync(path.join(run, "metrics.json"), "utf8"));
+    assert.equal(cal.a, metrics.calibration.a);
+    assert.equal(cal.b, metrics.calibration.b);
+    assert.deepEqual([cal.annotations.real, cal.annotations.synthetic], [2, 2]);
     const out = path.join(tmpDir(), "report");
     const r = cli(["report", run, "--out", out]);
     assert.equal(r.code, 0, r.stderr);

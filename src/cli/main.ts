@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { EXIT_USAGE } from "./common.js";
 import { registerDownload } from "./commands/dataset-download.js";
 import { registerExample } from "./commands/dataset-example.js";
+import { registerCalibrate } from "./commands/calibrate.js";
 import { registerConvert, registerDetect } from "./commands/detect.js";
 import { registerEvalDetect } from "./commands/eval-detect.js";
 import { registerEvalImport } from "./commands/eval-import.js";
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerReport(program);
   registerDetect(program);
   registerConvert(program);
+  registerCalibrate(program);
   for (const c of [...dataset.commands, ...testset.commands, ...evalCmd.commands, ...program.commands]) c.exitOverride();
   return program;
 }
