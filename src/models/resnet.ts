@@ -47,8 +47,14 @@ function bottleneck<T>(s: Scope<T>, x: T, cin: number, planes: number, stride: n
   return ops.relu(ops.add(y, idn));
 }
 
+/** Optional observers of the trunk's intermediate values (the tracing backend ignores them unless the model outputs them). */
+export interface TrunkHooks<T> {
+  /** called with each stage's output, stage = 1…4 (layer1…layer4), as the trunk builds it */
+  onStage?: (stage: number, y: T) => void;
+}
+
 /** The trunk up to layer4: NCHW image → NCHW features (resnetFeatures(cfg) channels). */
-export function resnetTrunk<T>(s: Scope<T>, x: T, cfg: ResNetConfig): T {
+export function resnetTrunk<T>(s: Scope<T>, x: T, cfg: ResNetConfig, hooks: TrunkHooks<T> = {}): T {
   const ops = s.ops;
   const stem = ch(64, cfg.width);
   let y = conv2d(s.sub("conv1"), x, 3, stem, 7, { stride: cfg.nodown ? 1 : 2, padding: 3 });
@@ -62,6 +68,7 @@ export function resnetTrunk<T>(s: Scope<T>, x: T, cfg: ResNetConfig): T {
       y = bottleneck(layer.sub(b), y, cin, planes, b === 0 && li > 0 ? 2 : 1, cfg);
       cin = planes * EXPANSION;
     }
+    hooks.onStage?.(li + 1, y);
   });
   return y;
 }
