@@ -302,6 +302,11 @@ export interface LinearStepOptions {
   dropout?: (hidden: Tensor) => Tensor;
   /** names: encoder_feat, bn_out, hidden, logits */
   observe?: StepObserver;
+  /**
+   * "origin" (default): one logit, BCE on real/synthetic, as upstream; "group": generator
+   * identification, cross-entropy on the group column (the batch should hold synthetic images only)
+   */
+  target?: "origin" | "group";
 }
 
 /**
@@ -324,7 +329,7 @@ export function linearStep(model: TrainModel, opt: Optimizer, batch: StepBatch, 
     see("bn_out", out.bnOut);
     see("hidden", out.hidden);
     see("logits", out.logits.ndim === 2 && out.logits.shape[1] === 1 ? out.logits.squeeze(1) : out.logits);
-    const loss = bceWithLogitsLoss(out.logits, labels.select(1, ORIGIN));
+    const loss = (o.target ?? "origin") === "group" ? crossEntropyLoss(out.logits, labels.select(1, GROUP)) : bceWithLogitsLoss(out.logits, labels.select(1, ORIGIN));
     opt.zeroGrad();
     loss.backward();
     opt.step();

@@ -9,6 +9,7 @@ export interface ProgressOptions {
 
 export class Progress {
   private done = 0;
+  private suffix = "";
   private readonly start = Date.now();
   private lastDraw = 0;
   private readonly enabled: boolean;
@@ -21,6 +22,11 @@ export class Progress {
 
   setTotal(total: number): void {
     this.opts.total = total;
+  }
+
+  /** text shown after the bar (e.g. the running loss) */
+  setSuffix(text: string): void {
+    this.suffix = text;
   }
 
   tick(n = 1): void {
@@ -54,6 +60,7 @@ export class Progress {
     } else {
       line = `${this.label} ${formatCount(this.done, unit)} ${formatCount(rate, unit)}/s ${formatDuration(elapsed)}`;
     }
+    if (this.suffix) line += ` ${this.suffix}`;
     const cols = this.stream.columns ?? 120;
     this.stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length))}\x1b[K`);
   }

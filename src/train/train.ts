@@ -1,0 +1,194 @@
+/**
+ * The training stages behind `imaginet train`: representation (SelfCon or cross-entropy) and the
+ * linear classifier on the frozen encoder. Each reads annotation files, builds or resumes its model,
+ * runs the shared epoch loop (src/train/loop.ts) and leaves checkpoints in its run folder:
+ *   represent  → OUT/checkpoints/ckpt_epoch_N.pth  {model: ConResNet or LinResNet state dict, epoch, …}
+ *   classifier → OUT/checkpoints/…, and OUT/detector.pth {model, classifier}: ImagiNet's detector
+ *                checkpoint as upstream saves it (`imaginet detect --detector imaginet` loads it).
+ */
+import { promises as fsp } from "node:fs";
+import * as path from "node:path";
+import { readAnnotationFile, type ImagiNetRecord } from "../data/annotations.js";
+import type { TorchValue } from "../checkpoint/index.js";
+import { readTorchCheckpoint, stateDict, type LazyTensor } from "../checkpoint/index.js";
+import { setNumThreads, type ParamStore } from "../engine/index.js";
+import { TRAIN } from "../image/recipes.js";
+import type { Recipe } from "../image/recipe.js";
+import { SELFCON_RESNET50, torchvisionToEncoder, type ConResNetConfig } from "../models/selfcon.js";
+import type { ResNetConfig } from "../models/resnet.js";
+import { writeFileAtomic } from "../util/fs.js";
+import { latestCheckpoint, loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint.js";
+import { itemsFromRecords, TrainLoader, type Batch, type TrainItem } from "./data.js";
+import { trainLoop, type LoopResult, type TrainEvent } from "./loop.js";
+import { createModel, disposeModel, inferSpec, makeOptimizer, trainStep, type TrainModel, type TrainSpec } from "./steps.js";
+
+/** The trunk's size: upstream's ResNet-50 ([3,4,6,3], width 1) or something smaller for quick runs. */
+export interface TrunkSize {
+  layers: [number, number, number, number];
+  width: number;
+}
+
+export const RESNET50_SIZE: TrunkSize = { layers: [3, 4, 6, 3], width: 1 };
+
+export interface CommonOptions {
+  /** dataset root the annotation paths are relative to */
+  root: string;
+  annotations: string[];
+  out: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  /** random crop after the augmentation (upstream trains on 256; smaller is much faster on a CPU) */
+  crop: number;
+  seed: number;
+  workers: number;
+  threads?: number;
+  saveEvery: number;
+  resume: boolean;
+  device?: string;
+  balance?: "origin" | "group";
+  /** the augmentation before the crop (default: upstream's TRAIN recipe) */
+  recipe?: Recipe;
+}
+
+export interface RepresentOptions extends CommonOptions {
+  method: "selfcon" | "ce";
+  size: TrunkSize;
+  /** SelfCon's projection size (upstream 128) */
+  featDim?: number;
+  /** warm-up epochs before the cosine (upstream 10) */
+  warm: number;
+  /** a torchvision ResNet-50 state dict to start the encoder from (ImageNet weights) */
+  init?: string;
+}
+
+export interface ClassifierOptions extends CommonOptions {
+  /** the representation checkpoint whose encoder is frozen */
+  encoder: string;
+  /** "origin": the detection head (1 logit, BCE), "group": generator identification (4 classes, synthetic images only) */
+  target: "origin" | "group";
+  hidden?: number;
+}
+
+export interface StageHooks {
+  onEvent?: (e: TrainEvent) => void;
+  shouldStop?: () => boolean;
+  onStart?: (info: { startEpoch: number; epochs: number; batchesPerEpoch: number; images: number; resumedFrom: string | null }) => void;
+}
+
+async function readItems(files: readonly string[]): Promise<TrainItem[]> {
+  const items: TrainItem[] = [];
+  for (const f of files) items.push(...itemsFromRecords((await readAnnotationFile(f, { format: "imaginet", allowDuplicates: true })).records as ImagiNetRecord[]));
+  return items;
+}
+
+function prefixed(sd: ReadonlyMap<string, LazyTensor>, prefix: string): Map<string, LazyTensor> {
+  return new Map([...sd].map(([k, v]) => [`${prefix}.${k}`, v]));
+}
+
+/** Where a run continues from: the newest checkpoint's state and epoch, when resuming. */
+async function resumeState(o: CommonOptions): Promise<{ from: Map<string, LazyTensor>; optimizer: Uint8Array | null; epoch: number; file: string } | null> {
+  if (!o.resume) return null;
+  const last = await latestCheckpoint(path.join(o.out, "checkpoints"));
+  if (!last) throw new Error(`--resume: no checkpoint in ${path.join(o.out, "checkpoints")}`);
+  const c = await loadTrainCheckpoint(last.file);
+  const from = new Map<string, LazyTensor>();
+  for (const [group, sd] of c.stateDicts) if (group === "model" || group === "classifier") for (const [k, v] of sd) from.set(`${group}.${k}`, v);
+  return { from, optimizer: c.optimizerState, epoch: c.epoch ?? last.epoch, file: last.file };
+}
+
+async function runStage(o: CommonOptions, model: TrainModel, items: TrainItem[], stepOptions: Parameters<typeof trainStep>[3], warm: number, resumed: Awaited<ReturnType<typeof resumeState>>, meta: Record<string, TorchValue>, hooks: StageHooks): Promise<LoopResult> {
+  const optimizer = model.spec.kind === "linear" ? makeOptimizer(model, { name: "adam", lr: o.lr }) : makeOptimizer(model, { name: "sgd", lr: o.lr });
+  if (resumed?.optimizer) optimizer.loadState(resumed.optimizer);
+  const loader = new TrainLoader({ root: o.root, items, recipe: o.recipe ?? TRAIN, crop: o.crop, views: 1, batchSize: o.batchSize, seed: o.seed, workers: o.workers, dropLast: items.length > o.batchSize, ...(o.balance ? { balanceBy: o.balance } : {}) });
+  const startEpoch = (resumed?.epoch ?? 0) + 1;
+  hooks.onStart?.({ startEpoch, epochs: o.epochs, batchesPerEpoch: loader.batchesPerEpoch(), images: items.length, resumedFrom: resumed?.file ?? null });
+  const stores = model.spec.kind === "linear" ? splitStores(model) : { model: model.params };
+  try {
+    return await trainLoop({
+      dir: o.out,
+      stage: { step: (b: Batch) => trainStep(model, optimizer, { x: b.views[0]!, shape: [b.size, 3, b.height, b.width], labels: b.labels }, stepOptions), optimizer, stores },
+      loader,
+      schedule: model.spec.kind === "linear" ? { lr: o.lr, epochs: o.epochs, warm: 0, floor: 1 } : { lr: o.lr, epochs: o.epochs, warm },
+      seed: o.seed,
+      startEpoch,
+      saveEvery: o.saveEvery,
+      meta,
+      ...(resumed ? { resumedFrom: resumed.file } : {}),
+      ...(hooks.onEvent ? { onEvent: hooks.onEvent } : {}),
+      ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}),
+    });
+  } finally {
+    await loader.close();
+    optimizer.dispose();
+  }
+}
+
+/** {model, classifier} stores of a linear-stage model, keys without their prefix (upstream's checkpoint layout). */
+function splitStores(model: TrainModel): Record<string, ParamStore> {
+  const out: Record<string, ParamStore> = { model: new Map(), classifier: new Map() };
+  for (const [k, t] of model.params) {
+    const dot = k.indexOf(".");
+    out[k.slice(0, dot)]?.set(k.slice(dot + 1), t);
+  }
+  return out;
+}
+
+function meta(stage: string, o: CommonOptions, extra: Record<string, TorchValue>): Record<string, TorchValue> {
+  return { stage, seed: o.seed, lr: o.lr, epochs: o.epochs, batch_size: o.batchSize, crop: o.crop, ...extra };
+}
+
+export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks = {}): Promise<LoopResult & { checkpoint: string | null }> {
+  if (o.threads) setNumThreads(o.threads);
+  const trunk: ResNetConfig = { layers: o.size.layers, width: o.size.width, nodown: o.method === "selfcon", shortcutName: "shortcut" };
+  const features = Math.round(512 * o.size.width) * 4;
+  const cfg: ConResNetConfig = { ...SELFCON_RESNET50, trunk, hidden: features, featDim: o.featDim ?? SELFCON_RESNET50.featDim };
+  const spec: TrainSpec = o.method === "selfcon" ? { kind: "selfcon", cfg, prefix: "" } : { kind: "ce", cfg: { trunk, hidden: features / 2, classes: 5 }, prefix: "" };
+  const resumed = await resumeState(o);
+  let model: TrainModel;
+  if (resumed) model = await createModel(spec, { from: new Map([...resumed.from].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v])), seed: o.seed, ...(o.device ? { device: o.device } : {}) });
+  else if (o.init) model = await createModel(spec, { from: torchvisionToEncoder(stateDict(await readTorchCheckpoint(o.init))), partial: true, seed: o.seed, ...(o.device ? { device: o.device } : {}) });
+  else model = await createModel(spec, { seed: o.seed, ...(o.device ? { device: o.device } : {}) });
+  try {
+    const items = await readItems(o.annotations);
+    const r = await runStage(o, model, items, o.method === "selfcon" ? { loss: "multilabel" } : {}, o.warm, resumed, meta("represent", o, { method: o.method, layers: [...o.size.layers], width: o.size.width }), hooks);
+    return { ...r, checkpoint: r.lastCheckpoint };
+  } finally {
+    disposeModel(model);
+  }
+}
+
+export const DETECTOR_FILE = "detector.pth";
+
+export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = {}): Promise<LoopResult & { detector: string | null }> {
+  if (o.threads) setNumThreads(o.threads);
+  const enc = stateDict(await readTorchCheckpoint(o.encoder));
+  const encModel = new Map([...enc].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
+  if (encModel.size === 0) throw new Error(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
+  const conCfg = inferSpec("selfcon", encModel).cfg as ConResNetConfig;
+  const features = Math.round(512 * conCfg.trunk.width) * 4;
+  const classes = o.target === "group" ? 4 : 1;
+  const spec: TrainSpec = { kind: "linear", cfg: { encoder: conCfg, classifier: { features, hidden: o.hidden ?? features / 2, classes, dropout: 0.2 } } };
+  const resumed = await resumeState(o);
+  const from = resumed ? resumed.from : prefixed(encModel, "model");
+  const model = await createModel(spec, { from, partial: !resumed, seed: o.seed, ...(o.device ? { device: o.device } : {}) });
+  try {
+    let items = await readItems(o.annotations);
+    if (o.target === "group") items = items.filter((it) => it.labels[0] === 1);
+    const r = await runStage(o, model, items, { target: o.target }, 0, resumed, meta("classifier", o, { target: o.target, encoder: path.basename(o.encoder) }), hooks);
+    let detector: string | null = null;
+    if (!r.stopped && r.lastCheckpoint) {
+      detector = path.join(o.out, DETECTOR_FILE);
+      await saveTrainCheckpoint(detector, { stores: splitStores(model), epoch: r.lastEpoch, meta: { stage: "detector", target: o.target } });
+    }
+    return { ...r, detector };
+  } finally {
+    disposeModel(model);
+  }
+}
+
+/** Records a run's options beside its checkpoints (what `--resume` must be given again). */
+export async function writeRunConfig(out: string, config: unknown): Promise<void> {
+  await fsp.mkdir(out, { recursive: true });
+  await writeFileAtomic(path.join(out, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+}

@@ -1,0 +1,97 @@
+/**
+ * `imaginet train` end to end on a tiny dataset: SelfCon representation, resume, the linear stage,
+ * and the resulting detector checkpoint running through `imaginet detect` (ONNX). Uses the libtorch
+ * addon (skipped only where it is not built).
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { before, describe, test } from "node:test";
+import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
+import { makeExampleDataset } from "../src/data/example.js";
+import { nativeAvailable } from "../src/engine/index.js";
+import { trainClassifier, trainRepresentation, type RepresentOptions } from "../src/train/train.js";
+import { TrainingDivergedError } from "../src/train/loop.js";
+import { cli, tmpDir } from "./helpers.js";
+
+const skip = !nativeAvailable() && "the libtorch addon is not built (node scripts/build-native.mjs)";
+
+async function values(file: string): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const [k, t] of stateDict(await readTorchCheckpoint(file))) if (k.startsWith("model.")) out.set(k, Array.from((await t.read()) as ArrayLike<number | bigint>, Number));
+  return out;
+}
+
+describe("imaginet train", { skip }, () => {
+  let root = "";
+  let base: Omit<RepresentOptions, "out" | "epochs" | "resume">;
+  before(async () => {
+    root = tmpDir();
+    await makeExampleDataset(root, { seed: 4, perKind: 4, size: 48 });
+    base = {
+      root,
+      annotations: [path.join(root, "annotations", "train_annotations.txt")],
+      method: "selfcon",
+      size: { layers: [1, 1, 1, 1], width: 1 / 16 },
+      featDim: 8,
+      warm: 1,
+      batchSize: 6,
+      lr: 0.01,
+      crop: 32,
+      seed: 5,
+      workers: 1,
+      saveEvery: 1,
+    };
+  });
+
+  test("interrupted in epoch 2 and resumed with --resume: the same weights, to the bit, as a straight run", async () => {
+    const straight = tmpDir();
+    const a = await trainRepresentation({ ...base, out: straight, epochs: 2, resume: false });
+    assert.equal(a.lastEpoch, 2);
+    assert.ok(a.checkpoint && existsSync(a.checkpoint));
+
+    const cut = tmpDir();
+    let epoch = 0;
+    const s1 = await trainRepresentation({ ...base, out: cut, epochs: 2, resume: false }, { onEvent: (e) => void (epoch = e.epoch), shouldStop: () => epoch === 2 });
+    assert.equal(s1.stopped, true);
+    assert.equal(s1.lastEpoch, 1);
+    const r = await trainRepresentation({ ...base, out: cut, epochs: 2, resume: true });
+    assert.equal(r.lastEpoch, 2);
+    const want = await values(a.checkpoint!);
+    const got = await values(r.checkpoint!);
+    assert.deepEqual([...got.keys()], [...want.keys()]);
+    for (const [k, v] of want) assert.deepEqual(got.get(k), v, k);
+    const log = readFileSync(path.join(straight, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(log.filter((e) => e.type === "epoch").map((e) => e.epoch), [1, 2]);
+    assert.ok(log.every((e) => Number.isFinite(e.loss)));
+  });
+
+  test("the linear stage on the frozen encoder gives a detector checkpoint that imaginet detect runs", async () => {
+    const rep = tmpDir();
+    const a = await trainRepresentation({ ...base, out: rep, epochs: 1, resume: false });
+    const cls = tmpDir();
+    const c = await trainClassifier({ ...base, annotations: [path.join(root, "annotations", "calibration.txt")], out: cls, epochs: 1, resume: false, encoder: a.checkpoint!, target: "origin", lr: 1e-3 });
+    assert.ok(c.detector && existsSync(c.detector));
+    const keys = [...stateDict(await readTorchCheckpoint(c.detector)).keys()];
+    assert.ok(keys.includes("model.encoder.conv1.weight") && keys.includes("classifier.4.weight") && keys.includes("model.head.0.weight"));
+    // the encoder's BN running stats moved (upstream's linear stage runs its BN in train mode); its weights did not
+    const before = await values(a.checkpoint!);
+    const after = await values(c.detector);
+    assert.deepEqual(after.get("model.encoder.conv1.weight"), before.get("model.encoder.conv1.weight"));
+    assert.notDeepEqual(after.get("model.encoder.bn1.running_mean"), before.get("model.encoder.bn1.running_mean"));
+    const img = path.join(root, (readFileSync(path.join(root, "annotations", "test_annotations.txt"), "utf8").split("\n")[0] ?? "").split(",")[0]!);
+    const d = cli(["detect", img, "--detector", "imaginet", "--weights", c.detector, "--json"]);
+    assert.equal(d.code, 0, d.stderr);
+    const [row] = JSON.parse(d.stdout);
+    assert.ok(Number.isFinite(row.score));
+  });
+
+  test("a loss that stops being finite ends the run with the last good checkpoint named", async () => {
+    const out = tmpDir();
+    await assert.rejects(trainRepresentation({ ...base, out, epochs: 3, warm: 0, lr: 1e30, resume: false }), (err: Error) => {
+      assert.ok(err instanceof TrainingDivergedError);
+      assert.match(err.message, /the loss became (NaN|Infinity|-Infinity) at epoch \d+, step \d+/);
+      return true;
+    });
+  });
+});
