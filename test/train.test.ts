@@ -86,6 +86,27 @@ describe("imaginet train", { skip }, () => {
     assert.ok(Number.isFinite(row.score));
   });
 
+  test("the CLI: train represent, then train classifier, in a worker thread, with --json results", () => {
+    const rep = tmpDir();
+    const train = path.join(root, "annotations", "train_annotations.txt");
+    const r = cli(["train", "represent", train, "--root", root, "--out", rep, "--epochs", "1", "--batch", "6", "--crop", "32", "--layers", "1,1,1,1", "--width", "0.0625", "--feat-dim", "8", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.lastEpoch, 1);
+    assert.ok(existsSync(out.lastCheckpoint));
+    assert.equal(JSON.parse(readFileSync(path.join(rep, "config.json"), "utf8")).options.epochs, 1);
+    const cls = tmpDir();
+    const c = cli(["train", "classifier", path.join(root, "annotations", "calibration.txt"), "--encoder", out.lastCheckpoint, "--root", root, "--out", cls, "--epochs", "1", "--batch", "6", "--crop", "32", "--json"]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.ok(existsSync(JSON.parse(c.stdout).detector));
+    const bad = cli(["train", "represent", train, "--root", root, "--out", tmpDir(), "--layers", "1,1,1"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--layers expects four positive integers/);
+    const noCkpt = cli(["train", "represent", train, "--root", root, "--out", tmpDir(), "--resume"]);
+    assert.equal(noCkpt.code, 2);
+    assert.match(noCkpt.stderr, /--resume: no checkpoint/);
+  });
+
   test("a loss that stops being finite ends the run with the last good checkpoint named", async () => {
     const out = tmpDir();
     await assert.rejects(trainRepresentation({ ...base, out, epochs: 3, warm: 0, lr: 1e30, resume: false }), (err: Error) => {

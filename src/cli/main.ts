@@ -5,6 +5,7 @@ import { EXIT_USAGE } from "./common.js";
 import { registerDownload } from "./commands/dataset-download.js";
 import { registerExample } from "./commands/dataset-example.js";
 import { registerCalibrate } from "./commands/calibrate.js";
+import { registerTrain } from "./commands/train.js";
 import { registerConvert, registerDetect } from "./commands/detect.js";
 import { registerEvalDetect } from "./commands/eval-detect.js";
 import { registerEvalImport } from "./commands/eval-import.js";
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerDetect(program);
   registerConvert(program);
   registerCalibrate(program);
+  registerTrain(program);
   for (const c of [...dataset.commands, ...testset.commands, ...evalCmd.commands, ...program.commands]) c.exitOverride();
   return program;
 }

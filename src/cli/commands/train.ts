@@ -1,0 +1,153 @@
+import { InvalidArgumentError, Option, type Command } from "commander";
+import * as os from "node:os";
+import type { TrainEvent } from "../../train/loop.js";
+import { RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
+import { startTraining, type StageRequest } from "../../train/worker.js";
+import { Progress } from "../../util/progress.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
+
+function parseNumber(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} expects a positive number, got "${v}"`);
+    return n;
+  };
+}
+
+function parseLayers(v: string): [number, number, number, number] {
+  const xs = v.split(",").map(Number);
+  if (xs.length !== 4 || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new InvalidArgumentError(`--layers expects four positive integers like 3,4,6,3, got "${v}"`);
+  return xs as [number, number, number, number];
+}
+
+interface CommonCli {
+  root: string;
+  out: string;
+  epochs: number;
+  batch: number;
+  lr: number;
+  crop: number;
+  seed: number;
+  workers?: number;
+  threads?: number;
+  saveEvery: number;
+  resume?: boolean;
+  device: string;
+  balance?: "origin" | "group";
+  json?: boolean;
+}
+
+function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number; saveEvery: number }): Command {
+  return cmd
+    .requiredOption("--root <dir>", "dataset root the annotation paths are relative to")
+    .requiredOption("--out <dir>", "run folder: checkpoints/, metrics.jsonl, config.json")
+    .option("--epochs <n>", "epochs", parsePositiveInt("--epochs"), d.epochs)
+    .option("--batch <n>", "batch size", parsePositiveInt("--batch"), d.batch)
+    .option("--lr <x>", "learning rate", parseNumber("--lr"), d.lr)
+    .option("--crop <n>", "random crop after the augmentation (upstream: 256)", parsePositiveInt("--crop"), 96)
+    .option("--seed <n>", "seed of every random choice (order, augmentation, initialisation, dropout)", (v) => Number.parseInt(v, 10), 42)
+    .option("--workers <n>", "worker threads decoding and augmenting images (default: half the cores)", parsePositiveInt("--workers"))
+    .option("--threads <n>", "libtorch threads", parsePositiveInt("--threads"))
+    .option("--save-every <n>", "checkpoint every n epochs (the last epoch is always saved)", parsePositiveInt("--save-every"), d.saveEvery)
+    .option("--resume", "continue from the newest checkpoint in --out")
+    .addOption(new Option("--balance <label>", "draw images equally often per class").choices(["origin", "group"]))
+    .addOption(new Option("--device <device>", "where to train").choices(["cpu", "cuda"]).default("cpu"))
+    .option("--json", "print the result as JSON");
+}
+
+function common(annotations: string[], o: CommonCli): CommonOptions {
+  return {
+    root: o.root,
+    annotations,
+    out: o.out,
+    epochs: o.epochs,
+    batchSize: o.batch,
+    lr: o.lr,
+    crop: o.crop,
+    seed: o.seed,
+    workers: o.workers ?? Math.max(1, Math.floor(os.availableParallelism() / 2)),
+    ...(o.threads ? { threads: o.threads } : {}),
+    saveEvery: o.saveEvery,
+    resume: o.resume ?? false,
+    device: o.device,
+    ...(o.balance ? { balance: o.balance } : {}),
+  };
+}
+
+/** Runs a stage in a worker with a progress bar per epoch; Ctrl-C stops after the current step, twice ends it at once. */
+async function run(req: StageRequest, json: boolean): Promise<number> {
+  await writeRunConfig(req.options.out, req);
+  let bar: Progress | null = null;
+  const onEvent = (e: TrainEvent) => {
+    if (e.type === "step") {
+      if (!bar) bar = new Progress(`epoch ${e.epoch}`, { total: e.steps, unit: "batch", enabled: json ? false : undefined });
+      bar.setSuffix(`loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(0)} img/s`);
+      bar.tick();
+    } else {
+      bar?.finish();
+      bar = null;
+      if (!json) process.stderr.write(`epoch ${e.epoch}/${e.epochs}: loss ${e.loss.toFixed(4)}, lr ${e.lr.toPrecision(3)}, ${e.imagesPerSecond.toFixed(0)} img/s, ${e.seconds.toFixed(1)} s${e.checkpoint ? ` → ${e.checkpoint}` : ""}\n`);
+    }
+  };
+  const w = startTraining<{ lastEpoch: number; lastCheckpoint: string | null; stopped: boolean; detector?: string | null }>(req, {
+    onEvent,
+    onStart: (i) => {
+      if (!json) process.stderr.write(`${req.stage}: ${i.images} images, ${i.batchesPerEpoch} batches per epoch, epochs ${i.startEpoch}..${i.epochs}${i.resumedFrom ? ` (resumed from ${i.resumedFrom})` : ""}\n`);
+    },
+  });
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write("\nstopping after this step (completed epochs are saved; --resume continues); Ctrl-C again to quit now\n");
+      w.stop();
+    } else void w.kill().then(() => process.exit(130));
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    const r = await w.result;
+    if (json) printJson({ stage: req.stage, ...r });
+    else process.stdout.write(`${r.stopped ? "stopped" : "done"} after epoch ${r.lastEpoch}: ${r.detector ?? r.lastCheckpoint ?? "no checkpoint yet"}\n`);
+    return r.stopped ? EXIT_PROBLEMS : EXIT_OK;
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
+
+export function registerTrain(program: Command): void {
+  const train = program.command("train").description("train detectors on the libtorch engine (CPU, or CUDA where libtorch has it)").exitOverride();
+  addCommon(
+    train
+      .command("represent")
+      .description("representation learning: upstream's SelfCon (supervised contrastive, origin + group labels) on the nodown ResNet-50, or cross-entropy")
+      .argument("<annotations...>", "training annotation files (upstream: train_annotations.txt)"),
+    { epochs: 400, batch: 200, lr: 0.005, saveEvery: 10 },
+  )
+    .addOption(new Option("--method <m>", "objective").choices(["selfcon", "ce"]).default("selfcon"))
+    .option("--warm <n>", "warm-up epochs before the cosine", (v) => Number.parseInt(v, 10), 10)
+    .option("--layers <list>", "Bottleneck blocks per stage", parseLayers, RESNET50_SIZE.layers)
+    .option("--width <x>", "channel multiplier (1 = ResNet-50)", parseNumber("--width"), RESNET50_SIZE.width)
+    .option("--feat-dim <n>", "SelfCon projection size", parsePositiveInt("--feat-dim"), 128)
+    .option("--init <file>", "torchvision ResNet-50 state dict to start the encoder from (ImageNet weights)")
+    .action(
+      action(async (annotations: string[], o: CommonCli & { method: "selfcon" | "ce"; warm: number; layers: [number, number, number, number]; width: number; featDim: number; init?: string }) => {
+        const options: RepresentOptions = { ...common(annotations, o), method: o.method, warm: o.warm, size: { layers: o.layers, width: o.width }, featDim: o.featDim, ...(o.init ? { init: o.init } : {}) };
+        return run({ stage: "represent", options }, Boolean(o.json));
+      }),
+    );
+  addCommon(
+    train
+      .command("classifier")
+      .description("the linear stage: a classifier on the frozen encoder (its BN in train mode, as upstream); writes OUT/detector.pth for `imaginet detect --detector imaginet`")
+      .argument("<annotations...>", "annotation files (upstream: calibration.txt)")
+      .requiredOption("--encoder <ckpt>", "checkpoint of `imaginet train represent` (or upstream's)"),
+    { epochs: 5, batch: 200, lr: 1e-4, saveEvery: 1 },
+  )
+    .addOption(new Option("--target <t>", "origin: real/synthetic detection (BCE); group: generator identification (4 classes, synthetic images)").choices(["origin", "group"]).default("origin"))
+    .action(
+      action(async (annotations: string[], o: CommonCli & { encoder: string; target: "origin" | "group" }) => {
+        const options: ClassifierOptions = { ...common(annotations, o), encoder: o.encoder, target: o.target };
+        return run({ stage: "classifier", options }, Boolean(o.json));
+      }),
+    );
+}
