@@ -6,11 +6,12 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/version.h>
 
+#include <c10/core/CPUAllocator.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
+#include <string>
 
 namespace imaginet {
 
@@ -35,22 +36,45 @@ static Napi::Value cudaDeviceCount(const Napi::CallbackInfo& info) { return Napi
 
 static Napi::Value parallelInfo(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), at::get_parallel_info()); }
 
-// glibc raises its mmap threshold after the first large free, so later tensors come from the heap;
-// with small JS-owned wrappers between them, freed tensor blocks (posix_memalign'd, slightly larger
-// than a hole) are rarely reused and RSS grows without bound. A fixed threshold keeps large tensors
-// mmap'd, returned to the OS on release. Opt out with IMAGINET_MALLOC_DEFAULTS=1 or MALLOC_MMAP_THRESHOLD_.
-static void fixMallocThreshold() {
-#ifdef __GLIBC__
+// libtorch's default CPU allocator asks posix_memalign(64, n) for every tensor. A freed block is then
+// just too small to serve the next request of the same size (the alignment slack), and the small
+// allocations node makes between tensors keep holes from merging: under a training loop glibc's heap
+// grows without bound. This allocator asks malloc for a size rounded up to 4 KiB plus the alignment
+// and aligns inside it, so a freed block fits the next tensor of that size exactly and is reused, as
+// in a Python process. IMAGINET_TORCH_ALLOCATOR=default keeps libtorch's own.
+struct ReusableCpuAllocator final : public c10::Allocator {
+  static constexpr size_t kAlign = 64;
+  // the block malloc returned is stored just below the aligned data, so data is its own context
+  // (libtorch's raw_allocate / raw_deallocate need that)
+  static constexpr size_t kSlack = kAlign + sizeof(void*);
+  c10::DataPtr allocate(size_t n) const override {
+    if (n == 0) return {nullptr, nullptr, &release, c10::Device(c10::DeviceType::CPU)};
+    size_t rounded = (n + 4095) & ~static_cast<size_t>(4095);
+    void* raw = std::malloc(rounded + kSlack);
+    TORCH_CHECK(raw != nullptr, "out of memory: could not allocate ", n, " bytes");
+    uintptr_t first = reinterpret_cast<uintptr_t>(raw) + sizeof(void*);
+    void* data = reinterpret_cast<void*>((first + kAlign - 1) & ~static_cast<uintptr_t>(kAlign - 1));
+    static_cast<void**>(data)[-1] = raw;
+    return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+  static void release(void* data) {
+    if (data) std::free(static_cast<void**>(data)[-1]);
+  }
+};
+
+static void installAllocator() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (std::getenv("IMAGINET_MALLOC_DEFAULTS") || std::getenv("MALLOC_MMAP_THRESHOLD_")) return;
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    const char* choice = std::getenv("IMAGINET_TORCH_ALLOCATOR");
+    if (choice && std::string(choice) == "default") return;
+    static ReusableCpuAllocator allocator;
+    c10::SetCPUAllocator(&allocator, /*priority=*/100);
   });
-#endif
 }
 
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
-  fixMallocThreshold();
+  installAllocator();
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);  // deleted by node when this environment is torn down
   Napi::Function tensor = TensorWrap::define(env);
