@@ -6,6 +6,7 @@ import { registerDownload } from "./commands/dataset-download.js";
 import { registerExample } from "./commands/dataset-example.js";
 import { registerCalibrate } from "./commands/calibrate.js";
 import { registerTrain } from "./commands/train.js";
+import { registerDemo } from "./commands/demo.js";
 import { registerConvert, registerDetect } from "./commands/detect.js";
 import { registerEvalDetect } from "./commands/eval-detect.js";
 import { registerEvalImport } from "./commands/eval-import.js";
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerCalibrate(program);
   registerTrain(program);
+  registerDemo(program);
   for (const c of [...dataset.commands, ...testset.commands, ...evalCmd.commands, ...program.commands]) c.exitOverride();
   return program;
 }

@@ -1,0 +1,297 @@
+/**
+ * `imaginet demo`: the whole system on a generated benchmark, with no download —
+ * generate → perturbed test set → SelfCon training → linear stages (detection, identification) →
+ * evaluation (both tracks, calibration, a JPEG robustness sweep) → report → timing.
+ * Every stage leaves its outputs under OUT and a record in OUT/stages.json; a later run reuses a
+ * stage whose inputs are unchanged (same key) and whose outputs still exist, unless `from` names
+ * it or an earlier stage.
+ */
+import { existsSync, promises as fsp } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { buildTestset } from "../data/testset/build.js";
+import { evaluateRuns, type Evaluation } from "../eval/evaluate.js";
+import { joinScores, type Scores } from "../eval/import.js";
+import { hardwareInfo, RUN_SCHEMA, sha256OfFile, writeRun, type PredictionRow, type RunManifest } from "../eval/results.js";
+import { recipeHash, type Recipe, type Step } from "../image/recipe.js";
+import { CENTER256, jpegSweep, TESTSET } from "../image/recipes.js";
+import { buildFromCheckpoint } from "../models/load.js";
+import type { DetectorSpec } from "../models/registry.js";
+import { writeReport } from "../report/build.js";
+import { detect, type Detection } from "../runtime/detect.js";
+import type { TrainEvent } from "../train/loop.js";
+import type { ClassifierOptions, RepresentOptions, TrunkSize } from "../train/train.js";
+import { startTraining } from "../train/worker.js";
+import { writeFileAtomic } from "../util/fs.js";
+import { generateBenchmark, type BenchmarkResult } from "./generate/index.js";
+
+export const STAGES = ["generate", "testset", "represent", "classifier", "identify", "evaluate", "report"] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** Sizes and training settings of a demo run. */
+export interface DemoPlan {
+  size: "fast" | "full";
+  trunk: TrunkSize;
+  featDim: number;
+  crop: number;
+  batch: number;
+  representEpochs: number;
+  representLr: number;
+  classifierEpochs: number;
+  classifierLr: number;
+  /** synthetic test images per generator group in each JPEG-sweep severity */
+  sweepPerGroup: number;
+}
+
+export const PLANS: Record<"fast" | "full", DemoPlan> = {
+  full: { size: "full", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 32, crop: 64, batch: 64, representEpochs: 6, representLr: 0.05, classifierEpochs: 3, classifierLr: 1e-3, sweepPerGroup: 25 },
+  fast: { size: "fast", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 16, crop: 48, batch: 32, representEpochs: 2, representLr: 0.05, classifierEpochs: 1, classifierLr: 1e-3, sweepPerGroup: 4 },
+};
+
+const jpeg = (lo: number, hi: number): Step => ({ op: "compress", codec: "jpeg", quality: [lo, hi], swapRB: true });
+const webp = (lo: number, hi: number): Step => ({ op: "compress", codec: "webp", quality: [lo, hi], swapRB: true });
+
+/**
+ * The demo's training augmentation: upstream's TRAIN perturbations (p=0.5 one of JPEG/WebP q50-95,
+ * blur, noise; rot90; flip) applied to the training crop itself rather than to a 256 crop first,
+ * which is the same distribution of perturbations at a fraction of the cost on a CPU.
+ */
+export function demoTrainRecipe(crop: number): Recipe {
+  return {
+    name: `demo-train-${crop}`,
+    description: `reflect-pad to ${crop}, random ${crop} crop, with p=0.5 one of (JPEG or WebP q 50-95, Gaussian blur k 3-7, Gaussian noise var 3-10), rot90 p=0.33, flip p=0.33`,
+    steps: [
+      { op: "pad_if_needed", size: crop },
+      { op: "random_crop", size: crop },
+      { op: "one_of", p: 0.5, steps: [{ op: "one_of", p: 1, steps: [jpeg(50, 95), webp(50, 95)] }, { op: "gaussian_blur", ksize: [3, 7] }, { op: "gaussian_noise", variance: [3, 10] }] },
+      { op: "maybe", p: 0.33, steps: [{ op: "rot90" }] },
+      { op: "maybe", p: 0.33, steps: [{ op: "flip" }] },
+    ],
+  };
+}
+
+export interface DemoOptions {
+  out: string;
+  seed: number;
+  fast: boolean;
+  /** rerun this stage and every later one */
+  from?: StageName;
+  workers?: number;
+  threads?: number;
+  /** progress lines (stage starts, epochs) */
+  log?: (line: string) => void;
+  onTrainEvent?: (stage: StageName, e: TrainEvent) => void;
+}
+
+interface StageRecord {
+  key: string;
+  seconds: number;
+  outputs: string[];
+  info?: Record<string, unknown>;
+}
+
+export interface DemoResult {
+  out: string;
+  evaluations: Evaluation[];
+  markdown: string;
+  report: string;
+  stages: Record<string, StageRecord & { reused: boolean }>;
+  timing: { stage: string; seconds: number; reused: boolean; note: string }[];
+}
+
+const DETECTOR: DetectorSpec = { name: "demo", title: "Demo detector (SelfCon)", arch: "imaginet", nodown: true, output: "binary", preprocess: CENTER256 };
+const IDENTIFIER: DetectorSpec = { name: "demo-id", title: "Demo identification (SelfCon)", arch: "imaginet", nodown: true, output: "groups", preprocess: CENTER256 };
+
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const plan = o.fast ? PLANS.fast : PLANS.full;
+  const log = o.log ?? (() => {});
+  const workers = o.workers ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
+  const dir = (...p: string[]) => path.join(o.out, ...p);
+  const recordFile = dir("stages.json");
+  const records: Record<string, StageRecord> = JSON.parse(await fsp.readFile(recordFile, "utf8").catch(() => "{}")) as Record<string, StageRecord>;
+  const used: DemoResult["stages"] = {};
+  const fromIndex = o.from ? STAGES.indexOf(o.from) : STAGES.length;
+  let upstreamKey = `seed=${o.seed};plan=${JSON.stringify(plan)}`;
+
+  /** Runs a stage unless its record matches (same inputs) and its outputs exist. */
+  async function stage(name: StageName, params: unknown, fn: () => Promise<{ outputs: string[]; info?: Record<string, unknown> }>): Promise<StageRecord> {
+    const key = `${upstreamKey}|${name}:${JSON.stringify(params)}`;
+    const prev = records[name];
+    const reusable = STAGES.indexOf(name) < fromIndex && prev?.key === key && prev.outputs.every((f) => existsSync(f));
+    if (reusable) {
+      log(`${name}: reused (${prev.outputs.map((f) => path.relative(o.out, f)).join(", ")})`);
+      used[name] = { ...prev, reused: true };
+    } else {
+      log(`${name}: running`);
+      const t0 = performance.now();
+      const r = await fn();
+      records[name] = { key, seconds: (performance.now() - t0) / 1000, outputs: r.outputs, ...(r.info ? { info: r.info } : {}) };
+      await writeFileAtomic(recordFile, `${JSON.stringify(records, null, 2)}\n`);
+      used[name] = { ...records[name]!, reused: false };
+      log(`${name}: done in ${records[name]!.seconds.toFixed(1)} s`);
+    }
+    upstreamKey = key;
+    return used[name]!;
+  }
+
+  // 1. the benchmark
+  let bench: BenchmarkResult | null = null;
+  const data = dir("data");
+  const annotations = (f: string) => path.join(data, "annotations", f);
+  const groupNames = ["gan", "sd", "midjourney", "dalle3"] as const;
+  await stage("generate", { size: plan.size }, async () => {
+    bench = await generateBenchmark({ root: data, seed: o.seed, size: plan.size, force: true });
+    return { outputs: [bench.files.manifest, bench.files.train, ...Object.values(bench.files.groups), bench.files.calibration], info: { images: bench.images, summary: bench.summary } };
+  });
+  void bench;
+
+  // 2. the perturbed test set, through the same builder as ImagiNet's
+  const testset = dir("testset");
+  const lists = groupNames.map((g) => path.join(testset, `test_${g}.txt`));
+  await stage("testset", { recipe: recipeHash(TESTSET) }, async () => {
+    const r = await buildTestset({ root: data, out: testset, files: groupNames.map((g) => annotations(`test_annotations_${g}.txt`)), recipe: TESTSET, seed: o.seed, workers, maxPixels: 1 << 26, progress: false });
+    if (r.failed.length > 0) throw new Error(`the test set builder failed on ${r.failed.length} image(s), e.g. ${r.failed[0]!.source}: ${r.failed[0]!.error}`);
+    return { outputs: lists, info: { images: r.total } };
+  });
+
+  // 3-5. training, each stage in a worker thread
+  const common = { root: data, batchSize: plan.batch, crop: plan.crop, seed: o.seed, workers, ...(o.threads ? { threads: o.threads } : {}), resume: false, recipe: demoTrainRecipe(plan.crop) };
+  const train = async <R>(name: StageName, req: Parameters<typeof startTraining>[0]): Promise<R> => {
+    await fsp.rm(req.options.out, { recursive: true, force: true });
+    return startTraining<R>(req, { onEvent: (e) => o.onTrainEvent?.(name, e) }).result;
+  };
+  const represent = await stage("represent", { trunk: plan.trunk }, async () => {
+    const options: RepresentOptions = { ...common, annotations: [annotations("train_annotations.txt")], out: dir("train", "represent"), epochs: plan.representEpochs, lr: plan.representLr, warm: 1, saveEvery: plan.representEpochs, method: "selfcon", size: plan.trunk, featDim: plan.featDim };
+    const r = await train<{ lastCheckpoint: string }>("represent", { stage: "represent", options });
+    return { outputs: [r.lastCheckpoint], info: await trainingThroughput(options.out) };
+  });
+  const classifierOptions = (out: string, target: "origin" | "group"): ClassifierOptions => ({
+    ...common,
+    annotations: [annotations("train_annotations.txt")],
+    out,
+    epochs: plan.classifierEpochs,
+    lr: plan.classifierLr,
+    saveEvery: plan.classifierEpochs,
+    encoder: represent.outputs[0]!,
+    target,
+  });
+  const detectorStage = await stage("classifier", {}, async () => {
+    const options = classifierOptions(dir("train", "detector"), "origin");
+    const r = await train<{ detector: string }>("classifier", { stage: "classifier", options });
+    return { outputs: [r.detector], info: await trainingThroughput(options.out) };
+  });
+  const identifyStage = await stage("identify", {}, async () => {
+    const options = classifierOptions(dir("train", "identify"), "group");
+    const r = await train<{ detector: string }>("identify", { stage: "classifier", options });
+    return { outputs: [r.detector], info: await trainingThroughput(options.out) };
+  });
+
+  // 6. evaluation: both tracks, calibration on the calibration split (perturbed as the test set is), a JPEG sweep
+  const runs = [dir("runs", "detector"), dir("runs", "identify")];
+  const evaluate = await stage("evaluate", { sweepPerGroup: plan.sweepPerGroup }, async () => {
+    const timing: Record<string, number> = {};
+    const detWeights = detectorStage.outputs[0]!;
+    const idWeights = identifyStage.outputs[0]!;
+    const testPaths = await listPaths(lists);
+    const calPaths = await listPaths([annotations("test_calibration.txt")]);
+    const detModel = (await buildFromCheckpoint("imaginet", detWeights, { nodown: true })).onnx;
+    const t0 = performance.now();
+    const det = await scoreFiles(DETECTOR, detModel, testset, testPaths, workers);
+    timing.detectorMsPerImage = (performance.now() - t0) / testPaths.length;
+    // the calibration images get the test set's perturbation on the fly, keyed by path as the builder's are
+    const cal = await scoreFiles({ ...DETECTOR, preprocess: TESTSET }, detModel, data, calPaths, workers);
+    await writeDemoRun(runs[0]!, DETECTOR, detWeights, lists, await joinScores(det, lists), await joinScores(cal, [annotations("test_calibration.txt")]), o.seed, timing.detectorMsPerImage);
+
+    const idModel = (await buildFromCheckpoint("imaginet", idWeights, { nodown: true })).onnx;
+    const t1 = performance.now();
+    const ids = await scoreFiles(IDENTIFIER, idModel, testset, testPaths, workers);
+    timing.identifyMsPerImage = (performance.now() - t1) / testPaths.length;
+    const rows = await joinScores(ids, lists);
+    // upstream's JPEG sweep (identification track, synthetic images): q = 40…100 on a 256 centre crop
+    const synthetic = rows.filter((r) => r.labels[0] === 1);
+    const sample = groupNames.flatMap((g) => synthetic.filter((r) => r.split === g).slice(0, plan.sweepPerGroup));
+    for (const { severity, recipe } of jpegSweep()) {
+      const s = await scoreFiles({ ...IDENTIFIER, preprocess: recipe }, idModel, testset, sample.map((r) => r.path), workers);
+      for (const r of sample) rows.push({ ...r, logits: s.byPath.get(r.path) as number[], perturbation: "jpeg", severity });
+    }
+    await writeDemoRun(runs[1]!, IDENTIFIER, idWeights, lists, rows, null, o.seed, timing.identifyMsPerImage);
+    return { outputs: runs.map((r) => path.join(r, "run.json")), info: timing };
+  });
+
+  const evaluations = await evaluateRuns(runs, { seed: o.seed, resamples: o.fast ? 50 : 1000 });
+  for (const [i, e] of evaluations.entries()) await writeFileAtomic(path.join(runs[i]!, "metrics.json"), `${JSON.stringify(e, null, 2)}\n`);
+
+  // 7. report
+  const reportDir = dir("report");
+  let markdown = "";
+  await stage("report", {}, async () => {
+    const r = await writeReport(evaluations, reportDir);
+    markdown = r.markdown;
+    return { outputs: [path.join(reportDir, "report.md"), path.join(reportDir, "report.html")] };
+  });
+  if (markdown === "") markdown = await fsp.readFile(path.join(reportDir, "report.md"), "utf8");
+
+  const timing = STAGES.map((s) => {
+    const r = used[s]!;
+    const info = r.info ?? {};
+    const note =
+      s === "generate"
+        ? `${String(info.images ?? "")} images`
+        : s === "represent" || s === "classifier" || s === "identify"
+          ? `${Number(info.imagesPerSecond ?? 0).toFixed(0)} img/s training (${Number(info.epochs ?? 0)} epochs)`
+          : s === "evaluate"
+            ? `inference ${Number(info.detectorMsPerImage ?? 0).toFixed(1)} ms/img (detector), ${Number(info.identifyMsPerImage ?? 0).toFixed(1)} ms/img (identification), decoding included`
+            : s === "testset"
+              ? `${String(info.images ?? "")} images`
+              : "";
+    return { stage: s, seconds: r.seconds, reused: r.reused, note };
+  });
+  await writeFileAtomic(dir("timing.json"), `${JSON.stringify(timing, null, 2)}\n`);
+  return { out: o.out, evaluations, markdown, report: path.join(reportDir, "report.html"), stages: used, timing };
+}
+
+async function listPaths(files: readonly string[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (const f of files) {
+    for (const line of (await fsp.readFile(f, "utf8")).split(/\r?\n/)) {
+      const p = line.trim().split(",")[0];
+      if (p) out.add(p.startsWith("./") ? p.slice(2) : p);
+    }
+  }
+  return [...out];
+}
+
+async function scoreFiles(spec: DetectorSpec, model: Parameters<typeof detect>[1], root: string, paths: readonly string[], workers: number): Promise<Scores> {
+  const results: Detection[] = await detect(spec, model, paths.map((p) => path.join(root, p)), { workers, batchSize: 16 });
+  const byPath = new Map<string, number | number[]>();
+  results.forEach((r, i) => {
+    if ("error" in r) throw new Error(`${r.file}: ${r.error}`);
+    byPath.set(paths[i]!, "logits" in r ? r.logits : r.score);
+  });
+  return { file: spec.name, byPath, columns: [] };
+}
+
+async function writeDemoRun(dir: string, spec: DetectorSpec, weights: string, lists: readonly string[], predictions: PredictionRow[], calibration: PredictionRow[] | null, seed: number, msPerImage: number): Promise<void> {
+  const manifest: RunManifest = {
+    schema: RUN_SCHEMA,
+    detector: { name: spec.title, weightsSha256: await sha256OfFile(weights) },
+    annotations: await Promise.all(lists.map(async (f) => ({ file: path.basename(f), sha256: await sha256OfFile(f) }))),
+    recipeHash: recipeHash(spec.preprocess),
+    seed,
+    software: { imaginet: "demo", node: process.version },
+    hardware: hardwareInfo(),
+    batchSize: 16,
+    precision: "fp32",
+    wallSeconds: (msPerImage * predictions.length) / 1000,
+    createdAt: new Date().toISOString(),
+  };
+  await writeRun(dir, manifest, predictions, calibration);
+}
+
+/** Mean training throughput and epochs from a stage's metrics.jsonl. */
+async function trainingThroughput(runDir: string): Promise<Record<string, unknown>> {
+  const lines = (await fsp.readFile(path.join(runDir, "metrics.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as TrainEvent);
+  const epochs = lines.filter((e): e is Extract<TrainEvent, { type: "epoch" }> => e.type === "epoch");
+  const ips = epochs.reduce((a, e) => a + e.imagesPerSecond, 0) / Math.max(epochs.length, 1);
+  return { epochs: epochs.length, imagesPerSecond: ips, finalLoss: epochs.at(-1)?.loss ?? null };
+}
