@@ -58,6 +58,8 @@ export interface RepresentOptions extends CommonOptions {
   featDim?: number;
   /** warm-up epochs before the cosine (upstream 10) */
   warm: number;
+  /** SelfCon's temperature (upstream 0.07) */
+  temperature?: number;
   /** a torchvision ResNet-50 state dict to start the encoder from (ImageNet weights) */
   init?: string;
 }
@@ -151,7 +153,7 @@ export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks
   else model = await createModel(spec, { seed: o.seed, ...(o.device ? { device: o.device } : {}) });
   try {
     const items = await readItems(o.annotations);
-    const r = await runStage(o, model, items, o.method === "selfcon" ? { loss: "multilabel" } : {}, o.warm, resumed, meta("represent", o, { method: o.method, layers: [...o.size.layers], width: o.size.width }), hooks);
+    const r = await runStage(o, model, items, o.method === "selfcon" ? { loss: "multilabel", ...(o.temperature ? { temperature: o.temperature } : {}) } : {}, o.warm, resumed, meta("represent", o, { method: o.method, layers: [...o.size.layers], width: o.size.width, temperature: o.temperature ?? 0.07 }), hooks);
     return { ...r, checkpoint: r.lastCheckpoint };
   } finally {
     disposeModel(model);
