@@ -46,7 +46,10 @@ function ignorable(c: ArchConfig, key: string): boolean {
   return false;
 }
 
-function shapeOf(sd: ReadonlyMap<string, LazyTensor>, key: string): readonly number[] | undefined {
+/** Anything with a shape: a checkpoint's LazyTensor, or a training model's spec. */
+export type HasShape = { readonly shape: readonly number[] };
+
+function shapeOf(sd: ReadonlyMap<string, HasShape>, key: string): readonly number[] | undefined {
   return sd.get(key)?.shape;
 }
 
@@ -63,7 +66,7 @@ export function findTrunkPrefix(sd: ReadonlyMap<string, LazyTensor>): string {
 }
 
 /** Reads blocks per stage, width and shortcut name off a trunk's keys. */
-export function inferResNetConfig(sd: ReadonlyMap<string, LazyTensor>, prefix: string, nodown: boolean): ResNetConfig {
+export function inferResNetConfig(sd: ReadonlyMap<string, HasShape>, prefix: string, nodown: boolean): ResNetConfig {
   const stem = shapeOf(sd, `${prefix}conv1.weight`);
   if (!stem || stem.length !== 4) throw new Error(`${prefix}conv1.weight is missing or not 4-D`);
   const width = stem[0]! / 64;

@@ -13,11 +13,12 @@
  * which training passes (random, or a recorded mask) and tracing leaves out (the identity, as at
  * inference).
  */
+import { inferResNetConfig, type HasShape } from "./load.js";
 import { Scope, batchNorm, linear, type Ops } from "./ops.js";
 import { IMAGE_INPUT, resnetFeatures, resnetTrunk, type ResNetConfig } from "./resnet.js";
 
 /** Anything with a shape: a LazyTensor of a checkpoint or an engine Tensor. */
-export type Shaped = { readonly shape: readonly number[] };
+export type Shaped = HasShape;
 
 export interface ConResNetConfig {
   /** the encoder trunk; upstream: ResNet-50 nodown, `shortcut` naming */
@@ -205,20 +206,7 @@ function shapeAt(sd: ReadonlyMap<string, Shaped>, key: string, ndim: number): re
 
 /** Blocks per stage, width and shortcut name of the trunk under `prefix` ("encoder", "model.encoder"). */
 export function inferTrunk(sd: ReadonlyMap<string, Shaped>, prefix: string, nodown: boolean): ResNetConfig {
-  const p = prefix === "" ? "" : `${prefix}.`;
-  const width = shapeAt(sd, `${p}conv1.weight`, 4)[0]! / 64;
-  const layers = [0, 0, 0, 0] as [number, number, number, number];
-  let shortcut: "downsample" | "shortcut" = "downsample";
-  const re = new RegExp(`^${p.replace(/\./g, "\\.")}layer([1-4])\\.(\\d+)\\.(downsample|shortcut)?`);
-  for (const k of sd.keys()) {
-    const m = re.exec(k);
-    if (!m) continue;
-    const li = Number(m[1]) - 1;
-    layers[li] = Math.max(layers[li]!, Number(m[2]) + 1);
-    if (m[3]) shortcut = m[3] as "downsample" | "shortcut";
-  }
-  if (layers.some((n) => n === 0)) throw new Error(`the trunk under "${prefix}" lacks a stage: blocks per stage [${layers.join(", ")}]`);
-  return { layers, width, nodown, shortcutName: shortcut };
+  return inferResNetConfig(sd, prefix === "" ? "" : `${prefix}.`, nodown);
 }
 
 /** A ConResNet's configuration from its keys under `prefix` ("" or "model"). */
