@@ -35,6 +35,14 @@ export function parsePositiveInt(name: string): (v: string) => number {
   };
 }
 
+export function parsePositiveNumber(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got "${v}"`);
+    return n;
+  };
+}
+
 export function parseIntInRange(name: string, lo: number, hi: number): (v: string) => number {
   return (v: string) => {
     const n = Number(v);

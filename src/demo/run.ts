@@ -23,7 +23,7 @@ import type { TrainEvent } from "../train/loop.js";
 import type { ClassifierOptions, RepresentOptions, TrunkSize } from "../train/train.js";
 import { startTraining } from "../train/worker.js";
 import { writeFileAtomic } from "../util/fs.js";
-import { generateBenchmark, type BenchmarkResult } from "./generate/index.js";
+import { generateBenchmark } from "./generate/index.js";
 
 export const STAGES = ["generate", "testset", "represent", "classifier", "identify", "evaluate", "report"] as const;
 export type StageName = (typeof STAGES)[number];
@@ -136,15 +136,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   }
 
   // 1. the benchmark
-  let bench: BenchmarkResult | null = null;
   const data = dir("data");
   const annotations = (f: string) => path.join(data, "annotations", f);
   const groupNames = ["gan", "sd", "midjourney", "dalle3"] as const;
   await stage("generate", { size: plan.size }, async () => {
-    bench = await generateBenchmark({ root: data, seed: o.seed, size: plan.size, force: true });
+    const bench = await generateBenchmark({ root: data, seed: o.seed, size: plan.size, force: true });
     return { outputs: [bench.files.manifest, bench.files.train, ...Object.values(bench.files.groups), bench.files.calibration], info: { images: bench.images, summary: bench.summary } };
   });
-  void bench;
 
   // 2. the perturbed test set, through the same builder as ImagiNet's
   const testset = dir("testset");

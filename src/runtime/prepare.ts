@@ -26,6 +26,7 @@ export async function prepareImage(file: string, recipe: Recipe, seed = 0, key =
 }
 
 interface Pending {
+  file: string;
   resolve: (p: Prepared) => void;
 }
 
@@ -48,7 +49,7 @@ export class Preparer {
         p?.resolve(m.prepared);
       });
       w.on("error", (err) => {
-        for (const p of this.pending.values()) p.resolve({ file: "", error: `preprocessing worker failed: ${err.message}` });
+        for (const p of this.pending.values()) p.resolve({ file: p.file, error: `preprocessing worker failed: ${err.message}` });
         this.pending.clear();
       });
       this.workers.push(w);
@@ -61,7 +62,7 @@ export class Preparer {
     const k = this.next++;
     const w = this.workers[this.turn++ % this.workers.length]!;
     return new Promise<Prepared>((resolve) => {
-      this.pending.set(k, { resolve: (p) => resolve(p.file === "" ? { file, error: "error" in p ? p.error : "lost" } : p) });
+      this.pending.set(k, { file, resolve });
       w.postMessage({ k, file, key });
     });
   }

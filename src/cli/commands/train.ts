@@ -4,15 +4,7 @@ import type { TrainEvent } from "../../train/loop.js";
 import { RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
 import { startTraining, type StageRequest } from "../../train/worker.js";
 import { Progress } from "../../util/progress.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
-
-function parseNumber(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} expects a positive number, got "${v}"`);
-    return n;
-  };
-}
+import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, parsePositiveNumber, printJson } from "../common.js";
 
 function parseLayers(v: string): [number, number, number, number] {
   const xs = v.split(",").map(Number);
@@ -43,7 +35,7 @@ function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number;
     .requiredOption("--out <dir>", "run folder: checkpoints/, metrics.jsonl, config.json")
     .option("--epochs <n>", "epochs", parsePositiveInt("--epochs"), d.epochs)
     .option("--batch <n>", "batch size", parsePositiveInt("--batch"), d.batch)
-    .option("--lr <x>", "learning rate", parseNumber("--lr"), d.lr)
+    .option("--lr <x>", "learning rate", parsePositiveNumber("--lr"), d.lr)
     .option("--crop <n>", "random crop after the augmentation (upstream: 256)", parsePositiveInt("--crop"), 96)
     .option("--seed <n>", "seed of every random choice (order, augmentation, initialisation, dropout)", (v) => Number.parseInt(v, 10), 42)
     .option("--workers <n>", "worker threads decoding and augmenting images (default: half the cores)", parsePositiveInt("--workers"))
@@ -126,7 +118,7 @@ export function registerTrain(program: Command): void {
     .addOption(new Option("--method <m>", "objective").choices(["selfcon", "ce"]).default("selfcon"))
     .option("--warm <n>", "warm-up epochs before the cosine", (v) => Number.parseInt(v, 10), 10)
     .option("--layers <list>", "Bottleneck blocks per stage", parseLayers, RESNET50_SIZE.layers)
-    .option("--width <x>", "channel multiplier (1 = ResNet-50)", parseNumber("--width"), RESNET50_SIZE.width)
+    .option("--width <x>", "channel multiplier (1 = ResNet-50)", parsePositiveNumber("--width"), RESNET50_SIZE.width)
     .option("--feat-dim <n>", "SelfCon projection size", parsePositiveInt("--feat-dim"), 128)
     .option("--init <file>", "torchvision ResNet-50 state dict to start the encoder from (ImageNet weights)")
     .action(
