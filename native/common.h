@@ -52,6 +52,9 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 
 [[noreturn]] void throwType(Napi::Env env, const std::string& msg);
 
+// As Optimizer.zero_grad on one tensor: detach and zero its gradient, or drop it (setToNone)
+void clearGrad(at::Tensor& t, bool setToNone);
+
 // ---- arguments ----
 Napi::Value wrap(Napi::Env env, at::Tensor t);
 bool isTensor(Napi::Env env, const Napi::Value& v);

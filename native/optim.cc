@@ -98,19 +98,8 @@ static Napi::Value optimStep(const Napi::CallbackInfo& info) {
 static Napi::Value optimZeroGrad(const Napi::CallbackInfo& info) {
   auto& w = optimizerArg(info, 0);
   bool none = boolArg(info, 1, false);
-  for (auto& group : w.opt->param_groups()) {
-    for (auto& p : group.params()) {
-      at::Tensor& g = p.mutable_grad();
-      if (!g.defined()) continue;
-      if (none) {
-        g = at::Tensor();
-      } else {
-        if (g.grad_fn()) g = g.detach();
-        else g.requires_grad_(false);
-        g.zero_();
-      }
-    }
-  }
+  for (auto& group : w.opt->param_groups())
+    for (auto& p : group.params()) clearGrad(p, none);
   return info.Env().Undefined();
 }
 

@@ -339,19 +339,21 @@ static Napi::Value backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// zeroGrad(t, setToNone?): as Optimizer.zero_grad: detach and zero, or drop the gradient
-static Napi::Value zeroGrad(const Napi::CallbackInfo& info) {
-  auto& t = tensorArg(info, 0);
+void clearGrad(at::Tensor& t, bool setToNone) {
   at::Tensor& g = t.mutable_grad();
-  if (g.defined()) {
-    if (boolArg(info, 1, false)) {
-      g = at::Tensor();
-    } else {
-      if (g.grad_fn()) g = g.detach();
-      else g.requires_grad_(false);
-      g.zero_();
-    }
+  if (!g.defined()) return;
+  if (setToNone) {
+    g = at::Tensor();
+    return;
   }
+  if (g.grad_fn()) g = g.detach();
+  else g.requires_grad_(false);
+  g.zero_();
+}
+
+// zeroGrad(t, setToNone?)
+static Napi::Value zeroGrad(const Napi::CallbackInfo& info) {
+  clearGrad(tensorArg(info, 0), boolArg(info, 1, false));
   return info.Env().Undefined();
 }
 

@@ -9,6 +9,7 @@
 import { existsSync, promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { readAnnotationFile } from "../data/annotations.js";
 import { buildTestset } from "../data/testset/build.js";
 import { evaluateRuns, type Evaluation } from "../eval/evaluate.js";
 import { joinScores, type Scores } from "../eval/import.js";
@@ -250,14 +251,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   return { out: o.out, evaluations, markdown, report: path.join(reportDir, "report.html"), stages: used, timing };
 }
 
+/** The distinct image paths of annotation files (normalised as the parser gives them). */
 async function listPaths(files: readonly string[]): Promise<string[]> {
   const out = new Set<string>();
-  for (const f of files) {
-    for (const line of (await fsp.readFile(f, "utf8")).split(/\r?\n/)) {
-      const p = line.trim().split(",")[0];
-      if (p) out.add(p.startsWith("./") ? p.slice(2) : p);
-    }
-  }
+  for (const f of files) for (const r of (await readAnnotationFile(f, { format: "imaginet", allowDuplicates: true })).records) out.add(r.path);
   return [...out];
 }
 
