@@ -67,6 +67,21 @@ describe("training loader", () => {
     assert.deepEqual([...b.labels.subarray(0, 4)], [...items[order[0]!]!.labels]);
   });
 
+  test("the decoded-image cache changes nothing: two epochs equal with and without it, inline and in 2 workers", async () => {
+    const run = async (workers: number, cacheBytes: number) => {
+      const loader = new TrainLoader({ root, items, recipe: TRAIN, crop: 32, views: 1, batchSize: 4, seed: 9, workers, cacheBytes });
+      const out = [];
+      for (const e of [1, 2]) for await (const b of loader.epoch(e)) out.push(b);
+      await loader.close();
+      return out;
+    };
+    const plain = await run(0, 0);
+    assert.deepEqual(await run(0, 1 << 30), plain);
+    assert.deepEqual(await run(2, 1 << 30), plain);
+    // a budget that holds only some of the images: the rest are decoded every time
+    assert.deepEqual(await run(0, 64 * 64 * 3 * 3), plain);
+  });
+
   test("an unreadable training image stops the epoch with its path", async () => {
     const loader = new TrainLoader({ root, items: [{ path: "missing.png", labels: [0, 0, 4, 8] }], recipe: TRAIN, crop: 32, views: 1, batchSize: 1, seed: 1, workers: 0 });
     await assert.rejects(async () => {

@@ -14,8 +14,8 @@ import { buildTestset } from "../data/testset/build.js";
 import { evaluateRuns, type Evaluation } from "../eval/evaluate.js";
 import { joinScores, type Scores } from "../eval/import.js";
 import { hardwareInfo, RUN_SCHEMA, sha256OfFile, writeRun, type PredictionRow, type RunManifest } from "../eval/results.js";
-import { recipeHash, type Recipe, type Step } from "../image/recipe.js";
-import { CENTER256, jpegSweep, TESTSET } from "../image/recipes.js";
+import { recipeHash, type Recipe } from "../image/recipe.js";
+import { CENTER256, jpegSweep, TESTSET, TESTSET_COMPRESSION } from "../image/recipes.js";
 import { buildFromCheckpoint } from "../models/load.js";
 import type { DetectorSpec } from "../models/registry.js";
 import { writeReport } from "../report/build.js";
@@ -45,29 +45,20 @@ export interface DemoPlan {
 }
 
 export const PLANS: Record<"fast" | "full", DemoPlan> = {
-  full: { size: "full", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 32, crop: 64, batch: 64, representEpochs: 4, representLr: 0.01, classifierEpochs: 2, classifierLr: 1e-3, sweepPerGroup: 25 },
-  fast: { size: "fast", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 16, crop: 48, batch: 32, representEpochs: 4, representLr: 0.01, classifierEpochs: 3, classifierLr: 1e-3, sweepPerGroup: 4 },
+  full: { size: "full", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 32, crop: 48, batch: 64, representEpochs: 8, representLr: 1e-3, classifierEpochs: 2, classifierLr: 1e-3, sweepPerGroup: 25 },
+  fast: { size: "fast", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 16, crop: 48, batch: 32, representEpochs: 4, representLr: 1e-3, classifierEpochs: 3, classifierLr: 1e-3, sweepPerGroup: 4 },
 };
 
-const jpeg = (lo: number, hi: number): Step => ({ op: "compress", codec: "jpeg", quality: [lo, hi], swapRB: true });
-const webp = (lo: number, hi: number): Step => ({ op: "compress", codec: "webp", quality: [lo, hi], swapRB: true });
-
 /**
- * The demo's training augmentation: upstream's TRAIN perturbations (p=0.5 one of JPEG/WebP q50-95,
- * blur, noise; rot90; flip) applied to the training crop itself rather than to a 256 crop first,
- * which is the same distribution of perturbations at a fraction of the cost on a CPU.
+ * The demo's training augmentation: a random crop, then the test set's compression (p=0.75 JPEG or
+ * WebP, q 60-100). Upstream also blurs, adds noise, rotates and flips (TRAIN); those invariances
+ * cost more training than the demo's budget has, and the demo's test set applies none of them.
  */
 export function demoTrainRecipe(crop: number): Recipe {
   return {
     name: `demo-train-${crop}`,
-    description: `reflect-pad to ${crop}, random ${crop} crop, with p=0.5 one of (JPEG or WebP q 50-95, Gaussian blur k 3-7, Gaussian noise var 3-10), rot90 p=0.33, flip p=0.33`,
-    steps: [
-      { op: "pad_if_needed", size: crop },
-      { op: "random_crop", size: crop },
-      { op: "one_of", p: 0.5, steps: [{ op: "one_of", p: 1, steps: [jpeg(50, 95), webp(50, 95)] }, { op: "gaussian_blur", ksize: [3, 7] }, { op: "gaussian_noise", variance: [3, 10] }] },
-      { op: "maybe", p: 0.33, steps: [{ op: "rot90" }] },
-      { op: "maybe", p: 0.33, steps: [{ op: "flip" }] },
-    ],
+    description: `reflect-pad to ${crop}, random ${crop} crop, then with p=0.75 JPEG or WebP at q in [60, 100] (the test set's compression)`,
+    steps: [{ op: "pad_if_needed", size: crop }, { op: "random_crop", size: crop }, TESTSET_COMPRESSION],
   };
 }
 
@@ -160,8 +151,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     await fsp.rm(req.options.out, { recursive: true, force: true });
     return startTraining<R>(req, { onEvent: (e) => o.onTrainEvent?.(name, e) }).result;
   };
-  const represent = await stage("represent", { trunk: plan.trunk, featDim: plan.featDim, crop: plan.crop, batch: plan.batch, epochs: plan.representEpochs, lr: plan.representLr }, async () => {
-    const options: RepresentOptions = { ...common, annotations: [annotations("train_annotations.txt")], out: dir("train", "represent"), epochs: plan.representEpochs, lr: plan.representLr, warm: 1, saveEvery: plan.representEpochs, method: "selfcon", size: plan.trunk, featDim: plan.featDim };
+  const represent = await stage("represent", { trunk: plan.trunk, featDim: plan.featDim, crop: plan.crop, batch: plan.batch, epochs: plan.representEpochs, lr: plan.representLr, optimizer: "adam", loss: "group", recipe: recipeHash(common.recipe) }, async () => {
+    const options: RepresentOptions = { ...common, annotations: [annotations("train_annotations.txt")], out: dir("train", "represent"), epochs: plan.representEpochs, lr: plan.representLr, warm: 0, optimizer: "adam", loss: "group", saveEvery: plan.representEpochs, method: "selfcon", size: plan.trunk, featDim: plan.featDim };
     const r = await train<{ lastCheckpoint: string }>("represent", { stage: "represent", options });
     return { outputs: [r.lastCheckpoint], info: await trainingThroughput(options.out) };
   });
@@ -175,7 +166,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     encoder: represent.outputs[0]!,
     target,
   });
-  const classifierParams = { epochs: plan.classifierEpochs, lr: plan.classifierLr };
+  const classifierParams = { epochs: plan.classifierEpochs, lr: plan.classifierLr, recipe: recipeHash(common.recipe) };
   const detectorStage = await stage("classifier", classifierParams, async () => {
     const options = classifierOptions(dir("train", "detector"), "origin");
     const r = await train<{ detector: string }>("classifier", { stage: "classifier", options });

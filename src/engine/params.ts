@@ -5,6 +5,7 @@
 import type { LazyTensor } from "../checkpoint/index.js";
 import { keep, ones, rand, randn, tensor, tidy, zeros, type DType, type HostArray, type Tensor } from "./tensor.js";
 import { noGrad } from "./runtime.js";
+import { fnv1a } from "../util/rng.js";
 
 export type ParamStore = Map<string, Tensor>;
 
@@ -53,12 +54,6 @@ export function storeToHost(store: ParamStore): Map<string, { data: HostArray; s
   const out = new Map<string, { data: HostArray; shape: number[]; dtype: DType }>();
   for (const [k, t] of store) out.set(k, { data: t.toArray(), shape: t.shape, dtype: t.dtype === "float16" || t.dtype === "bfloat16" ? "float32" : t.dtype });
   return out;
-}
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
 }
 
 export interface InitOptions {

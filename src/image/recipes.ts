@@ -8,6 +8,9 @@ const rotAndFlip: Step[] = [
   { op: "maybe", p: 0.33, steps: [{ op: "flip" }] },
 ];
 
+/** The test set's compression: with p=0.75, JPEG or WebP at q in [60, 100]. */
+export const TESTSET_COMPRESSION: Step = { op: "one_of", p: 0.75, steps: [jpeg(60, 100), webp(60, 100)] };
+
 /** `save_testset.py` (ImagiNet with test_aug=True): the perturbed test set. */
 export const TESTSET: Recipe = {
   name: "testset",
@@ -15,7 +18,7 @@ export const TESTSET: Recipe = {
   steps: [
     { op: "random_square_crop", min: 256, max: 1000 },
     { op: "resize", size: 256, interpolation: "lanczos4" },
-    { op: "one_of", p: 0.75, steps: [jpeg(60, 100), webp(60, 100)] },
+    TESTSET_COMPRESSION,
   ],
 };
 

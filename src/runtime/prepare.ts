@@ -5,20 +5,45 @@
  */
 import type { Worker } from "node:worker_threads";
 import { decodeRgb } from "../image/decode.js";
+import type { RgbImage } from "../image/types.js";
 import { applyRecipe, type Recipe } from "../image/recipe.js";
-import { Rng } from "../util/rng.js";
+import { fnv1a, Rng } from "../util/rng.js";
 import { startWorker } from "../util/worker.js";
 import { normalizeImage } from "./session.js";
 
 export type Prepared = { file: string; chw: Float32Array; width: number; height: number } | { file: string; error: string };
 
 /**
+ * Decoded images kept in memory up to a byte budget, for training, which decodes the same files
+ * every epoch. The first files to arrive are kept and none is evicted: with an epoch-long cyclic
+ * scan, evicting (LRU) would miss on every file once the set outgrows the budget.
+ */
+export class DecodeCache {
+  private readonly images = new Map<string, RgbImage>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** The decoded file (a copy, so the caller may change it). */
+  async get(file: string): Promise<RgbImage> {
+    const hit = this.images.get(file);
+    if (hit) return { ...hit, data: hit.data.slice() };
+    const img = await decodeRgb(file);
+    if (this.bytes + img.data.length <= this.maxBytes) {
+      this.images.set(file, { ...img, data: img.data.slice() });
+      this.bytes += img.data.length;
+    }
+    return img;
+  }
+}
+
+/**
  * One image: decode, the recipe, normalise. The recipe's random draws come from (seed, key) alone —
  * the key defaults to the file name — so results don't depend on which worker ran it.
  */
-export async function prepareImage(file: string, recipe: Recipe, seed = 0, key = file): Promise<Prepared> {
+export async function prepareImage(file: string, recipe: Recipe, seed = 0, key = file, cache?: DecodeCache): Promise<Prepared> {
   try {
-    const img = (await applyRecipe(await decodeRgb(file), recipe, new Rng(seed, key))).image;
+    const img = (await applyRecipe(await (cache ? cache.get(file) : decodeRgb(file)), recipe, new Rng(seed, key))).image;
     return { file, ...normalizeImage(img) };
   } catch (err) {
     return { file, error: err instanceof Error ? err.message : String(err) };
@@ -33,16 +58,23 @@ interface Pending {
 export class Preparer {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
+  private readonly cache: DecodeCache | undefined;
   private next = 0;
   private turn = 0;
 
+  /**
+   * `cacheBytes` > 0 keeps decoded images in memory (split between the workers; each file always
+   * goes to the same worker, so it is decoded once).
+   */
   constructor(
     private readonly recipe: Recipe,
     workers: number,
     private readonly seed = 0,
+    private readonly cacheBytes = 0,
   ) {
+    if (cacheBytes > 0 && workers === 0) this.cache = new DecodeCache(cacheBytes);
     for (let i = 0; i < workers; i++) {
-      const w = startWorker(new URL("./prepare-worker.js", import.meta.url), { recipe, seed });
+      const w = startWorker(new URL("./prepare-worker.js", import.meta.url), { recipe, seed, cacheBytes: Math.floor(cacheBytes / workers) });
       w.on("message", (m: { k: number; prepared: Prepared }) => {
         const p = this.pending.get(m.k);
         this.pending.delete(m.k);
@@ -58,9 +90,9 @@ export class Preparer {
 
   /** `key` names the image's random stream (default: the file name). */
   prepare(file: string, key = file): Promise<Prepared> {
-    if (this.workers.length === 0) return prepareImage(file, this.recipe, this.seed, key);
+    if (this.workers.length === 0) return prepareImage(file, this.recipe, this.seed, key, this.cache);
     const k = this.next++;
-    const w = this.workers[this.turn++ % this.workers.length]!;
+    const w = this.workers[(this.cacheBytes > 0 ? fnv1a(file) : this.turn++) % this.workers.length]!;
     return new Promise<Prepared>((resolve) => {
       this.pending.set(k, { file, resolve });
       w.postMessage({ k, file, key });

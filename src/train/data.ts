@@ -35,6 +35,8 @@ export interface LoaderOptions {
   batchSize: number;
   seed: number;
   workers: number;
+  /** keep decoded images in memory up to this many bytes (each is then decoded once, not every epoch) */
+  cacheBytes?: number;
   /** draw each epoch's images with replacement, equally often per class of this label column */
   balanceBy?: "origin" | "group";
   /** drop the last, smaller batch (as upstream's loaders with BN in train mode need) */
@@ -88,7 +90,7 @@ export class TrainLoader {
 
   constructor(private readonly o: LoaderOptions) {
     if (o.items.length === 0) throw new Error("no training images");
-    this.preparer = new Preparer(withCrop(o.recipe, o.crop), o.workers, o.seed);
+    this.preparer = new Preparer(withCrop(o.recipe, o.crop), o.workers, o.seed, o.cacheBytes ?? 0);
   }
 
   batchesPerEpoch(): number {

@@ -227,9 +227,15 @@ export interface StepBatch {
 /** Sees the step's intermediate tensors (inside its tidy scope: copy what you keep, e.g. toArray()). */
 export type StepObserver = (name: string, t: Tensor) => void;
 
+export type SelfConLoss = "multilabel" | "origin" | "group";
+
 export interface RepresentationStepOptions {
-  /** SelfCon criterion: "multilabel" = upstream's MultiLabelLossImagiNet (default); "origin" = ConLoss on origin only */
-  loss?: "multilabel" | "origin";
+  /**
+   * SelfCon criterion: "multilabel" = upstream's MultiLabelLossImagiNet (default); "origin" = ConLoss
+   * on origin only; "group" = ConLoss on the group column over all images (real is group 4, so
+   * real and each generator family are one class each)
+   */
+  loss?: SelfConLoss;
   /** ConLoss temperature (= base temperature); default 0.07 */
   temperature?: number;
   /** CE: the label column of the target; default 2 (group, upstream's --dataset imaginet) */
@@ -280,7 +286,7 @@ export function representationStep(model: TrainModel, opt: Optimizer, batch: Ste
         if (l.group) see("loss_group", l.group);
         loss = l.loss;
       } else {
-        loss = conLoss(features, labels.select(1, ORIGIN), T, T);
+        loss = conLoss(features, labels.select(1, o.loss === "group" ? GROUP : ORIGIN), T, T);
       }
     } else {
       const out = linResNetForward(s, x, spec.cfg);

@@ -20,7 +20,7 @@ import { writeFileAtomic } from "../util/fs.js";
 import { latestCheckpoint, loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint.js";
 import { itemsFromRecords, TrainLoader, type Batch, type TrainItem } from "./data.js";
 import { trainLoop, type LoopResult, type TrainEvent } from "./loop.js";
-import { createModel, disposeModel, inferSpec, makeOptimizer, trainStep, type TrainModel, type TrainSpec } from "./steps.js";
+import { createModel, disposeModel, inferSpec, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
 
 /** The trunk's size: upstream's ResNet-50 ([3,4,6,3], width 1) or something smaller for quick runs. */
 export interface TrunkSize {
@@ -49,6 +49,8 @@ export interface CommonOptions {
   balance?: "origin" | "group";
   /** the augmentation before the crop (default: upstream's TRAIN recipe) */
   recipe?: Recipe;
+  /** decoded images kept in memory, in MiB (default 1024; 0: decode every epoch) */
+  cacheMb?: number;
 }
 
 export interface RepresentOptions extends CommonOptions {
@@ -60,8 +62,12 @@ export interface RepresentOptions extends CommonOptions {
   warm: number;
   /** SelfCon's temperature (upstream 0.07) */
   temperature?: number;
+  /** SelfCon's criterion (upstream: "multilabel") */
+  loss?: SelfConLoss;
   /** a torchvision ResNet-50 state dict to start the encoder from (ImageNet weights) */
   init?: string;
+  /** "sgd" (upstream: momentum 0.9, weight decay 1e-4) or "adam" (weight decay 1e-4) */
+  optimizer?: "sgd" | "adam";
 }
 
 export interface ClassifierOptions extends CommonOptions {
@@ -99,10 +105,10 @@ async function resumeState(o: CommonOptions): Promise<{ from: Map<string, LazyTe
   return { from, optimizer: c.optimizerState, epoch: c.epoch ?? last.epoch, file: last.file };
 }
 
-async function runStage(o: CommonOptions, model: TrainModel, items: TrainItem[], stepOptions: Parameters<typeof trainStep>[3], warm: number, resumed: Awaited<ReturnType<typeof resumeState>>, meta: Record<string, TorchValue>, hooks: StageHooks): Promise<LoopResult> {
-  const optimizer = model.spec.kind === "linear" ? makeOptimizer(model, { name: "adam", lr: o.lr }) : makeOptimizer(model, { name: "sgd", lr: o.lr });
+async function runStage(o: CommonOptions, model: TrainModel, items: TrainItem[], stepOptions: Parameters<typeof trainStep>[3], warm: number, optimizerName: "sgd" | "adam", resumed: Awaited<ReturnType<typeof resumeState>>, meta: Record<string, TorchValue>, hooks: StageHooks): Promise<LoopResult> {
+  const optimizer = makeOptimizer(model, { name: optimizerName, lr: o.lr });
   if (resumed?.optimizer) optimizer.loadState(resumed.optimizer);
-  const loader = new TrainLoader({ root: o.root, items, recipe: o.recipe ?? TRAIN, crop: o.crop, views: 1, batchSize: o.batchSize, seed: o.seed, workers: o.workers, dropLast: items.length > o.batchSize, ...(o.balance ? { balanceBy: o.balance } : {}) });
+  const loader = new TrainLoader({ root: o.root, items, recipe: o.recipe ?? TRAIN, crop: o.crop, views: 1, batchSize: o.batchSize, seed: o.seed, workers: o.workers, cacheBytes: (o.cacheMb ?? 1024) * 2 ** 20, dropLast: items.length > o.batchSize, ...(o.balance ? { balanceBy: o.balance } : {}) });
   const startEpoch = (resumed?.epoch ?? 0) + 1;
   hooks.onStart?.({ startEpoch, epochs: o.epochs, batchesPerEpoch: loader.batchesPerEpoch(), images: items.length, resumedFrom: resumed?.file ?? null });
   const stores = model.spec.kind === "linear" ? splitStores(model) : { model: model.params };
@@ -153,7 +159,7 @@ export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks
   else model = await createModel(spec, { seed: o.seed, ...(o.device ? { device: o.device } : {}) });
   try {
     const items = await readItems(o.annotations);
-    const r = await runStage(o, model, items, o.method === "selfcon" ? { loss: "multilabel", ...(o.temperature ? { temperature: o.temperature } : {}) } : {}, o.warm, resumed, meta("represent", o, { method: o.method, layers: [...o.size.layers], width: o.size.width, temperature: o.temperature ?? 0.07 }), hooks);
+    const r = await runStage(o, model, items, o.method === "selfcon" ? { loss: o.loss ?? "multilabel", ...(o.temperature ? { temperature: o.temperature } : {}) } : {}, o.warm, o.optimizer ?? "sgd", resumed, meta("represent", o, { method: o.method, layers: [...o.size.layers], width: o.size.width, temperature: o.temperature ?? 0.07, loss: o.loss ?? "multilabel", optimizer: o.optimizer ?? "sgd" }), hooks);
     return { ...r, checkpoint: r.lastCheckpoint };
   } finally {
     disposeModel(model);
@@ -177,7 +183,7 @@ export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = 
   try {
     let items = await readItems(o.annotations);
     if (o.target === "group") items = items.filter((it) => it.labels[0] === 1);
-    const r = await runStage(o, model, items, { target: o.target }, 0, resumed, meta("classifier", o, { target: o.target, encoder: path.basename(o.encoder) }), hooks);
+    const r = await runStage(o, model, items, { target: o.target }, 0, "adam", resumed, meta("classifier", o, { target: o.target, encoder: path.basename(o.encoder) }), hooks);
     let detector: string | null = null;
     if (!r.stopped && r.lastCheckpoint) {
       detector = path.join(o.out, DETECTOR_FILE);

@@ -4,7 +4,7 @@
  */
 
 /** 32-bit FNV-1a over the UTF-8 bytes of `s`, continued from `h`. */
-function fnv1a(s: string, h = 0x811c9dc5): number {
+export function fnv1a(s: string, h = 0x811c9dc5): number {
   const bytes = new TextEncoder().encode(s);
   for (const b of bytes) {
     h ^= b;

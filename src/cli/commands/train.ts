@@ -1,10 +1,11 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import * as os from "node:os";
 import type { TrainEvent } from "../../train/loop.js";
+import type { SelfConLoss } from "../../train/steps.js";
 import { RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
 import { startTraining, type StageRequest } from "../../train/worker.js";
 import { Progress } from "../../util/progress.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, parsePositiveNumber, printJson } from "../common.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, parseIntInRange, parsePositiveInt, parsePositiveNumber, printJson } from "../common.js";
 
 function parseLayers(v: string): [number, number, number, number] {
   const xs = v.split(",").map(Number);
@@ -22,6 +23,7 @@ interface CommonCli {
   seed: number;
   workers?: number;
   threads?: number;
+  cacheMb: number;
   saveEvery: number;
   resume?: boolean;
   device: string;
@@ -40,6 +42,7 @@ function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number;
     .option("--seed <n>", "seed of every random choice (order, augmentation, initialisation, dropout)", (v) => Number.parseInt(v, 10), 42)
     .option("--workers <n>", "worker threads decoding and augmenting images (default: half the cores)", parsePositiveInt("--workers"))
     .option("--threads <n>", "libtorch threads", parsePositiveInt("--threads"))
+    .option("--cache-mb <n>", "decoded images kept in memory, MiB (0: decode every epoch)", parseIntInRange("--cache-mb", 0, 1 << 30), 1024)
     .option("--save-every <n>", "checkpoint every n epochs (the last epoch is always saved)", parsePositiveInt("--save-every"), d.saveEvery)
     .option("--resume", "continue from the newest checkpoint in --out")
     .addOption(new Option("--balance <label>", "draw images equally often per class").choices(["origin", "group"]))
@@ -59,6 +62,7 @@ function common(annotations: string[], o: CommonCli): CommonOptions {
     seed: o.seed,
     workers: o.workers ?? Math.max(1, Math.floor(os.availableParallelism() / 2)),
     ...(o.threads ? { threads: o.threads } : {}),
+    cacheMb: o.cacheMb,
     saveEvery: o.saveEvery,
     resume: o.resume ?? false,
     device: o.device,
@@ -121,9 +125,12 @@ export function registerTrain(program: Command): void {
     .option("--width <x>", "channel multiplier (1 = ResNet-50)", parsePositiveNumber("--width"), RESNET50_SIZE.width)
     .option("--feat-dim <n>", "SelfCon projection size", parsePositiveInt("--feat-dim"), 128)
     .option("--init <file>", "torchvision ResNet-50 state dict to start the encoder from (ImageNet weights)")
+    .addOption(new Option("--loss <name>", "SelfCon criterion: multilabel (upstream: ConLoss on origin + ConLoss on synthetic images' group), origin, or group (ConLoss on the group column, real as its own class)").choices(["multilabel", "origin", "group"]).default("multilabel"))
+    .option("--temperature <x>", "SelfCon temperature (upstream 0.07)", parsePositiveNumber("--temperature"), 0.07)
+    .addOption(new Option("--optimizer <name>", "sgd (upstream: momentum 0.9, weight decay 1e-4) or adam (weight decay 1e-4)").choices(["sgd", "adam"]).default("sgd"))
     .action(
-      action(async (annotations: string[], o: CommonCli & { method: "selfcon" | "ce"; warm: number; layers: [number, number, number, number]; width: number; featDim: number; init?: string }) => {
-        const options: RepresentOptions = { ...common(annotations, o), method: o.method, warm: o.warm, size: { layers: o.layers, width: o.width }, featDim: o.featDim, ...(o.init ? { init: o.init } : {}) };
+      action(async (annotations: string[], o: CommonCli & { method: "selfcon" | "ce"; warm: number; layers: [number, number, number, number]; width: number; featDim: number; init?: string; optimizer: "sgd" | "adam"; loss: SelfConLoss; temperature: number }) => {
+        const options: RepresentOptions = { ...common(annotations, o), method: o.method, warm: o.warm, size: { layers: o.layers, width: o.width }, featDim: o.featDim, optimizer: o.optimizer, loss: o.loss, temperature: o.temperature, ...(o.init ? { init: o.init } : {}) };
         return run({ stage: "represent", options }, Boolean(o.json));
       }),
     );
