@@ -1,9 +1,11 @@
 /**
  * `imaginet demo --fast` end to end: the generated benchmark, its perturbed test set, SelfCon
  * training, the linear stages, evaluation and the report are all written with the expected
- * structure, and a second run reuses every stage it can. (The metrics are not asserted to beat
- * chance: at this size SelfCon's projection head collapses before the encoder finds the generator
- * traces — see the closing note of issue 7.)
+ * structure, the detector and the identification head beat chance by a margin, and a second run
+ * reuses every stage it can. At this toy size (384 training images, about 40 s of training) the
+ * margin is modest: Midjourney's period-2/4 pattern is learned first; the values seen with seed 1
+ * on 2 cores were a Midjourney AUC of 0.91, a mean group AUC of 0.64 and a mean identification
+ * accuracy of 0.39 (chance 0.25).
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -42,6 +44,11 @@ describe("imaginet demo --fast", { skip }, () => {
     assert.ok(det.calibration.n > 0);
     for (const row of det.detection.groups.rows) assert.ok(row.auc.value >= 0 && row.auc.value <= 1 && row.real > 0 && row.synthetic > 0, row.label);
     assert.deepEqual(id.identification.rows.map((x: { label: string }) => x.label), ["GAN", "SD", "Midjourney", "DALL·E 3"]);
+    // better than chance (AUC 0.5; identification accuracy 0.25 over four groups)
+    const aucs = det.detection.groups.rows.map((x: { auc: { value: number } }) => x.auc.value) as number[];
+    assert.ok(Math.max(...aucs) >= 0.8, `best group AUC ${Math.max(...aucs)}`);
+    assert.ok(aucs.reduce((a, b) => a + b, 0) / aucs.length >= 0.58, `mean group AUC ${aucs.join(", ")}`);
+    assert.ok(id.identification.meanAcc >= 0.32, `identification accuracy ${id.identification.meanAcc}`);
     // the JPEG sweep: one point per quality 40…100
     assert.deepEqual(id.robustness.map((p: { severity: number }) => p.severity), [40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100]);
     assert.match(readFileSync(path.join(out, "report/report.md"), "utf8"), /#### Results group of models/);

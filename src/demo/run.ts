@@ -45,8 +45,8 @@ export interface DemoPlan {
 }
 
 export const PLANS: Record<"fast" | "full", DemoPlan> = {
-  full: { size: "full", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 32, crop: 48, batch: 64, representEpochs: 8, representLr: 1e-3, classifierEpochs: 2, classifierLr: 1e-3, sweepPerGroup: 25 },
-  fast: { size: "fast", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 16, crop: 48, batch: 32, representEpochs: 4, representLr: 1e-3, classifierEpochs: 3, classifierLr: 1e-3, sweepPerGroup: 4 },
+  full: { size: "full", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 32, crop: 48, batch: 64, representEpochs: 10, representLr: 3e-3, classifierEpochs: 2, classifierLr: 1e-3, sweepPerGroup: 25 },
+  fast: { size: "fast", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 16, crop: 48, batch: 32, representEpochs: 10, representLr: 3e-3, classifierEpochs: 3, classifierLr: 1e-3, sweepPerGroup: 4 },
 };
 
 /**
@@ -172,8 +172,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const r = await train<{ detector: string }>("classifier", { stage: "classifier", options });
     return { outputs: [r.detector], info: await trainingThroughput(options.out) };
   });
-  const identifyStage = await stage("identify", classifierParams, async () => {
-    const options = classifierOptions(dir("train", "identify"), "group");
+  const identifyStage = await stage("identify", { ...classifierParams, balance: "group" }, async () => {
+    // the families are 3:3:1:1 among the synthetic images: draw each equally often
+    const options: ClassifierOptions = { ...classifierOptions(dir("train", "identify"), "group"), balance: "group" };
     const r = await train<{ detector: string }>("identify", { stage: "classifier", options });
     return { outputs: [r.detector], info: await trainingThroughput(options.out) };
   });
