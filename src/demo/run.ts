@@ -151,10 +151,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     await fsp.rm(req.options.out, { recursive: true, force: true });
     return startTraining<R>(req, { onEvent: (e) => o.onTrainEvent?.(name, e) }).result;
   };
-  const represent = await stage("represent", { trunk: plan.trunk, featDim: plan.featDim, crop: plan.crop, batch: plan.batch, epochs: plan.representEpochs, lr: plan.representLr, optimizer: "adam", loss: "group", recipe: recipeHash(common.recipe) }, async () => {
-    const options: RepresentOptions = { ...common, annotations: [annotations("train_annotations.txt")], out: dir("train", "represent"), epochs: plan.representEpochs, lr: plan.representLr, warm: 0, optimizer: "adam", loss: "group", saveEvery: plan.representEpochs, method: "selfcon", size: plan.trunk, featDim: plan.featDim };
-    const r = await train<{ lastCheckpoint: string }>("represent", { stage: "represent", options });
-    return { outputs: [r.lastCheckpoint], info: await trainingThroughput(options.out) };
+  const representOptions: RepresentOptions = { ...common, annotations: [annotations("train_annotations.txt")], out: dir("train", "represent"), epochs: plan.representEpochs, lr: plan.representLr, warm: 0, optimizer: "adam", loss: "group", saveEvery: plan.representEpochs, method: "selfcon", size: plan.trunk, featDim: plan.featDim };
+  const represent = await stage("represent", trainingKey(representOptions), async () => {
+    const r = await train<{ lastCheckpoint: string }>("represent", { stage: "represent", options: representOptions });
+    return { outputs: [r.lastCheckpoint], info: await trainingThroughput(representOptions.out) };
   });
   const classifierOptions = (out: string, target: "origin" | "group"): ClassifierOptions => ({
     ...common,
@@ -166,18 +166,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     encoder: represent.outputs[0]!,
     target,
   });
-  const classifierParams = { epochs: plan.classifierEpochs, lr: plan.classifierLr, recipe: recipeHash(common.recipe) };
-  const detectorStage = await stage("classifier", classifierParams, async () => {
-    const options = classifierOptions(dir("train", "detector"), "origin");
-    const r = await train<{ detector: string }>("classifier", { stage: "classifier", options });
-    return { outputs: [r.detector], info: await trainingThroughput(options.out) };
-  });
-  const identifyStage = await stage("identify", { ...classifierParams, balance: "group" }, async () => {
-    // the families are 3:3:1:1 among the synthetic images: draw each equally often
-    const options: ClassifierOptions = { ...classifierOptions(dir("train", "identify"), "group"), balance: "group" };
-    const r = await train<{ detector: string }>("identify", { stage: "classifier", options });
-    return { outputs: [r.detector], info: await trainingThroughput(options.out) };
-  });
+  const classifierStage = (name: "classifier" | "identify", options: ClassifierOptions) =>
+    stage(name, trainingKey(options), async () => {
+      const r = await train<{ detector: string }>(name, { stage: "classifier", options });
+      return { outputs: [r.detector], info: await trainingThroughput(options.out) };
+    });
+  const detectorStage = await classifierStage("classifier", classifierOptions(dir("train", "detector"), "origin"));
+  // the families are 3:3:1:1 among the synthetic images: draw each equally often
+  const identifyStage = await classifierStage("identify", { ...classifierOptions(dir("train", "identify"), "group"), balance: "group" });
 
   // 6. evaluation: both tracks, calibration on the calibration split (perturbed as the test set is), a JPEG sweep
   const runs = [dir("runs", "detector"), dir("runs", "identify")];
@@ -241,6 +237,18 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   });
   await writeFileAtomic(dir("timing.json"), `${JSON.stringify(timing, null, 2)}\n`);
   return { out: o.out, evaluations, markdown, report: path.join(reportDir, "report.html"), stages: used, timing };
+}
+
+/**
+ * What a training stage's outputs depend on: its options without where they are read from and
+ * written to or how many threads run them (the encoder is an earlier stage's output, in the chained
+ * key already), with the recipe as its hash.
+ */
+function trainingKey(o: RepresentOptions | ClassifierOptions): Record<string, unknown> {
+  const { root: _root, out: _out, annotations: _annotations, workers: _workers, threads: _threads, recipe, ...rest } = o;
+  const key: Record<string, unknown> = { ...rest, ...(recipe ? { recipe: recipeHash(recipe) } : {}) };
+  delete key.encoder;
+  return key;
 }
 
 /** The distinct image paths of annotation files (normalised as the parser gives them). */

@@ -49,9 +49,11 @@ export interface CommonOptions {
   balance?: "origin" | "group";
   /** the augmentation before the crop (default: upstream's TRAIN recipe) */
   recipe?: Recipe;
-  /** decoded images kept in memory, in MiB (default 1024; 0: decode every epoch) */
+  /** decoded images kept in memory, in MiB (default DEFAULT_CACHE_MB; 0: decode every epoch) */
   cacheMb?: number;
 }
+
+export const DEFAULT_CACHE_MB = 1024;
 
 export interface RepresentOptions extends CommonOptions {
   method: "selfcon" | "ce";
@@ -108,7 +110,7 @@ async function resumeState(o: CommonOptions): Promise<{ from: Map<string, LazyTe
 async function runStage(o: CommonOptions, model: TrainModel, items: TrainItem[], stepOptions: Parameters<typeof trainStep>[3], warm: number, optimizerName: "sgd" | "adam", resumed: Awaited<ReturnType<typeof resumeState>>, meta: Record<string, TorchValue>, hooks: StageHooks): Promise<LoopResult> {
   const optimizer = makeOptimizer(model, { name: optimizerName, lr: o.lr });
   if (resumed?.optimizer) optimizer.loadState(resumed.optimizer);
-  const loader = new TrainLoader({ root: o.root, items, recipe: o.recipe ?? TRAIN, crop: o.crop, views: 1, batchSize: o.batchSize, seed: o.seed, workers: o.workers, cacheBytes: (o.cacheMb ?? 1024) * 2 ** 20, dropLast: items.length > o.batchSize, ...(o.balance ? { balanceBy: o.balance } : {}) });
+  const loader = new TrainLoader({ root: o.root, items, recipe: o.recipe ?? TRAIN, crop: o.crop, views: 1, batchSize: o.batchSize, seed: o.seed, workers: o.workers, cacheBytes: (o.cacheMb ?? DEFAULT_CACHE_MB) * 2 ** 20, dropLast: items.length > o.batchSize, ...(o.balance ? { balanceBy: o.balance } : {}) });
   const startEpoch = (resumed?.epoch ?? 0) + 1;
   hooks.onStart?.({ startEpoch, epochs: o.epochs, batchesPerEpoch: loader.batchesPerEpoch(), images: items.length, resumedFrom: resumed?.file ?? null });
   const stores = model.spec.kind === "linear" ? splitStores(model) : { model: model.params };

@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import * as os from "node:os";
 import type { TrainEvent } from "../../train/loop.js";
 import type { SelfConLoss } from "../../train/steps.js";
-import { RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
+import { DEFAULT_CACHE_MB, RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
 import { startTraining, type StageRequest } from "../../train/worker.js";
 import { Progress } from "../../util/progress.js";
 import { action, EXIT_OK, EXIT_PROBLEMS, parseIntInRange, parsePositiveInt, parsePositiveNumber, printJson } from "../common.js";
@@ -42,7 +42,7 @@ function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number;
     .option("--seed <n>", "seed of every random choice (order, augmentation, initialisation, dropout)", (v) => Number.parseInt(v, 10), 42)
     .option("--workers <n>", "worker threads decoding and augmenting images (default: half the cores)", parsePositiveInt("--workers"))
     .option("--threads <n>", "libtorch threads", parsePositiveInt("--threads"))
-    .option("--cache-mb <n>", "decoded images kept in memory, MiB (0: decode every epoch)", parseIntInRange("--cache-mb", 0, 1 << 30), 1024)
+    .option("--cache-mb <n>", "decoded images kept in memory, MiB (0: decode every epoch)", parseIntInRange("--cache-mb", 0, 1 << 30), DEFAULT_CACHE_MB)
     .option("--save-every <n>", "checkpoint every n epochs (the last epoch is always saved)", parsePositiveInt("--save-every"), d.saveEvery)
     .option("--resume", "continue from the newest checkpoint in --out")
     .addOption(new Option("--balance <label>", "draw images equally often per class").choices(["origin", "group"]))
