@@ -7,6 +7,7 @@
  *                checkpoint as upstream saves it (`imaginet detect --detector imaginet` loads it).
  */
 import { promises as fsp } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { readAnnotationFile, type ImagiNetRecord } from "../data/annotations.js";
 import type { TorchValue } from "../checkpoint/index.js";
@@ -42,6 +43,7 @@ export interface CommonOptions {
   crop: number;
   seed: number;
   workers: number;
+  /** libtorch threads (default: every core; libtorch itself would start with 1 here) */
   threads?: number;
   saveEvery: number;
   resume: boolean;
@@ -149,7 +151,7 @@ function meta(stage: string, o: CommonOptions, extra: Record<string, TorchValue>
 }
 
 export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks = {}): Promise<LoopResult & { checkpoint: string | null }> {
-  if (o.threads) setNumThreads(o.threads);
+  setNumThreads(o.threads ?? os.availableParallelism());
   const trunk: ResNetConfig = { layers: o.size.layers, width: o.size.width, nodown: o.method === "selfcon", shortcutName: "shortcut" };
   const features = Math.round(512 * o.size.width) * 4;
   const cfg: ConResNetConfig = { ...SELFCON_RESNET50, trunk, hidden: features, featDim: o.featDim ?? SELFCON_RESNET50.featDim };
@@ -171,7 +173,7 @@ export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks
 export const DETECTOR_FILE = "detector.pth";
 
 export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = {}): Promise<LoopResult & { detector: string | null }> {
-  if (o.threads) setNumThreads(o.threads);
+  setNumThreads(o.threads ?? os.availableParallelism());
   const enc = stateDict(await readTorchCheckpoint(o.encoder));
   const encModel = new Map([...enc].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
   if (encModel.size === 0) throw new Error(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);

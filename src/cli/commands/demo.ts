@@ -18,7 +18,7 @@ export function registerDemo(program: Command): void {
       return v;
     })
     .option("--workers <n>", "worker threads for images (default: half the cores)", parsePositiveInt("--workers"))
-    .option("--threads <n>", "libtorch threads", parsePositiveInt("--threads"))
+    .option("--threads <n>", "libtorch threads (default: every core)", parsePositiveInt("--threads"))
     .option("--json", "print the result as JSON")
     .action(
       action(async (o: { out: string; seed: number; fast?: boolean; from?: StageName; workers?: number; threads?: number; json?: boolean }) => {

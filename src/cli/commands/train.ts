@@ -41,7 +41,7 @@ function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number;
     .option("--crop <n>", "random crop after the augmentation (upstream: 256)", parsePositiveInt("--crop"), 96)
     .option("--seed <n>", "seed of every random choice (order, augmentation, initialisation, dropout)", (v) => Number.parseInt(v, 10), 42)
     .option("--workers <n>", "worker threads decoding and augmenting images (default: half the cores)", parsePositiveInt("--workers"))
-    .option("--threads <n>", "libtorch threads", parsePositiveInt("--threads"))
+    .option("--threads <n>", "libtorch threads (default: every core)", parsePositiveInt("--threads"))
     .option("--cache-mb <n>", "decoded images kept in memory, MiB (0: decode every epoch)", parseIntInRange("--cache-mb", 0, 1 << 30), DEFAULT_CACHE_MB)
     .option("--save-every <n>", "checkpoint every n epochs (the last epoch is always saved)", parsePositiveInt("--save-every"), d.saveEvery)
     .option("--resume", "continue from the newest checkpoint in --out")
