@@ -6,6 +6,7 @@ import { decodeRgb } from "../src/image/decode.js";
 import { loadSharp } from "../src/image/sharp.js";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
 import { applyRecipe } from "../src/image/recipe.js";
+import { jpegSweep } from "../src/image/recipes.js";
 import { buildFromCheckpoint, buildFromStateDict } from "../src/models/load.js";
 import { findDetector } from "../src/models/registry.js";
 import { detect } from "../src/runtime/detect.js";
@@ -120,6 +121,21 @@ describe("imaginet detect and convert", () => {
     assert.equal(inline.filter((r) => "score" in r).length, 2);
   });
 
+  test("per-file recipes in one run give what a run per recipe gives; a recipe count that doesn't match is an error", async () => {
+    const spec = findDetector("grag2021");
+    const built = await buildFromCheckpoint("grag2021", path.join(models, "grag_tiny.pth"));
+    const files = [path.join(dir, "imgs", "a.png"), path.join(dir, "imgs", "sub", "b.jpg")];
+    const sweep = jpegSweep().filter((s) => s.severity === 40 || s.severity === 90);
+    for (const workers of [0, 2]) {
+      const separate = [];
+      for (const { recipe } of sweep) separate.push(...(await detect({ ...spec, preprocess: recipe }, built.onnx, files, { workers })));
+      const together = await detect(spec, built.onnx, [...files, ...files], { workers, recipes: sweep.flatMap(({ recipe }) => files.map(() => recipe)) });
+      assert.deepEqual(together, separate);
+    }
+    const [q40, q90] = (await detect(spec, built.onnx, [files[0]!, files[0]!], { workers: 0, recipes: sweep.map((s) => s.recipe) })) as { score: number }[];
+    assert.notEqual(q40!.score, q90!.score, "the recipes were applied");
+    await assert.rejects(detect(spec, built.onnx, files, { recipes: [sweep[0]!.recipe] }), /detect: 1 recipes for 2 files/);
+  });
   test("bad input: unknown detector, a checkpoint of another architecture", () => {
     const u = cli(["detect", dir, "--detector", "nope", "--weights", "x.pth"]);
     assert.equal(u.code, 2);

@@ -45,7 +45,7 @@ export interface DemoPlan {
 }
 
 export const PLANS: Record<"fast" | "full", DemoPlan> = {
-  full: { size: "full", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 32, crop: 48, batch: 64, representEpochs: 10, representLr: 3e-3, classifierEpochs: 2, classifierLr: 1e-3, sweepPerGroup: 25 },
+  full: { size: "full", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 32, crop: 48, batch: 64, representEpochs: 14, representLr: 3e-3, classifierEpochs: 2, classifierLr: 1e-3, sweepPerGroup: 25 },
   fast: { size: "fast", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 16, crop: 48, batch: 32, representEpochs: 10, representLr: 3e-3, classifierEpochs: 3, classifierLr: 1e-3, sweepPerGroup: 4 },
 };
 
@@ -184,25 +184,29 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const testPaths = await listPaths(lists);
     const calPaths = await listPaths([annotations("test_calibration.txt")]);
     const detModel = (await buildFromCheckpoint("imaginet", detWeights, { nodown: true })).onnx;
-    const t0 = performance.now();
-    const det = await scoreFiles(DETECTOR, detModel, testset, testPaths, workers);
-    timing.detectorMsPerImage = (performance.now() - t0) / testPaths.length;
     // the calibration images get the test set's perturbation on the fly, keyed by path as the builder's are
-    const cal = await scoreFiles({ ...DETECTOR, preprocess: TESTSET }, detModel, data, calPaths, workers);
+    const detItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...calPaths.map((p) => ({ root: data, path: p, recipe: TESTSET }))];
+    const t0 = performance.now();
+    const detScores = await scoreFiles(DETECTOR, detModel, detItems, workers);
+    timing.detectorMsPerImage = (performance.now() - t0) / detItems.length;
+    const det = scoresOf(DETECTOR, detItems.slice(0, testPaths.length), detScores);
+    const cal = scoresOf(DETECTOR, detItems.slice(testPaths.length), detScores.slice(testPaths.length));
     await writeDemoRun(runs[0]!, DETECTOR, detWeights, lists, await joinScores(det, lists), await joinScores(cal, [annotations("test_calibration.txt")]), o.seed, timing.detectorMsPerImage);
 
+    // identification, then upstream's JPEG sweep (synthetic images, q = 40…100 on a 256 centre crop), in one run
     const idModel = (await buildFromCheckpoint("imaginet", idWeights, { nodown: true })).onnx;
+    const sample: string[] = [];
+    for (const f of lists) sample.push(...(await readAnnotationFile(f, { format: "imaginet", allowDuplicates: true })).records.filter((r) => r.origin === 1).slice(0, plan.sweepPerGroup).map((r) => r.path));
+    const sweep = jpegSweep();
+    const idItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...sweep.flatMap(({ recipe }) => sample.map((p) => ({ root: testset, path: p, recipe })))];
     const t1 = performance.now();
-    const ids = await scoreFiles(IDENTIFIER, idModel, testset, testPaths, workers);
-    timing.identifyMsPerImage = (performance.now() - t1) / testPaths.length;
-    const rows = await joinScores(ids, lists);
-    // upstream's JPEG sweep (identification track, synthetic images): q = 40…100 on a 256 centre crop
-    const synthetic = rows.filter((r) => r.labels[0] === 1);
-    const sample = groupNames.flatMap((g) => synthetic.filter((r) => r.split === g).slice(0, plan.sweepPerGroup));
-    for (const { severity, recipe } of jpegSweep()) {
-      const s = await scoreFiles({ ...IDENTIFIER, preprocess: recipe }, idModel, testset, sample.map((r) => r.path), workers);
-      for (const r of sample) rows.push({ ...r, logits: s.byPath.get(r.path) as number[], perturbation: "jpeg", severity });
-    }
+    const idScores = await scoreFiles(IDENTIFIER, idModel, idItems, workers);
+    timing.identifyMsPerImage = (performance.now() - t1) / idItems.length;
+    const rows = await joinScores(scoresOf(IDENTIFIER, idItems.slice(0, testPaths.length), idScores), lists);
+    const rowOf = new Map(rows.filter((r) => r.labels[0] === 1).map((r) => [r.path, r]));
+    sweep.forEach(({ severity }, si) =>
+      sample.forEach((p, k) => rows.push({ ...rowOf.get(p)!, logits: idScores[testPaths.length + si * sample.length + k] as number[], perturbation: "jpeg", severity })),
+    );
     await writeDemoRun(runs[1]!, IDENTIFIER, idWeights, lists, rows, null, o.seed, timing.identifyMsPerImage);
     return { outputs: runs.map((r) => path.join(r, "run.json")), info: timing };
   });
@@ -258,14 +262,25 @@ async function listPaths(files: readonly string[]): Promise<string[]> {
   return [...out];
 }
 
-async function scoreFiles(spec: DetectorSpec, model: Parameters<typeof detect>[1], root: string, paths: readonly string[], workers: number): Promise<Scores> {
-  const results: Detection[] = await detect(spec, model, paths.map((p) => path.join(root, p)), { workers, batchSize: 16 });
-  const byPath = new Map<string, number | number[]>();
-  results.forEach((r, i) => {
+interface ToScore {
+  root: string;
+  /** the path as the annotation files give it */
+  path: string;
+  /** preprocessing in place of the detector's */
+  recipe?: Recipe;
+}
+
+/** Scores (binary) or logits (groups) of the images, in their order, in one detect run. */
+async function scoreFiles(spec: DetectorSpec, model: Parameters<typeof detect>[1], items: readonly ToScore[], workers: number): Promise<(number | number[])[]> {
+  const results: Detection[] = await detect(spec, model, items.map((i) => path.join(i.root, i.path)), { workers, batchSize: 16, recipes: items.map((i) => i.recipe ?? spec.preprocess) });
+  return results.map((r) => {
     if ("error" in r) throw new Error(`${r.file}: ${r.error}`);
-    byPath.set(paths[i]!, "logits" in r ? r.logits : r.score);
+    return "logits" in r ? r.logits : r.score;
   });
-  return { file: spec.name, byPath, columns: [] };
+}
+
+function scoresOf(spec: DetectorSpec, items: readonly ToScore[], values: readonly (number | number[])[]): Scores {
+  return { file: spec.name, byPath: new Map(items.map((it, i) => [it.path, values[i]!])), columns: [] };
 }
 
 async function writeDemoRun(dir: string, spec: DetectorSpec, weights: string, lists: readonly string[], predictions: PredictionRow[], calibration: PredictionRow[] | null, seed: number, msPerImage: number): Promise<void> {

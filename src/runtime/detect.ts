@@ -10,6 +10,7 @@ import { GROUPS } from "../data/labels.js";
 import { computeAnchor } from "./anchor.js";
 import { Preparer, type Prepared } from "./prepare.js";
 import type { OnnxModel } from "../onnx/trace.js";
+import type { Recipe } from "../image/recipe.js";
 import { DetectorSession, type ModelSource, type NormalizedImage, type SessionOptions } from "./session.js";
 
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|avif|tiff?|gif)$/i;
@@ -110,6 +111,8 @@ export interface DetectOptions extends SessionOptions {
   calibration?: { a: number; b: number };
   /** worker threads decoding and preprocessing the next batch while the model runs (default: half the cores) */
   workers?: number;
+  /** per-file preprocessing in place of the spec's (same order as the files), e.g. a robustness sweep's severities in one run */
+  recipes?: readonly Recipe[];
   onImage?: () => void;
 }
 
@@ -118,12 +121,13 @@ export function defaultWorkers(): number {
 }
 
 export async function detect(spec: DetectorSpec, model: ModelSource, files: readonly string[], opts: DetectOptions = {}): Promise<Detection[]> {
+  if (opts.recipes && opts.recipes.length !== files.length) throw new Error(`detect: ${opts.recipes.length} recipes for ${files.length} files`);
   const session = await DetectorSession.create(model, opts);
   const preparer = new Preparer(spec.preprocess, opts.workers ?? defaultWorkers());
   const out: Detection[] = [];
   try {
     const chunk = session.batchSize;
-    const prepareChunk = (i: number) => Promise.all(files.slice(i, i + chunk).map((f) => preparer.prepare(f)));
+    const prepareChunk = (i: number) => Promise.all(files.slice(i, i + chunk).map((f, j) => preparer.prepare(f, f, opts.recipes?.[i + j])));
     let next = files.length > 0 ? prepareChunk(0) : null;
     for (let i = 0; next; i += chunk) {
       const prepared = await next;

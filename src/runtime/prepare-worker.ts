@@ -6,6 +6,6 @@ import { DecodeCache, prepareImage } from "./prepare.js";
 const { recipe, seed, cacheBytes } = (workerData as { data: { recipe: Recipe; seed: number; cacheBytes: number } }).data;
 const cache = cacheBytes > 0 ? new DecodeCache(cacheBytes) : undefined;
 const port = parentPort!;
-port.on("message", (m: { k: number; file: string; key: string }) => {
-  void prepareImage(m.file, recipe, seed, m.key, cache).then((prepared) => port.postMessage({ k: m.k, prepared }, "chw" in prepared ? [prepared.chw.buffer as ArrayBuffer] : []));
+port.on("message", (m: { k: number; file: string; key: string; recipe?: Recipe }) => {
+  void prepareImage(m.file, m.recipe ?? recipe, seed, m.key, cache).then((prepared) => port.postMessage({ k: m.k, prepared }, "chw" in prepared ? [prepared.chw.buffer as ArrayBuffer] : []));
 });

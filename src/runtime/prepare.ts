@@ -88,14 +88,14 @@ export class Preparer {
     }
   }
 
-  /** `key` names the image's random stream (default: the file name). */
-  prepare(file: string, key = file): Promise<Prepared> {
-    if (this.workers.length === 0) return prepareImage(file, this.recipe, this.seed, key, this.cache);
+  /** `key` names the image's random stream (default: the file name); `recipe` replaces the preparer's for this image. */
+  prepare(file: string, key = file, recipe?: Recipe): Promise<Prepared> {
+    if (this.workers.length === 0) return prepareImage(file, recipe ?? this.recipe, this.seed, key, this.cache);
     const k = this.next++;
     const w = this.workers[(this.cacheBytes > 0 ? fnv1a(file) : this.turn++) % this.workers.length]!;
     return new Promise<Prepared>((resolve) => {
       this.pending.set(k, { file, resolve });
-      w.postMessage({ k, file, key });
+      w.postMessage({ k, file, key, ...(recipe ? { recipe } : {}) });
     });
   }
 
