@@ -46,7 +46,7 @@ export interface DemoPlan {
 
 export const PLANS: Record<"fast" | "full", DemoPlan> = {
   full: { size: "full", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 32, crop: 48, batch: 64, representEpochs: 14, representLr: 3e-3, classifierEpochs: 2, classifierLr: 1e-3, sweepPerGroup: 25 },
-  fast: { size: "fast", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 16, crop: 48, batch: 32, representEpochs: 10, representLr: 3e-3, classifierEpochs: 3, classifierLr: 1e-3, sweepPerGroup: 4 },
+  fast: { size: "fast", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 16, crop: 48, batch: 32, representEpochs: 10, representLr: 3e-3, classifierEpochs: 3, classifierLr: 1e-3, sweepPerGroup: 2 },
 };
 
 /**
