@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import { decodeRgb } from "../src/image/decode.js";
 import { loadSharp } from "../src/image/sharp.js";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
 import { applyRecipe } from "../src/image/recipe.js";
-import { jpegSweep } from "../src/image/recipes.js";
+import { findRecipe, jpegSweep } from "../src/image/recipes.js";
 import { buildFromCheckpoint, buildFromStateDict } from "../src/models/load.js";
 import { findDetector } from "../src/models/registry.js";
 import { detect } from "../src/runtime/detect.js";
@@ -121,7 +121,7 @@ describe("imaginet detect and convert", () => {
     assert.equal(inline.filter((r) => "score" in r).length, 2);
   });
 
-  test("per-file recipes in one run give what a run per recipe gives; a recipe count that doesn't match is an error", async () => {
+  test("per-file recipes in one run give what a run per recipe gives; the random stream follows the per-file key; a count that doesn't match is an error", async () => {
     const spec = findDetector("grag2021");
     const built = await buildFromCheckpoint("grag2021", path.join(models, "grag_tiny.pth"));
     const files = [path.join(dir, "imgs", "a.png"), path.join(dir, "imgs", "sub", "b.jpg")];
@@ -129,12 +129,19 @@ describe("imaginet detect and convert", () => {
     for (const workers of [0, 2]) {
       const separate = [];
       for (const { recipe } of sweep) separate.push(...(await detect({ ...spec, preprocess: recipe }, built.onnx, files, { workers })));
-      const together = await detect(spec, built.onnx, [...files, ...files], { workers, recipes: sweep.flatMap(({ recipe }) => files.map(() => recipe)) });
+      const together = await detect(spec, built.onnx, [...files, ...files], { workers, perFile: sweep.flatMap(({ recipe }) => files.map(() => ({ recipe }))) });
       assert.deepEqual(together, separate);
     }
-    const [q40, q90] = (await detect(spec, built.onnx, [files[0]!, files[0]!], { workers: 0, recipes: sweep.map((s) => s.recipe) })) as { score: number }[];
+    const [q40, q90] = (await detect(spec, built.onnx, [files[0]!, files[0]!], { workers: 0, perFile: sweep.map(({ recipe }) => ({ recipe })) })) as { score: number }[];
     assert.notEqual(q40!.score, q90!.score, "the recipes were applied");
-    await assert.rejects(detect(spec, built.onnx, files, { recipes: [sweep[0]!.recipe] }), /detect: 1 recipes for 2 files/);
+    // TESTSET draws a crop and a codec: the same key gives the same draw, whatever the file is called
+    const testset = findRecipe("testset");
+    const copy = path.join(dir, "a-copy.png");
+    copyFileSync(files[0]!, copy);
+    const keyed = (await detect(spec, built.onnx, [files[0]!, copy, copy], { workers: 2, perFile: [{ recipe: testset, key: "k1" }, { recipe: testset, key: "k1" }, { recipe: testset, key: "k2" }] })) as { score: number }[];
+    assert.equal(keyed[1]!.score, keyed[0]!.score);
+    assert.notEqual(keyed[2]!.score, keyed[0]!.score);
+    await assert.rejects(detect(spec, built.onnx, files, { perFile: [{ recipe: sweep[0]!.recipe }] }), /detect: perFile has 1 entries for 2 files/);
   });
   test("bad input: unknown detector, a checkpoint of another architecture", () => {
     const u = cli(["detect", dir, "--detector", "nope", "--weights", "x.pth"]);

@@ -184,8 +184,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const testPaths = await listPaths(lists);
     const calPaths = await listPaths([annotations("test_calibration.txt")]);
     const detModel = (await buildFromCheckpoint("imaginet", detWeights, { nodown: true })).onnx;
-    // the calibration images get the test set's perturbation on the fly, keyed by path as the builder's are
-    const detItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...calPaths.map((p) => ({ root: data, path: p, recipe: TESTSET }))];
+    // the calibration images get the test set's perturbation on the fly, drawn from the seed and their annotation path
+    const detItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...calPaths.map((p) => ({ root: data, path: p, recipe: TESTSET, key: `${o.seed}/${p}` }))];
     const t0 = performance.now();
     const detScores = await scoreFiles(DETECTOR, detModel, detItems, workers);
     timing.detectorMsPerImage = (performance.now() - t0) / detItems.length;
@@ -268,11 +268,13 @@ interface ToScore {
   path: string;
   /** preprocessing in place of the detector's */
   recipe?: Recipe;
+  /** its random stream (default: the file path) */
+  key?: string;
 }
 
 /** Scores (binary) or logits (groups) of the images, in their order, in one detect run. */
 async function scoreFiles(spec: DetectorSpec, model: Parameters<typeof detect>[1], items: readonly ToScore[], workers: number): Promise<(number | number[])[]> {
-  const results: Detection[] = await detect(spec, model, items.map((i) => path.join(i.root, i.path)), { workers, batchSize: 16, recipes: items.map((i) => i.recipe ?? spec.preprocess) });
+  const results: Detection[] = await detect(spec, model, items.map((i) => path.join(i.root, i.path)), { workers, batchSize: 16, perFile: items });
   return results.map((r) => {
     if ("error" in r) throw new Error(`${r.file}: ${r.error}`);
     return "logits" in r ? r.logits : r.score;

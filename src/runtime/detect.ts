@@ -111,8 +111,11 @@ export interface DetectOptions extends SessionOptions {
   calibration?: { a: number; b: number };
   /** worker threads decoding and preprocessing the next batch while the model runs (default: half the cores) */
   workers?: number;
-  /** per-file preprocessing in place of the spec's (same order as the files), e.g. a robustness sweep's severities in one run */
-  recipes?: readonly Recipe[];
+  /**
+   * per file (same order as the files): preprocessing in place of the spec's (e.g. a robustness
+   * sweep's severities in one run) and the name of its random stream (default: the file path)
+   */
+  perFile?: readonly { recipe?: Recipe; key?: string }[];
   onImage?: () => void;
 }
 
@@ -121,13 +124,13 @@ export function defaultWorkers(): number {
 }
 
 export async function detect(spec: DetectorSpec, model: ModelSource, files: readonly string[], opts: DetectOptions = {}): Promise<Detection[]> {
-  if (opts.recipes && opts.recipes.length !== files.length) throw new Error(`detect: ${opts.recipes.length} recipes for ${files.length} files`);
+  if (opts.perFile && opts.perFile.length !== files.length) throw new Error(`detect: perFile has ${opts.perFile.length} entries for ${files.length} files`);
   const session = await DetectorSession.create(model, opts);
   const preparer = new Preparer(spec.preprocess, opts.workers ?? defaultWorkers());
   const out: Detection[] = [];
   try {
     const chunk = session.batchSize;
-    const prepareChunk = (i: number) => Promise.all(files.slice(i, i + chunk).map((f, j) => preparer.prepare(f, f, opts.recipes?.[i + j])));
+    const prepareChunk = (i: number) => Promise.all(files.slice(i, i + chunk).map((f, j) => preparer.prepare(f, opts.perFile?.[i + j]?.key ?? f, opts.perFile?.[i + j]?.recipe)));
     let next = files.length > 0 ? prepareChunk(0) : null;
     for (let i = 0; next; i += chunk) {
       const prepared = await next;
