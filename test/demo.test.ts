@@ -59,5 +59,13 @@ describe("imaginet demo --fast", { skip }, () => {
     const stages = JSON.parse(again.stdout).stages;
     for (const s of ["generate", "testset", "represent", "classifier", "identify", "evaluate"]) assert.equal(stages[s].reused, true, s);
     assert.equal(stages.report.reused, false);
+
+    // --epochs changes the representation's key: it and every later stage rerun, the data is reused
+    const shorter = cli(["demo", "--fast", "--out", out, "--json", "--epochs", "1"]);
+    assert.equal(shorter.code, 0, shorter.stderr);
+    const s1 = JSON.parse(shorter.stdout).stages;
+    for (const s of ["generate", "testset"]) assert.equal(s1[s].reused, true, s);
+    for (const s of ["represent", "classifier", "identify", "evaluate"]) assert.equal(s1[s].reused, false, s);
+    assert.equal(s1.represent.info.epochs, 1);
   });
 });

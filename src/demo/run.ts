@@ -68,6 +68,8 @@ export interface DemoOptions {
   fast: boolean;
   /** rerun this stage and every later one */
   from?: StageName;
+  /** representation epochs in place of the plan's */
+  epochs?: number;
   workers?: number;
   threads?: number;
   /** progress lines (stage starts, epochs) */
@@ -95,7 +97,7 @@ const DETECTOR: DetectorSpec = { name: "demo", title: "Demo detector (SelfCon)",
 const IDENTIFIER: DetectorSpec = { name: "demo-id", title: "Demo identification (SelfCon)", arch: "imaginet", nodown: true, output: "groups", preprocess: CENTER256 };
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
-  const plan = o.fast ? PLANS.fast : PLANS.full;
+  const plan = { ...(o.fast ? PLANS.fast : PLANS.full), ...(o.epochs ? { representEpochs: o.epochs } : {}) };
   const log = o.log ?? (() => {});
   const workers = o.workers ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
   const dir = (...p: string[]) => path.join(o.out, ...p);

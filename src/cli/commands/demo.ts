@@ -17,11 +17,12 @@ export function registerDemo(program: Command): void {
       if (!(STAGES as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${STAGES.join(", ")}`);
       return v;
     })
+    .option("--epochs <n>", "representation (SelfCon) epochs: more is slower and more accurate (default: 14, with --fast 10)", parsePositiveInt("--epochs"))
     .option("--workers <n>", "worker threads for images (default: half the cores)", parsePositiveInt("--workers"))
     .option("--threads <n>", "libtorch threads (default: every core)", parsePositiveInt("--threads"))
     .option("--json", "print the result as JSON")
     .action(
-      action(async (o: { out: string; seed: number; fast?: boolean; from?: StageName; workers?: number; threads?: number; json?: boolean }) => {
+      action(async (o: { out: string; seed: number; fast?: boolean; from?: StageName; epochs?: number; workers?: number; threads?: number; json?: boolean }) => {
         const started = performance.now();
         let bar: Progress | null = null;
         const r = await runDemo({
@@ -29,6 +30,7 @@ export function registerDemo(program: Command): void {
           seed: o.seed,
           fast: Boolean(o.fast),
           ...(o.from ? { from: o.from } : {}),
+          ...(o.epochs ? { epochs: o.epochs } : {}),
           ...(o.workers ? { workers: o.workers } : {}),
           ...(o.threads ? { threads: o.threads } : {}),
           log: (line) => {
