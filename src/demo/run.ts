@@ -7,7 +7,6 @@
  * it or an earlier stage.
  */
 import { existsSync, promises as fsp } from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { readAnnotationFile } from "../data/annotations.js";
 import { buildTestset } from "../data/testset/build.js";
@@ -19,7 +18,7 @@ import { CENTER256, jpegSweep, TESTSET, TESTSET_COMPRESSION } from "../image/rec
 import { buildFromCheckpoint } from "../models/load.js";
 import type { DetectorSpec } from "../models/registry.js";
 import { writeReport } from "../report/build.js";
-import { detect, type Detection } from "../runtime/detect.js";
+import { defaultWorkers, detect, type Detection } from "../runtime/detect.js";
 import type { TrainEvent } from "../train/loop.js";
 import type { ClassifierOptions, RepresentOptions, TrunkSize } from "../train/train.js";
 import { startTraining } from "../train/worker.js";
@@ -99,7 +98,7 @@ const IDENTIFIER: DetectorSpec = { name: "demo-id", title: "Demo identification 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const plan = { ...(o.fast ? PLANS.fast : PLANS.full), ...(o.epochs ? { representEpochs: o.epochs } : {}) };
   const log = o.log ?? (() => {});
-  const workers = o.workers ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
+  const workers = o.workers ?? defaultWorkers();
   const dir = (...p: string[]) => path.join(o.out, ...p);
   const recordFile = dir("stages.json");
   const records: Record<string, StageRecord> = JSON.parse(await fsp.readFile(recordFile, "utf8").catch(() => "{}")) as Record<string, StageRecord>;
@@ -193,22 +192,20 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     timing.detectorMsPerImage = (performance.now() - t0) / detItems.length;
     const det = scoresOf(DETECTOR, detItems.slice(0, testPaths.length), detScores);
     const cal = scoresOf(DETECTOR, detItems.slice(testPaths.length), detScores.slice(testPaths.length));
-    await writeDemoRun(runs[0]!, DETECTOR, detWeights, lists, await joinScores(det, lists), await joinScores(cal, [annotations("test_calibration.txt")]), o.seed, timing.detectorMsPerImage);
+    const detRows = await joinScores(det, lists);
+    await writeDemoRun(runs[0]!, DETECTOR, detWeights, lists, detRows, await joinScores(cal, [annotations("test_calibration.txt")]), o.seed, timing.detectorMsPerImage);
 
     // identification, then upstream's JPEG sweep (synthetic images, q = 40…100 on a 256 centre crop), in one run
     const idModel = (await buildFromCheckpoint("imaginet", idWeights, { nodown: true })).onnx;
-    const sample: string[] = [];
-    for (const f of lists) sample.push(...(await readAnnotationFile(f, { format: "imaginet", allowDuplicates: true })).records.filter((r) => r.origin === 1).slice(0, plan.sweepPerGroup).map((r) => r.path));
-    const sweep = jpegSweep();
-    const idItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...sweep.flatMap(({ recipe }) => sample.map((p) => ({ root: testset, path: p, recipe })))];
+    const sample = groupNames.flatMap((g) => detRows.filter((r) => r.labels[0] === 1 && r.split === g).slice(0, plan.sweepPerGroup).map((r) => r.path));
+    const sweepItems = jpegSweep().flatMap(({ recipe, severity }) => sample.map((p) => ({ root: testset, path: p, recipe, severity })));
+    const idItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...sweepItems];
     const t1 = performance.now();
     const idScores = await scoreFiles(IDENTIFIER, idModel, idItems, workers);
     timing.identifyMsPerImage = (performance.now() - t1) / idItems.length;
     const rows = await joinScores(scoresOf(IDENTIFIER, idItems.slice(0, testPaths.length), idScores), lists);
     const rowOf = new Map(rows.filter((r) => r.labels[0] === 1).map((r) => [r.path, r]));
-    sweep.forEach(({ severity }, si) =>
-      sample.forEach((p, k) => rows.push({ ...rowOf.get(p)!, logits: idScores[testPaths.length + si * sample.length + k] as number[], perturbation: "jpeg", severity })),
-    );
+    sweepItems.forEach((it, k) => rows.push({ ...rowOf.get(it.path)!, logits: idScores[testPaths.length + k] as number[], perturbation: "jpeg", severity: it.severity }));
     await writeDemoRun(runs[1]!, IDENTIFIER, idWeights, lists, rows, null, o.seed, timing.identifyMsPerImage);
     return { outputs: runs.map((r) => path.join(r, "run.json")), info: timing };
   });

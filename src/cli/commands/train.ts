@@ -1,8 +1,8 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
-import * as os from "node:os";
 import type { TrainEvent } from "../../train/loop.js";
 import type { SelfConLoss } from "../../train/steps.js";
 import { DEFAULT_CACHE_MB, RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
+import { defaultWorkers } from "../../runtime/detect.js";
 import { startTraining, type StageRequest } from "../../train/worker.js";
 import { Progress } from "../../util/progress.js";
 import { action, EXIT_OK, EXIT_PROBLEMS, parseIntInRange, parsePositiveInt, parsePositiveNumber, printJson } from "../common.js";
@@ -60,7 +60,7 @@ function common(annotations: string[], o: CommonCli): CommonOptions {
     lr: o.lr,
     crop: o.crop,
     seed: o.seed,
-    workers: o.workers ?? Math.max(1, Math.floor(os.availableParallelism() / 2)),
+    workers: o.workers ?? defaultWorkers(),
     ...(o.threads ? { threads: o.threads } : {}),
     cacheMb: o.cacheMb,
     saveEvery: o.saveEvery,
