@@ -143,6 +143,7 @@ describe("imaginet detect and convert", () => {
     assert.notEqual(keyed[2]!.score, keyed[0]!.score);
     await assert.rejects(detect(spec, built.onnx, files, { perFile: [{ recipe: sweep[0]!.recipe }] }), /detect: perFile has 1 entries for 2 files/);
   });
+
   test("bad input: unknown detector, a checkpoint of another architecture", () => {
     const u = cli(["detect", dir, "--detector", "nope", "--weights", "x.pth"]);
     assert.equal(u.code, 2);

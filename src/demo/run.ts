@@ -18,7 +18,7 @@ import { CENTER256, jpegSweep, TESTSET, TESTSET_COMPRESSION } from "../image/rec
 import { buildFromCheckpoint } from "../models/load.js";
 import type { DetectorSpec } from "../models/registry.js";
 import { writeReport } from "../report/build.js";
-import { defaultWorkers, detect, type Detection } from "../runtime/detect.js";
+import { defaultWorkers, detect, type Detection, type PerFile } from "../runtime/detect.js";
 import type { TrainEvent } from "../train/loop.js";
 import type { ClassifierOptions, RepresentOptions, TrunkSize } from "../train/train.js";
 import { startTraining } from "../train/worker.js";
@@ -261,14 +261,10 @@ async function listPaths(files: readonly string[]): Promise<string[]> {
   return [...out];
 }
 
-interface ToScore {
+interface ToScore extends PerFile {
   root: string;
   /** the path as the annotation files give it */
   path: string;
-  /** preprocessing in place of the detector's */
-  recipe?: Recipe;
-  /** its random stream (default: the file path) */
-  key?: string;
 }
 
 /** Scores (binary) or logits (groups) of the images, in their order, in one detect run. */

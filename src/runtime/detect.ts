@@ -107,15 +107,20 @@ export type Detection =
   | { file: string; logits: number[]; group: string }
   | { file: string; error: string };
 
+/** One file's own preprocessing and random stream, where they differ from the run's. */
+export interface PerFile {
+  /** preprocessing in place of the spec's */
+  recipe?: Recipe;
+  /** the name of its random stream (default: the file path) */
+  key?: string;
+}
+
 export interface DetectOptions extends SessionOptions {
   calibration?: { a: number; b: number };
   /** worker threads decoding and preprocessing the next batch while the model runs (default: half the cores) */
   workers?: number;
-  /**
-   * per file (same order as the files): preprocessing in place of the spec's (e.g. a robustness
-   * sweep's severities in one run) and the name of its random stream (default: the file path)
-   */
-  perFile?: readonly { recipe?: Recipe; key?: string }[];
+  /** per file, in the files' order (e.g. a robustness sweep's severities in one run) */
+  perFile?: readonly PerFile[];
   onImage?: () => void;
 }
 
@@ -130,7 +135,13 @@ export async function detect(spec: DetectorSpec, model: ModelSource, files: read
   const out: Detection[] = [];
   try {
     const chunk = session.batchSize;
-    const prepareChunk = (i: number) => Promise.all(files.slice(i, i + chunk).map((f, j) => preparer.prepare(f, opts.perFile?.[i + j]?.key ?? f, opts.perFile?.[i + j]?.recipe)));
+    const prepareChunk = (i: number) =>
+      Promise.all(
+        files.slice(i, i + chunk).map((f, j) => {
+          const own = opts.perFile?.[i + j];
+          return preparer.prepare(f, own?.key, own?.recipe);
+        }),
+      );
     let next = files.length > 0 ? prepareChunk(0) : null;
     for (let i = 0; next; i += chunk) {
       const prepared = await next;
