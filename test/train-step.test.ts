@@ -4,8 +4,10 @@
  * scripts/fixtures/make_train_fixtures.py (test/fixtures/train/*.pth; its docstring lists the
  * keys). Each case loads `init`, runs the step on `x` / `labels` and compares the forward
  * intermediates, the loss, every gradient, and every parameter and buffer after the step (BN
- * running stats and num_batches_tracked included) within 1e-5 relative (max abs error / max abs
- * reference, per tensor). Skips only when the libtorch addon is not built.
+ * running stats and num_batches_tracked included), with one and with two threads. The bound is
+ * float32's (test/support/tolerance.ts): relative to each tensor's max, λ·u·√K with K from the
+ * network's depth and its widest reduction (the batch's N·H·W). Skips only when the libtorch addon
+ * is not built.
  */
 import assert from "node:assert/strict";
 import * as path from "node:path";
@@ -36,13 +38,12 @@ import {
   type TrainModel,
 } from "../src/train/steps.js";
 import { REPO } from "./helpers.js";
+import { f32Tolerance, relErr, stepOperations } from "./support/tolerance.js";
 
 const FIX = path.join(REPO, "test", "fixtures", "train");
 const built = E.nativeAvailable();
 const skip = built ? false : "the libtorch addon is not built (node scripts/build-native.mjs)";
 if (!built) console.log(`# skipping training-step tests: ${skip}`);
-
-const TOL = 1e-5;
 
 type Fixture = Map<string, LazyTensor>;
 
@@ -72,34 +73,48 @@ function host(a: E.HostArray): Float64Array {
   return a instanceof BigInt64Array ? Float64Array.from(a, Number) : Float64Array.from(a as ArrayLike<number>);
 }
 
-/** max |got - want| / max |want| */
-function relErr(got: Float64Array, want: Float64Array): number {
-  assert.equal(got.length, want.length, "element count");
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return err === 0 ? 0 : err / Math.max(scale, 1e-30);
-}
-
 /** records the worst error per group, for one summary line per case */
 class Report {
   worst = new Map<string, { err: number; key: string }>();
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    readonly tol: number,
+  ) {}
 
-  async check(group: string, key: string, got: { data: Float64Array; shape: readonly number[] }, want: LazyTensor, tol = TOL): Promise<void> {
+  async check(group: string, key: string, got: { data: Float64Array; shape: readonly number[] }, want: LazyTensor): Promise<void> {
     assert.deepEqual([...got.shape], [...want.shape], `${this.name} ${key}: shape`);
     const e = relErr(got.data, await values(want));
     const w = this.worst.get(group);
     if (!w || e > w.err) this.worst.set(group, { err: e, key });
-    assert.ok(e <= tol, `${this.name} ${key}: relative error ${e.toExponential(2)} > ${tol}`);
+    assert.ok(e <= this.tol, `${this.name} ${key}: relative error ${e.toExponential(2)} > ${this.tol.toExponential(2)}`);
   }
 
   print(): void {
     const parts = [...this.worst].map(([g, w]) => `${g} ${w.err.toExponential(1)}`);
-    console.log(`# ${this.name}: max relative error ${parts.join(", ")}`);
+    console.log(`# ${this.name}: max relative error ${parts.join(", ")} (bound ${this.tol.toExponential(1)})`);
+  }
+}
+
+/**
+ * The case's float32 bound: every tensor of the step depends on at most every parameterised layer
+ * (one `weight` each: conv, BN, linear) twice, each reducing over at most the batch's N·H·W terms.
+ */
+function stepTolerance(init: Map<string, LazyTensor>, batch: StepBatch): number {
+  const layers = [...init.keys()].filter((k) => k.endsWith(".weight")).length;
+  const [n, , h, w] = batch.shape;
+  return f32Tolerance(stepOperations(layers, n * h * w));
+}
+
+/** Runs a case once per thread count: other kernels, other rounding, same bound. */
+async function withThreads(run: (threads: number) => Promise<void>): Promise<void> {
+  const before = E.getNumThreads();
+  try {
+    for (const t of [1, 2]) {
+      E.setNumThreads(t);
+      await run(t);
+    }
+  } finally {
+    E.setNumThreads(before);
   }
 }
 
@@ -168,23 +183,25 @@ describe("training steps match PyTorch 1.13 (test/fixtures/train)", { skip }, ()
       assert.equal(spec.kind, "selfcon");
       if (spec.kind !== "selfcon") return;
       assert.deepEqual(spec.cfg, { trunk: { layers: [1, 1, 1, 1], width: 2 / 64, nodown: true, shortcutName: "shortcut" }, selfconStage: 2, hidden: 64, featDim: 16 });
-      const model = await createModel(spec, { from: init });
-      const opt = makeOptimizer(model, kind === "sgd" ? { name: "sgd", lr: 0.005, momentum: 0.9, weightDecay: 1e-4 } : { name: "adam", lr: 0.005, weightDecay: 1e-4 });
       const batch = await batchOf(f);
-      const r = new Report(name);
-      const rec = recorder();
-      const l1 = representationStep(model, opt, batch, { loss, observe: rec.observe });
-      await checkForward(r, rec.seen, under(f, "forward"));
-      await checkLoss(r, l1, must(f, "loss"), "loss");
-      await checkGrads(r, model, under(f, "grads"));
-      await checkState(r, model, under(f, "after"), "after");
-      if (f.has("loss2")) {
-        const l2 = representationStep(model, opt, batch, { loss });
-        await checkLoss(r, l2, must(f, "loss2"), "loss2");
-        await checkState(r, model, under(f, "after2"), "after2");
-      }
-      r.print();
-      opt.dispose();
+      await withThreads(async (threads) => {
+        const model = await createModel(spec, { from: init });
+        const opt = makeOptimizer(model, kind === "sgd" ? { name: "sgd", lr: 0.005, momentum: 0.9, weightDecay: 1e-4 } : { name: "adam", lr: 0.005, weightDecay: 1e-4 });
+        const r = new Report(`${name}, ${threads} thread(s)`, stepTolerance(init, batch));
+        const rec = recorder();
+        const l1 = representationStep(model, opt, batch, { loss, observe: rec.observe });
+        await checkForward(r, rec.seen, under(f, "forward"));
+        await checkLoss(r, l1, must(f, "loss"), "loss");
+        await checkGrads(r, model, under(f, "grads"));
+        await checkState(r, model, under(f, "after"), "after");
+        if (f.has("loss2")) {
+          const l2 = representationStep(model, opt, batch, { loss });
+          await checkLoss(r, l2, must(f, "loss2"), "loss2");
+          await checkState(r, model, under(f, "after2"), "after2");
+        }
+        r.print();
+        opt.dispose();
+      });
     });
   }
 
@@ -194,17 +211,20 @@ describe("training steps match PyTorch 1.13 (test/fixtures/train)", { skip }, ()
     const spec = inferSpec("ce", init);
     if (spec.kind !== "ce") return assert.fail("ce spec");
     assert.deepEqual(spec.cfg, { trunk: { layers: [1, 1, 1, 1], width: 2 / 64, nodown: false, shortcutName: "shortcut" }, hidden: 32, classes: 5 });
-    const model = await createModel(spec, { from: init });
-    const opt = makeOptimizer(model, { name: "sgd", lr: 0.005 });
-    const r = new Report("ce_sgd");
-    const rec = recorder();
-    const l = representationStep(model, opt, await batchOf(f), { observe: rec.observe });
-    await checkForward(r, rec.seen, under(f, "forward"));
-    await checkLoss(r, l, must(f, "loss"), "loss");
-    await checkGrads(r, model, under(f, "grads"));
-    await checkState(r, model, under(f, "after"), "after");
-    r.print();
-    opt.dispose();
+    const batch = await batchOf(f);
+    await withThreads(async (threads) => {
+      const model = await createModel(spec, { from: init });
+      const opt = makeOptimizer(model, { name: "sgd", lr: 0.005 });
+      const r = new Report(`ce_sgd, ${threads} thread(s)`, stepTolerance(init, batch));
+      const rec = recorder();
+      const l = representationStep(model, opt, batch, { observe: rec.observe });
+      await checkForward(r, rec.seen, under(f, "forward"));
+      await checkLoss(r, l, must(f, "loss"), "loss");
+      await checkGrads(r, model, under(f, "grads"));
+      await checkState(r, model, under(f, "after"), "after");
+      r.print();
+      opt.dispose();
+    });
   });
 
   test("linear_adam: encoder under noGrad with train-mode BN, BN1d/Linear/ReLU/Dropout/Linear, BCE, Adam on the classifier", async () => {
@@ -213,25 +233,28 @@ describe("training steps match PyTorch 1.13 (test/fixtures/train)", { skip }, ()
     const spec = inferSpec("linear", init);
     if (spec.kind !== "linear") return assert.fail("linear spec");
     assert.deepEqual(spec.cfg.classifier, { features: 64, hidden: 32, classes: 1, dropout: 0.2 });
-    const model = await createModel(spec, { from: init });
-    assert.deepEqual([...model.params.keys()], [...init.keys()], "store keys in the checkpoint's order");
-    const opt = makeOptimizer(model, { name: "adam", lr: 1e-4 }); // weight decay 1e-3: the linear stage's default
+    const batch = await batchOf(f);
     const maskT = E.keep(E.tensor((await must(f, "dropout_mask").read()) as Float32Array, must(f, "dropout_mask").shape));
-    const r = new Report("linear_adam");
-    const rec = recorder();
-    const l = linearStep(model, opt, await batchOf(f), { dropout: (h) => h.mul(maskT), observe: rec.observe });
-    await checkForward(r, rec.seen, under(f, "forward"));
-    await checkLoss(r, l, must(f, "loss"), "loss");
-    // fixture grads are named by the classifier module's own keys (0.weight, …)
-    await checkGrads(r, model, under(f, "grads"), (k) => `classifier.${k}`);
-    await checkState(r, model, under(f, "after"), "after");
-    // the encoder's running stats moved (train-mode BN under noGrad), its weights did not
-    const before = must(init, "model.encoder.bn1.running_mean");
-    assert.notDeepEqual(host(exportStateDict(model).get("model.encoder.bn1.running_mean")!.data), await values(before));
-    assert.deepEqual(host(exportStateDict(model, "model").get("encoder.conv1.weight")!.data), await values(must(init, "model.encoder.conv1.weight")));
-    r.print();
+    await withThreads(async (threads) => {
+      const model = await createModel(spec, { from: init });
+      assert.deepEqual([...model.params.keys()], [...init.keys()], "store keys in the checkpoint's order");
+      const opt = makeOptimizer(model, { name: "adam", lr: 1e-4 }); // weight decay 1e-3: the linear stage's default
+      const r = new Report(`linear_adam, ${threads} thread(s)`, stepTolerance(init, batch));
+      const rec = recorder();
+      const l = linearStep(model, opt, batch, { dropout: (h) => h.mul(maskT), observe: rec.observe });
+      await checkForward(r, rec.seen, under(f, "forward"));
+      await checkLoss(r, l, must(f, "loss"), "loss");
+      // fixture grads are named by the classifier module's own keys (0.weight, …)
+      await checkGrads(r, model, under(f, "grads"), (k) => `classifier.${k}`);
+      await checkState(r, model, under(f, "after"), "after");
+      // the encoder's running stats moved (train-mode BN under noGrad), its weights did not
+      const before = must(init, "model.encoder.bn1.running_mean");
+      assert.notDeepEqual(host(exportStateDict(model).get("model.encoder.bn1.running_mean")!.data), await values(before));
+      assert.deepEqual(host(exportStateDict(model, "model").get("encoder.conv1.weight")!.data), await values(must(init, "model.encoder.conv1.weight")));
+      r.print();
+      opt.dispose();
+    });
     maskT.dispose();
-    opt.dispose();
   });
 
   test("conLoss: labels null (SimCLR) = labels all distinct; multi-label skips the group term without synthetic images", () => {
@@ -308,7 +331,7 @@ describe("training steps match PyTorch 1.13 (test/fixtures/train)", { skip }, ()
       const params = await E.loadParams(sd);
       const eager = E.tidy(() => E.noGrad(() => E.runModel((ops) => c.model(ops, sd), params, { image: E.tensor(batch.x, batch.shape) })));
       for (const k of c.outputs) {
-        const e = relErr(Float64Array.from(must(new Map(Object.entries(got)), k).data), host(eager.get(k)!.toArray()));
+        const e = relErr(must(new Map(Object.entries(got)), k).data, host(eager.get(k)!.toArray()));
         console.log(`# ${c.name} ONNX vs eager ${k}: max relative error ${e.toExponential(1)}`);
         assert.ok(e < 1e-4, `${c.name} ${k}: ${e}`);
       }
