@@ -228,9 +228,9 @@ async function checkFoldersOnTheWay(root: string, rel: string, deleted: number):
   for (const dir of ["", ...ancestors(rel).reverse()]) {
     const st = await fsp.lstat(onDisk(root, dir)).catch(() => undefined);
     if (st?.isDirectory()) continue;
-    const now = st?.isSymbolicLink() ? "a symbolic link" : st ? "not a folder" : "gone";
+    const now = st?.isSymbolicLink() ? "a symbolic link" : st ? "a file" : "gone";
     throw new ProblemsError(
-      `stopped after deleting ${deleted} files: ${dir === "" ? root : path.join(root, dir)} is ${now} since the scan, so ${rel} and what follows were not deleted (run prune again)`,
+      `stopped after deleting ${deleted} files: ${path.join(root, dir)} changed since the scan (it is now ${now}, not a folder), so ${rel} and the files after it were not deleted; run prune again`,
     );
   }
 }
