@@ -61,12 +61,16 @@ export const CASES: Record<string, Builder> = {
     await writeFileIn(dir, "list.txt", annotationLines(["dalle3/a.png"]));
   },
 
-  /** Unreferenced files whose names are not valid UTF-8 (byte 0xff) or hold a newline. */
+  /**
+   * Unreferenced files whose names are not valid UTF-8 (byte 0xff) or hold a newline, and one whose
+   * valid name reads like the escape of the first (`bad\xff.png`, a real backslash).
+   */
   "prune-non-utf8-name": async (dir) => {
     const root = path.join(dir, "root");
     await writeFileIn(root, "dalle3/a.png", await tinyPng());
     await fsp.writeFile(Buffer.concat([Buffer.from(path.join(root, "dalle3", "bad")), Buffer.from([0xff]), Buffer.from(".png")]), "x");
     await fsp.writeFile(path.join(root, "dalle3", "new\nline.png"), "y");
+    await fsp.writeFile(path.join(root, "dalle3", "bad\\xff.png"), "zz");
     await writeFileIn(dir, "list.txt", annotationLines(["dalle3/a.png"]));
   },
 
