@@ -67,7 +67,7 @@ export async function walkFiles(root: string, onFile?: () => void): Promise<{ fi
 }
 
 /** Where a root-relative path from walkFiles is on disk: as bytes when it holds an escaped name. */
-export function onDisk(root: string, rel: string): string | Buffer {
+function onDisk(root: string, rel: string): string | Buffer {
   if (rel === "") return root;
   return rel.includes("\\") ? Buffer.concat([Buffer.from(root + path.sep), fileNameBytes(rel)]) : path.join(root, rel);
 }
