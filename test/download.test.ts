@@ -336,17 +336,17 @@ describe("extraction", () => {
     }
   });
 
-  test("a zip symlink pointing outside is refused", async () => {
+  test("a zip symlink is refused, wherever it points", async () => {
     const dir = await freshDir();
     const archive = path.join(dir, "link.zip");
-    await fsp.writeFile(archive, makeZip([{ name: "x/link", data: "../../outside", mode: 0o120777 }]));
     const root = path.join(dir, "root");
-    await assert.rejects(extractArchive(archive, "zip", root, ["x"]), /entry "x\/link": it is a symbolic link to "\.\.\/\.\.\/outside"/);
-    assert.deepEqual(await fsp.readdir(root), []);
-
-    await fsp.writeFile(archive, makeZip([{ name: "x/here", data: ".", mode: 0o120777 }, { name: "x/here/f.txt", data: "via link" }]));
-    await assert.rejects(extractArchive(archive, "zip", root, ["x"]), /entry "x\/here\/f\.txt": it leads through the symbolic link "x\/here"/);
-    assert.deepEqual(await fsp.readdir(root), []);
+    for (const target of ["../../outside", "."]) {
+      await fsp.writeFile(archive, makeZip([{ name: "x/link", data: target, mode: 0o120777 }, { name: "x/link/f.txt", data: "via link" }]));
+      await assert.rejects(extractArchive(archive, "zip", root, ["x"]), {
+        message: `link.zip: refusing to extract entry "x/link": it is a symbolic link (to "${target}"), and archives may not hold links; nothing was extracted`,
+      });
+      assert.deepEqual(await fsp.readdir(root), []);
+    }
   });
 
   test("a good zip is placed by folder name; an ImageNet-style zip goes into its one folder", async () => {
@@ -395,13 +395,13 @@ describe("extraction", () => {
     const root = path.join(dir, "root");
     await assert.rejects(extractArchive(archive, "tar", root, ["journeydb"]), (err: unknown) => {
       assert.ok(err instanceof UnsafeArchiveEntryError);
-      assert.match(err.message, /bad\.tar: refusing to extract entry "000\/escape": it is a symbolic link to "\.\.\/\.\.\/\.\.\/\.\.\/etc"/);
+      assert.equal(err.message, 'bad.tar: refusing to extract entry "000/escape": it is a symbolic link (to "../../../../etc"), and archives may not hold links; nothing was extracted');
       return true;
     });
     assert.deepEqual(await fsp.readdir(root), []);
   });
 
-  test("a tar whose symlinks chain out through the root is refused", async () => {
+  test("a tar whose symlinks each point inside is refused at its first link", async () => {
     const dir = await freshDir();
     const src = path.join(dir, "src");
     await writeTree(src, { "000/a.jpg": "A" });
@@ -411,7 +411,7 @@ describe("extraction", () => {
     const archive = path.join(dir, "chain.tar");
     await tarCreate({ file: archive, cwd: src, portable: true, follow: false }, ["000", "b", "a"]);
     const root = path.join(dir, "root");
-    await assert.rejects(extractArchive(archive, "tar", root, ["journeydb"]), /entry "a": it is a symbolic link that resolves outside the target folder/);
+    await assert.rejects(extractArchive(archive, "tar", root, ["journeydb"]), /entry "b": it is a symbolic link \(to "\."\), and archives may not hold links/);
     assert.deepEqual(await fsp.readdir(root), []);
   });
 

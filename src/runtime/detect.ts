@@ -7,6 +7,8 @@ import { readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
 import { buildCorviAverage, buildFromCheckpoint, buildFromStateDict } from "../models/load.js";
 import type { DetectorSpec } from "../models/registry.js";
 import { GROUPS } from "../data/labels.js";
+import { normaliseAnnotationPath } from "../data/annotations.js";
+import { InputError } from "../util/errors.js";
 import { computeAnchor } from "./anchor.js";
 import { Preparer, type Prepared } from "./prepare.js";
 import type { OnnxModel } from "../onnx/trace.js";
@@ -81,17 +83,26 @@ async function prepareAll(spec: DetectorSpec, files: readonly string[], workers:
   }
 }
 
-/** Image paths from a folder, or from a list file (one per line; an annotation line's first field), resolved against `root` (default: the list's folder). */
+/**
+ * Image paths from a folder, or from a list file (one per line; an annotation line's first field),
+ * resolved against `root` (default: the list's folder). A path must stay inside that folder, as an
+ * annotation file's paths stay inside the dataset root: an absolute one or one that climbs out with
+ * `..` is refused, naming the file and line.
+ */
 export async function readImageList(listOrDir: string, root?: string): Promise<string[]> {
   const st = await fsp.stat(listOrDir).catch(() => null);
   if (!st) throw new Error(`${listOrDir}: no such file or folder`);
   if (st.isDirectory()) return expandInputs([listOrDir]);
   const base = root ?? path.dirname(listOrDir);
-  return (await fsp.readFile(listOrDir, "utf8"))
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"))
-    .map((l) => path.join(base, l.split(",")[0]!));
+  const out: string[] = [];
+  for (const [i, line] of (await fsp.readFile(listOrDir, "utf8")).split(/\r?\n/).entries()) {
+    const l = line.trim();
+    if (l === "" || l.startsWith("#")) continue;
+    const p = normaliseAnnotationPath(l.split(",")[0]!);
+    if ("error" in p) throw new InputError(`${listOrDir}:${i + 1}: ${p.error.replace("the dataset root", `the anchor root ${base}`)}`);
+    out.push(path.join(base, p.path));
+  }
+  return out;
 }
 
 /** p = sigmoid(a·score + b): from a JSON file with {a, b}, or a run's metrics.json (its "calibration"). */

@@ -28,3 +28,43 @@ export function resolveInside(root: string, rel: string): string | null {
   if (abs !== base && !abs.startsWith(base + path.sep)) return null;
   return abs;
 }
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A file name read as bytes (readdir with `encoding: "buffer"`), as text: valid UTF-8 as it is, except
+ * that each byte that is not part of valid UTF-8, each control character and each backslash is written
+ * `\xNN` (a backslash as `\x5c`). Reversible with fileNameBytes, so an escaped name still opens its file.
+ * `/` is never escaped, so a path of such names escapes as a whole.
+ */
+export function escapeFileName(bytes: Buffer): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; ) {
+    const len = utf8SequenceLength(bytes, i);
+    const ch = len === 0 ? "" : UTF8.decode(bytes.subarray(i, i + len));
+    const plain = len > 1 || (len === 1 && bytes[i]! >= 0x20 && bytes[i]! !== 0x7f && bytes[i]! !== 0x5c);
+    out += plain ? ch : `\\x${bytes[i]!.toString(16).padStart(2, "0")}`;
+    i += plain ? len : 1;
+  }
+  return out;
+}
+
+/** The length of the valid UTF-8 sequence starting at `i`, or 0 where none does. */
+function utf8SequenceLength(bytes: Buffer, i: number): number {
+  const b = bytes[i]!;
+  const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+  if (len <= 1) return len;
+  if (i + len > bytes.length) return 0;
+  try {
+    UTF8.decode(bytes.subarray(i, i + len));
+    return len;
+  } catch {
+    return 0; // a bad continuation byte, an overlong form or a surrogate
+  }
+}
+
+/** The bytes of a name escaped by escapeFileName. */
+export function fileNameBytes(name: string): Buffer {
+  const parts = name.split(/\\x([0-9a-f]{2})/);
+  return Buffer.concat(parts.map((p, i) => (i % 2 === 1 ? Buffer.from([Number.parseInt(p, 16)]) : Buffer.from(p, "utf8"))));
+}

@@ -1,7 +1,12 @@
 /**
- * Safe archive extraction: every entry is checked before anything is written (no absolute paths, no
- * `..`, no links leading out, nothing written through a link), the archive is unpacked into a staging
- * folder under the root, and only a fully extracted archive is moved into place.
+ * Safe archive extraction: every entry is checked before it is written (no absolute paths, no `..`, no
+ * symbolic links at all), the archive is unpacked into a fresh staging folder under the root, and only a
+ * fully extracted archive is moved into place, without following any link under the root.
+ *
+ * Symbolic link entries are refused whatever they point to: a relative link that stays inside the
+ * staging folder can point outside once it is moved up into the root (`wrapper/dalle3/up -> ../..`
+ * becomes `dalle3/up -> ../..`), and a later archive would then write through it. Dataset archives
+ * hold images, not links, so refusing them all is the simplest rule that is safe.
  */
 import { createWriteStream, promises as fsp } from "node:fs";
 import * as path from "node:path";
@@ -37,17 +42,14 @@ export async function extractArchive(archive: string, format: ArchiveFormat, roo
     const guard = new EntryGuard(archive, staging);
     if (format === "zip") await extractZip(archive, guard);
     else await extractTar(archive, guard);
-    await guard.checkLinksResolveInside();
     return await placeExtracted(staging, root, folders);
   } finally {
     await fsp.rm(staging, { recursive: true, force: true });
   }
 }
 
-/** Tracks the entries of one archive and rejects those that could write outside the staging folder. */
+/** Checks the entries of one archive and rejects those that could write outside the staging folder. */
 class EntryGuard {
-  private readonly links = new Set<string>();
-
   constructor(
     readonly archive: string,
     readonly staging: string,
@@ -63,40 +65,16 @@ class EntryGuard {
     }
     const abs = resolveInside(this.staging, rel);
     if (!abs) this.fail(name, "it is an absolute path or leads outside the target folder");
-    this.checkNoLinkAbove(name, abs);
     return abs;
   }
 
-  symlink(name: string, abs: string, linkTarget: string): void {
-    const rel = path.relative(this.staging, abs).split(path.sep).join("/");
-    const resolved = resolveInside(this.staging, path.posix.join(path.posix.dirname(rel), linkTarget.replace(/\\/g, "/")));
-    if (path.posix.isAbsolute(linkTarget) || path.win32.isAbsolute(linkTarget) || !resolved) {
-      this.fail(name, `it is a symbolic link to "${linkTarget}", outside the target folder`);
-    }
-    this.links.add(abs);
+  symlink(name: string, linkTarget: string): never {
+    this.fail(name, `it is a symbolic link (to "${linkTarget}"), and archives may not hold links`);
   }
 
+  /** A hard link is a second name for a file extracted before it; with no symlinks, a target inside is inside for real. */
   hardlink(name: string, linkTarget: string): void {
-    const resolved = resolveInside(this.staging, linkTarget.replace(/\/+$/, ""));
-    if (!resolved) this.fail(name, `it is a hard link to "${linkTarget}", outside the target folder`);
-    this.checkNoLinkAbove(name, resolved);
-  }
-
-  private checkNoLinkAbove(name: string, abs: string): void {
-    for (let dir = path.dirname(abs); dir.length > this.staging.length; dir = path.dirname(dir)) {
-      if (this.links.has(dir)) this.fail(name, `it leads through the symbolic link "${path.relative(this.staging, dir)}"`);
-    }
-  }
-
-  /** Lexical checks cannot see chains of links (a → b/.., b → .); resolve each created link for real. */
-  async checkLinksResolveInside(): Promise<void> {
-    const base = await fsp.realpath(this.staging);
-    for (const link of this.links) {
-      const real = await fsp.realpath(link).catch(() => undefined);
-      if (real !== undefined && real !== base && !real.startsWith(base + path.sep)) {
-        this.fail(path.relative(this.staging, link), "it is a symbolic link that resolves outside the target folder");
-      }
-    }
+    if (!resolveInside(this.staging, linkTarget.replace(/\/+$/, ""))) this.fail(name, `it is a hard link to "${linkTarget}", outside the target folder`);
   }
 
   fail(entry: string, reason: string): never {
@@ -134,13 +112,10 @@ async function extractZipEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: str
   if (isUnix && ((entry.externalFileAttributes >>> 16) & S_IFMT) === S_IFLNK) {
     const chunks: Buffer[] = [];
     for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-    const linkTarget = Buffer.concat(chunks).toString("utf8");
-    guard.symlink(name, abs, linkTarget);
-    await fsp.symlink(linkTarget, abs);
-    return;
+    guard.symlink(name, Buffer.concat(chunks).toString("utf8"));
   }
   try {
-    // "wx": an entry never replaces what an earlier one created (a duplicate name or a link).
+    // "wx": an entry never replaces what an earlier one created.
     await pipeline(stream, createWriteStream(abs, { flags: "wx" }));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") guard.fail(name, "the archive holds this name twice");
@@ -158,7 +133,7 @@ async function extractTar(archive: string, guard: EntryGuard): Promise<void> {
     try {
       const abs = guard.target(name);
       if (abs === undefined) return false;
-      if (entry.type === "SymbolicLink") guard.symlink(name, abs, entry.linkpath ?? "");
+      if (entry.type === "SymbolicLink") guard.symlink(name, entry.linkpath ?? "");
       if (entry.type === "Link") guard.hardlink(name, entry.linkpath ?? "");
       return true;
     } catch (err) {
@@ -188,26 +163,32 @@ interface Move {
  * 3. a single top-level folder → descend into it and start over;
  * 4. one target folder → everything goes into `root/<folders[0]>` (ImageNet's `ILSVRC/` and CSV files);
  * otherwise it fails, naming what was found. Existing folders are merged into; a file already there
- * with different content makes it fail before anything moves.
+ * with different content, or a symbolic link anywhere on the way (placement never follows one, even a
+ * source folder linked in from another disk), makes it fail before anything moves.
  * Returns the root-relative folders that received files.
  */
 export async function placeExtracted(staging: string, root: string, folders: string[]): Promise<string[]> {
   const moves = await choosePlacement(staging, staging, folders);
-  const plan: MergePlan = { renames: [], conflicts: [] };
+  const plan: MergePlan = { renames: [], conflicts: [], links: [] };
   for (const m of moves) {
     const dest = resolveInside(root, m.to);
     if (!dest) throw new Error(`invalid target folder "${m.to}"`);
     await planMove(m.from, dest, root, plan);
   }
-  if (plan.conflicts.length > 0) {
+  if (plan.links.length > 0) {
     throw new Error(
-      `cannot merge into the existing folders under ${root}: these files already exist with different content: ${plan.conflicts.join(", ")}${
-        plan.conflicts.length >= MAX_CONFLICTS_LISTED ? ", …" : ""
-      } (move them away, then retry)`,
+      `cannot place the extracted files under ${root}: ${listed(plan.links)} ${plan.links.length === 1 ? "is a symbolic link" : "are symbolic links"}, and a download never writes through a link (replace the link with the folder it points to, or download into that folder's own root)`,
     );
+  }
+  if (plan.conflicts.length > 0) {
+    throw new Error(`cannot merge into the existing folders under ${root}: these files already exist with different content: ${listed(plan.conflicts)} (move them away, then retry)`);
   }
   for (const [from, to] of plan.renames) await moveInto(from, to);
   return [...new Set(moves.map((m) => m.to))];
+}
+
+function listed(paths: string[]): string {
+  return `${paths.join(", ")}${paths.length >= MAX_CONFLICTS_LISTED ? ", …" : ""}`;
 }
 
 async function choosePlacement(dir: string, staging: string, folders: string[]): Promise<Move[]> {
@@ -230,14 +211,19 @@ async function choosePlacement(dir: string, staging: string, folders: string[]):
 interface MergePlan {
   renames: [string, string][];
   conflicts: string[];
+  /** root-relative destinations that are symbolic links */
+  links: string[];
 }
 
 async function planMove(from: string, to: string, root: string, plan: MergePlan): Promise<void> {
-  if (plan.conflicts.length >= MAX_CONFLICTS_LISTED) return;
-  // stat, not lstat: a target folder may be a symlink to another disk, and then we merge into it.
-  const dst = await fsp.stat(to).catch(() => undefined);
+  if (plan.conflicts.length + plan.links.length >= MAX_CONFLICTS_LISTED) return;
+  const dst = await fsp.lstat(to).catch(() => undefined);
   if (!dst) {
     plan.renames.push([from, to]);
+    return;
+  }
+  if (dst.isSymbolicLink()) {
+    plan.links.push(path.relative(root, to));
     return;
   }
   const src = await fsp.lstat(from);
@@ -260,7 +246,7 @@ async function moveInto(from: string, to: string): Promise<void> {
   try {
     await fsp.rename(from, to);
   } catch (err) {
-    // a target folder that is a symlink to another file system
+    // a target folder that is a mount point of another file system
     if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
     await fsp.cp(from, to, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true });
     await fsp.rm(from, { recursive: true, force: true });
