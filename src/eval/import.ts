@@ -48,7 +48,7 @@ function splitOf(records: readonly ImagiNetRecord[]): string | undefined {
 export async function joinScores(scores: Scores, annotationFiles: readonly string[]): Promise<PredictionRow[]> {
   const rows: PredictionRow[] = [];
   for (const file of annotationFiles) {
-    const af = await readAnnotationFile(file, { format: "imaginet", allowDuplicates: true });
+    const af = await readAnnotationFile(file, { format: "imaginet" });
     const records = af.records as ImagiNetRecord[];
     const split = splitOf(records);
     const missing: string[] = [];
