@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import * as path from "node:path";
-import { parseAnnotations, readAnchorList, readAnnotationFile, type ImagiNetRecord } from "../src/data/annotations.js";
+import { parseAnnotations, readAnchorList, readAnnotationFile, repeatsWarning, type ImagiNetRecord } from "../src/data/annotations.js";
 import { countBy } from "../src/data/tracks.js";
 import { HAVE_SHARED, SHARED } from "./helpers.js";
 
 const ann = (f: string): string => path.join(SHARED, "annotations", f);
 const add = (f: string): string => path.join(SHARED, "additional_annotations", f);
 
-async function imaginet(file: string, allowDuplicates = false): Promise<ImagiNetRecord[]> {
-  const af = await readAnnotationFile(file, { allowDuplicates });
+async function imaginet(file: string, keepRepeats = false): Promise<ImagiNetRecord[]> {
+  const af = await readAnnotationFile(file, { keepRepeats });
   assert.equal(af.format, "imaginet");
   return af.records as ImagiNetRecord[];
 }
@@ -35,7 +35,8 @@ describe("upstream annotation files", { skip: !HAVE_SHARED && "../shared/imagine
   });
 
   // upstream's original-image group files repeat some real images (identical lines); each line is one perturbed image
-  const repeats = { gan: ["photozilla/dataset/food/50603.jpg", 7796, 7808], sd: ["photozilla/dataset/nature/33213.jpg", 7530, 8556], midjourney: null, dalle3: ["photozilla/dataset/nature/53289.jpg", 2589, 3381] } as const;
+  // [first repeated path, its first line, the line repeating it, repeated lines in the file]
+  const repeats = { gan: ["photozilla/dataset/food/50603.jpg", 7796, 7808, 29], sd: ["photozilla/dataset/nature/33213.jpg", 7530, 8556, 20], midjourney: null, dalle3: ["photozilla/dataset/nature/53289.jpg", 2589, 3381, 6] } as const;
   for (const [group, id, n] of [["gan", 0, 7500], ["sd", 1, 7500], ["midjourney", 2, 2500], ["dalle3", 3, 2500]] as const) {
     test(`test_${group}.txt and test_annotations_${group}.txt: ${n} real / ${n} ${group}`, async () => {
       for (const f of [`test_${group}.txt`, `test_annotations_${group}.txt`]) {
@@ -43,9 +44,16 @@ describe("upstream annotation files", { skip: !HAVE_SHARED && "../shared/imagine
         assert.deepEqual(asObject(countBy(recs, "group")), { [id]: n, 4: n }, f);
       }
       const rep = repeats[group];
-      const strict = readAnnotationFile(ann(`test_annotations_${group}.txt`));
-      if (rep === null) await strict;
-      else await assert.rejects(strict, { message: `${ann(`test_annotations_${group}.txt`)}:${rep[2]}: duplicate path "${rep[0]}" (first on line ${rep[1]})` });
+      const merged = await readAnnotationFile(ann(`test_annotations_${group}.txt`));
+      assert.equal(merged.repeats.length, rep?.[3] ?? 0);
+      assert.equal(merged.records.length, 2 * n - merged.repeats.length, "each repeat is counted once");
+      if (rep !== null) {
+        assert.deepEqual(merged.repeats[0], { path: rep[0], line: rep[2], firstLine: rep[1] });
+        assert.equal(
+          repeatsWarning(merged),
+          `${merged.file}: ${rep[3]} lines repeat an earlier line with the same path and labels and were counted once (first: ${merged.file}:${rep[2]}, repeating line ${rep[1]})`,
+        );
+      }
     });
   }
 
@@ -147,12 +155,21 @@ describe("parsing and bad input", () => {
     bad("a.png 2\n", "x.txt:1: origin id 2 out of range: expected 0-1 (0 real, 1 synthetic)");
   });
 
-  test("duplicate, absolute and escaping paths are rejected", () => {
-    bad("./a/b.png,0,0,4,8\n./c.png,0,0,4,8\na/./b.png,0,0,4,8\n", 'x.txt:3: duplicate path "a/b.png" (first on line 1)');
-    assert.equal(parseAnnotations("./a.png,0,0,4,8\n./a.png,0,0,4,8\n", "x.txt", { allowDuplicates: true }).records.length, 2);
-    assert.throws(() => parseAnnotations("./a.png,0,0,4,8\n./a.png,0,1,4,8\n", "x.txt", { allowDuplicates: true }), {
-      message: 'x.txt:2: duplicate path "a.png" with other labels (first on line 1)',
-    });
+  test("identical repeats are merged (kept with keepRepeats) and listed; conflicting repeats, absolute and escaping paths are rejected", () => {
+    const merged = parseAnnotations("./a/b.png,0,0,4,8\n./c.png,0,0,4,8\na/./b.png,0,0,4,8\n", "x.txt");
+    assert.deepEqual(merged.records.map((r) => [r.path, r.line]), [["a/b.png", 1], ["c.png", 2]]);
+    assert.deepEqual(merged.repeats, [{ path: "a/b.png", line: 3, firstLine: 1 }]);
+    assert.equal(repeatsWarning(merged), "x.txt: 1 line repeats an earlier line with the same path and labels and was counted once (first: x.txt:3, repeating line 1)");
+    assert.equal(repeatsWarning(parseAnnotations("./a.png,0,0,4,8\n", "x.txt")), null);
+    const kept = parseAnnotations("./a.png,0,0,4,8\n./a.png,0,0,4,8\n", "x.txt", { keepRepeats: true });
+    assert.deepEqual(kept.records.map((r) => r.line), [1, 2]);
+    assert.equal(kept.repeats.length, 1);
+    for (const keepRepeats of [false, true]) {
+      assert.throws(() => parseAnnotations("./a.png,0,0,4,8\n./a.png,0,1,4,8\n", "x.txt", { keepRepeats }), {
+        name: "AnnotationError",
+        message: 'x.txt:2: duplicate path "a.png" with other labels than x.txt:1',
+      });
+    }
     bad("/etc/passwd,0,0,4,8\n", 'x.txt:1: absolute path "/etc/passwd": paths must be relative to the dataset root');
     bad("C:\\data\\a.png,0,0,4,8\n", 'x.txt:1: absolute path "C:\\\\data\\\\a.png": paths must be relative to the dataset root');
     bad("./ok.png,0,0,4,8\n../outside.png,0,0,4,8\n", 'x.txt:2: path "../outside.png" escapes the dataset root');

@@ -300,11 +300,11 @@ describe("upstream CSVs", { skip: !HAVE_SHARED && "../shared/imaginet not presen
     }
   });
 
-  test("defaults: Model header, CRLF, final line break, 4 decimals; malformed input names the line", () => {
+  test("defaults: Model header, CRLF, final line break, 4 decimals; odd labels quoted; malformed input names the line", () => {
     assert.equal(upstreamCsv([{ label: "GAN", acc: 0.5, auc: 0.61155 }, { label: "Mean", acc: 0.5, auc: 0.61155 }]), "Model,ACC,AUC\r\nGAN,0.5000,0.6116\r\nMean,0.5000,0.6116\r\n");
     assert.throws(() => parseUpstreamCsv("Model,ACC,AUC\nGAN,0.5\n", "x.csv"), /x\.csv:2: expected/);
     assert.throws(() => parseUpstreamCsv("Model,ACC\n", "x.csv"), /x\.csv:1: expected header/);
-    assert.throws(() => upstreamCsv([{ label: "a,b", acc: 0, auc: 0 }]), /cannot be written/);
+    assert.equal(upstreamCsv([{ label: 'a,"b"\nc', acc: 0, auc: 0 }], { eol: "\n" }), 'Model,ACC,AUC\n"a,""b""\nc",0.0000,0.0000\n', "quoted as RFC 4180 does");
   });
 });
 

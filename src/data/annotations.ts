@@ -10,6 +10,7 @@
  */
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
+import { InputError } from "../util/errors.js";
 import {
   CONTENTS,
   CORVI_GENERATORS,
@@ -28,15 +29,15 @@ import {
 
 export type AnnotationFormat = "imaginet" | "corvi" | "practical";
 
-export class AnnotationError extends Error {
+export class AnnotationError extends InputError {
   constructor(
     readonly file: string,
     readonly line: number,
     readonly detail: string,
   ) {
     super(`${file}:${line}: ${detail}`);
-    this.name = "AnnotationError";
   }
+  override name = "AnnotationError";
 }
 
 interface RecordBase {
@@ -72,10 +73,21 @@ export interface PracticalRecord extends RecordBase {
 
 export type AnnotationRecord = ImagiNetRecord | CorviRecord | PracticalRecord;
 
+/** A line that repeats an earlier line's path with the same labels. */
+export interface Repeat {
+  path: string;
+  /** 1-based line numbers of the repeat and of the path's first line */
+  line: number;
+  firstLine: number;
+}
+
 export interface AnnotationFile<R extends AnnotationRecord = AnnotationRecord> {
   file: string;
   format: R["format"];
+  /** one per path, unless parsed with `keepRepeats` */
   records: R[];
+  /** identical repeats, in file order (upstream's `test_annotations_{gan,sd,dalle3}.txt` have some) */
+  repeats: Repeat[];
 }
 
 const SHAPES: Record<AnnotationFormat | "corvi2", { re: RegExp; expected: string }> = {
@@ -130,11 +142,12 @@ export interface ParseOptions {
   /** force a format instead of detecting it from the first line */
   format?: AnnotationFormat;
   /**
-   * Accept a path listed again with the same labels (upstream's `test_annotations_{gan,sd,dalle3}.txt`
-   * repeat some real images, and each line becomes one perturbed test image). A repeat with other
-   * labels is always an error.
+   * Keep a line that repeats an earlier one (same path, same labels) as a record of its own, where each
+   * line stands for one image to make (upstream's group test files repeat some real images, and each
+   * line becomes one perturbed test image). By default a repeat is merged into the first line's record.
+   * Either way it is listed in `repeats`; a repeat with other labels is always an error.
    */
-  allowDuplicates?: boolean;
+  keepRepeats?: boolean;
 }
 
 /** Parses annotation text. `file` is used in error messages only. */
@@ -155,6 +168,7 @@ export function parseAnnotations(text: string, file: string, opts: ParseOptions 
   const format: AnnotationFormat = shape === "corvi2" ? "corvi" : shape;
 
   const records: AnnotationRecord[] = [];
+  const repeats: Repeat[] = [];
   const seen = new Map<string, number>(); // path → index of its first record
   for (let i = 0; i < last; i++) {
     const lineNo = i + 1;
@@ -170,10 +184,11 @@ export function parseAnnotations(text: string, file: string, opts: ParseOptions 
     const prevIndex = seen.get(p.path);
     if (prevIndex !== undefined) {
       const prev = records[prevIndex]!;
-      const sameLabels = labelsOf(lines[prev.line - 1]!, re) === m.slice(2).join(",");
-      if (!opts.allowDuplicates || !sameLabels) {
-        throw new AnnotationError(file, lineNo, `duplicate path ${JSON.stringify(p.path)} ${sameLabels ? "" : "with other labels "}(first on line ${prev.line})`);
+      if (labelsOf(lines[prev.line - 1]!, re) !== m.slice(2).join(",")) {
+        throw new AnnotationError(file, lineNo, `duplicate path ${JSON.stringify(p.path)} with other labels than ${file}:${prev.line}`);
       }
+      repeats.push({ path: p.path, line: lineNo, firstLine: prev.line });
+      if (!opts.keepRepeats) continue;
     } else seen.set(p.path, records.length);
 
     const origin = idInRange(file, lineNo, "origin", m[2]!, ORIGINS) as 0 | 1;
@@ -200,7 +215,15 @@ export function parseAnnotations(text: string, file: string, opts: ParseOptions 
       records.push({ format, ...base });
     }
   }
-  return { file, format, records };
+  return { file, format, records, repeats };
+}
+
+/** The warning a file with identical repeats deserves, or null: how many, and where the first is. */
+export function repeatsWarning(af: AnnotationFile): string | null {
+  const first = af.repeats[0];
+  if (!first) return null;
+  const n = af.repeats.length;
+  return `${af.file}: ${n} line${n === 1 ? "" : "s"} repeat${n === 1 ? "s" : ""} an earlier line with the same path and labels and ${n === 1 ? "was" : "were"} counted once (first: ${af.file}:${first.line}, repeating line ${first.firstLine})`;
 }
 
 function labelsOf(line: string, re: RegExp): string {
@@ -225,7 +248,7 @@ export async function readAnnotationFile(file: string, opts: ParseOptions = {}):
     text = await fsp.readFile(file, "utf8");
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new Error(`${file}: cannot read annotation file (${e.code ?? e.message})`);
+    throw new InputError(`${file}: cannot read annotation file (${e.code ?? e.message})`);
   }
   return parseAnnotations(text, file, opts);
 }

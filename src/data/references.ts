@@ -10,6 +10,8 @@ export interface References {
   files: AnnotationFile[];
   /** every referenced path, once */
   paths: Set<string>;
+  /** lines that repeat an earlier line of their file (same path and labels), over all files */
+  repeatedLines: number;
 }
 
 export function defaultAnnotationFiles(root: string): string[] {
@@ -22,9 +24,9 @@ export function defaultAnnotationFiles(root: string): string[] {
   return found;
 }
 
-export async function loadReferences(files: readonly string[], opts: { allowDuplicates?: boolean } = {}): Promise<References> {
-  const parsed = await Promise.all(files.map((f) => readAnnotationFile(f, opts)));
+export async function loadReferences(files: readonly string[]): Promise<References> {
+  const parsed = await Promise.all(files.map((f) => readAnnotationFile(f)));
   const paths = new Set<string>();
   for (const af of parsed) for (const r of af.records) paths.add(r.path);
-  return { files: parsed, paths };
+  return { files: parsed, paths, repeatedLines: parsed.reduce((n, af) => n + af.repeats.length, 0) };
 }

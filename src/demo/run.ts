@@ -257,7 +257,7 @@ function trainingKey(o: RepresentOptions | ClassifierOptions): Record<string, un
 /** The distinct image paths of annotation files (normalised as the parser gives them). */
 async function listPaths(files: readonly string[]): Promise<string[]> {
   const out = new Set<string>();
-  for (const f of files) for (const r of (await readAnnotationFile(f, { format: "imaginet", allowDuplicates: true })).records) out.add(r.path);
+  for (const f of files) for (const r of (await readAnnotationFile(f, { format: "imaginet" })).records) out.add(r.path);
   return [...out];
 }
 

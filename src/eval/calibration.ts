@@ -31,6 +31,7 @@
  * saga at a ≈ 11.1 after 1000 epochs with a ConvergenceWarning, so their probabilities differ from the
  * optimum by up to ~0.1 away from the data, though every calibration image is classified the same way.
  */
+import { InputError } from "../util/errors.js";
 
 export interface LogisticFitOptions {
   /** Inverse L2 strength on the slope, as sklearn's `C`; default 1e10 as upstream. `Infinity` = no penalty. */
@@ -232,6 +233,44 @@ export function logisticProb(model: { a: number; b: number }, x: ArrayLike<numbe
   const out = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = sigmoid(model.a * x[i]! + model.b);
   return out;
+}
+
+/** What `imaginet calibrate` writes beside `a` and `b` (provenance; not used to calibrate). */
+const CALIBRATION_FILE_KEYS = new Set(["a", "b", "method", "detector", "weightsSha256", "annotations", "converged", "warning"]);
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function finiteParameter(c: Record<string, unknown>, key: "a" | "b", where: string): number {
+  const v = c[key];
+  if (v === undefined) throw new InputError(`${where}: "${key}" is missing: expected {"a": number, "b": number}`);
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    throw new InputError(`${where}: "${key}" must be a finite number, got ${typeof v === "number" ? String(v) : JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/**
+ * The logistic calibration p = sigmoid(a·score + b) in a calibration file's JSON `text`: the {a, b, …}
+ * that `imaginet calibrate` writes (no other keys), or a run's metrics.json (its "calibration").
+ * Throws InputError naming `file` when a or b is missing or not a finite number (JSON's 1e999 is
+ * Infinity), or when the file holds anything else.
+ */
+export function parseCalibration(text: string, file: string): { a: number; b: number } {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(v)) throw new InputError(`${file}: expected a JSON object {"a": number, "b": number} or a run's metrics.json`);
+  if ("calibration" in v) {
+    const c = v.calibration;
+    if (!isObject(c)) throw new InputError(`${file}: "calibration" is ${JSON.stringify(c)}: the run had no calibration images`);
+    return { a: finiteParameter(c, "a", `${file}: "calibration"`), b: finiteParameter(c, "b", `${file}: "calibration"`) };
+  }
+  const unknown = Object.keys(v).find((k) => !CALIBRATION_FILE_KEYS.has(k));
+  if (unknown !== undefined) throw new InputError(`${file}: unknown key ${JSON.stringify(unknown)}: expected {"a": number, "b": number} as \`imaginet calibrate\` writes it, or a run's metrics.json`);
+  return { a: finiteParameter(v, "a", file), b: finiteParameter(v, "b", file) };
 }
 
 // ------------------------------------------------------------------------------------------------ temperature

@@ -2,9 +2,11 @@
  * From evaluations (one per detector, see src/eval/evaluate.ts) to the report files: upstream-layout
  * Markdown and CSVs, JSON, SVG plots and one HTML page.
  */
+import { createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import type { DetectionTable, Evaluation } from "../eval/evaluate.js";
-import { writeFileAtomic } from "../util/fs.js";
+import { InputError } from "../util/errors.js";
 import { scoreTableCsv } from "./csv.js";
 import { reportHtml, type ReportSection } from "./html.js";
 import { scoreTableJson, valueTableJson } from "./json.js";
@@ -88,12 +90,13 @@ async function plots(evals: readonly Evaluation[]): Promise<{ name: string; titl
     });
   }
   const families = [...new Set(evals.flatMap((e) => e.robustness.map((p) => p.perturbation)))].sort();
+  const familyFiles = fileNames(families);
   for (const fam of families) {
     const series = evals
       .map((e) => ({ name: e.detector, points: e.robustness.filter((p) => p.perturbation === fam).map((p) => ({ x: p.severity, y: p.acc })) }))
       .filter((s) => s.points.length > 0);
     out.push({
-      name: `robustness-${fam.replace(/[^A-Za-z0-9_-]/g, "_")}`,
+      name: `robustness-${familyFiles.get(fam)!}`,
       title: `Robustness: ${fam}`,
       svg: await severitySvg(series, { xTitle: fam === "jpeg" ? "JPEG quality" : fam, yTitle: "Accuracy", xReverse: fam === "jpeg", yRule: 0.5 }),
     });
@@ -101,7 +104,34 @@ async function plots(evals: readonly Evaluation[]): Promise<{ name: string; titl
   return out;
 }
 
-const fileName = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, "_");
+/** A name that is a file name as it stands: no odd characters, not hidden, not too long. */
+const PLAIN_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/**
+ * A file name per name (detector, perturbation), no two alike even on a case-insensitive disk: the name
+ * itself where it is plain, else its characters that are (the rest as `_`) and 8 hex digits of its
+ * sha256 (`Det<1` → `Det_1-…`), so a name's file does not depend on the other names.
+ */
+export function fileNames(names: readonly string[]): Map<string, string> {
+  const lower = (s: string): string => s.toLowerCase();
+  const plainCount = new Map<string, number>();
+  for (const n of names) if (PLAIN_FILE_NAME.test(n)) plainCount.set(lower(n), (plainCount.get(lower(n)) ?? 0) + 1);
+  const out = new Map<string, string>();
+  for (const n of names) {
+    if (plainCount.get(lower(n)) === 1) out.set(n, n);
+    else {
+      const slug = n.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._-]+/, "").slice(0, 60);
+      out.set(n, `${slug || "x"}-${createHash("sha256").update(n).digest("hex").slice(0, 8)}`);
+    }
+  }
+  const taken = new Map<string, string>();
+  for (const [n, f] of out) {
+    const other = taken.get(lower(f));
+    if (other !== undefined) throw new Error(`names ${JSON.stringify(other)} and ${JSON.stringify(n)} would share the file name ${JSON.stringify(f)}`);
+    taken.set(lower(f), n);
+  }
+  return out;
+}
 
 export interface ReportFiles {
   dir: string;
@@ -109,22 +139,35 @@ export interface ReportFiles {
   markdown: string;
 }
 
+/** A per-detector CSV and what it holds. */
+interface CsvFile {
+  path: string;
+  detector: string;
+  table: TableKey;
+}
+
+/**
+ * Renders the whole report, then writes it (see `writeReportFiles`): a failure while rendering writes
+ * nothing, and names are escaped for each format (HTML, Markdown cells, CSV, SVG text), never refused.
+ */
 export async function writeReport(evals: readonly Evaluation[], dir: string): Promise<ReportFiles> {
-  const files: string[] = [];
-  const put = async (rel: string, data: string): Promise<void> => {
-    await writeFileAtomic(path.join(dir, rel), data);
-    files.push(rel);
-  };
+  const out: { rel: string; data: string }[] = [];
   const sections: ReportSection[] = [];
   const md: string[] = ["# Results", ""];
   const json: Record<string, unknown> = { detectors: evals.map((e) => e.detector) };
+  const csvNames = fileNames(evals.map((e) => e.detector));
+  const csvFiles: CsvFile[] = [];
   for (const t of TABLES) {
     const table = scoreTable(evals, t.key, t.title);
     if (!table) continue;
     md.push(`#### ${t.title}`, scoreTableMarkdown(table), "");
     sections.push({ kind: "scores", table });
     json[t.key] = scoreTableJson(table);
-    for (const det of table.columns) await put(path.join("csv", t.folder, `${fileName(det)}.csv`), scoreTableCsv(table, det, { labelHeader: t.labelHeader, csvLabels: t.key === "groups" ? CSV_LABELS : {} }));
+    for (const det of table.columns) {
+      const rel = path.posix.join("csv", t.folder, `${csvNames.get(det)!}.csv`);
+      out.push({ rel, data: scoreTableCsv(table, det, { labelHeader: t.labelHeader, csvLabels: t.key === "groups" ? CSV_LABELS : {} }) });
+      csvFiles.push({ path: rel, detector: det, table: t.key });
+    }
   }
   for (const [key, table] of [["identification", identificationTable(evals)], ["extras", extrasTable(evals)]] as const) {
     if (!table) continue;
@@ -133,20 +176,67 @@ export async function writeReport(evals: readonly Evaluation[], dir: string): Pr
     json[key] = valueTableJson(table);
   }
   for (const p of await plots(evals)) {
-    await put(path.join("plots", `${p.name}.svg`), p.svg);
+    out.push({ rel: path.posix.join("plots", `${p.name}.svg`), data: p.svg });
     sections.push({ kind: "plot", title: p.title, svg: p.svg });
   }
   const notes = evals.flatMap((e) => e.notes.map((n) => `${e.detector}: ${n}`));
   for (const n of notes) sections.push({ kind: "text", text: n });
+  if (csvFiles.length > 0) {
+    sections.push({ kind: "heading", text: "CSV files (upstream's format)" });
+    for (const det of evals.map((e) => e.detector)) {
+      const mine = csvFiles.filter((f) => f.detector === det).map((f) => f.path);
+      if (mine.length > 0) sections.push({ kind: "text", text: `${det}: ${mine.join(", ")}` });
+    }
+  }
   const markdown = `${md.join("\n")}\n`;
-  await put("report.md", markdown);
-  await put("report.json", `${JSON.stringify({ ...json, evaluations: evals }, null, 2)}\n`);
+  out.push({ rel: "report.md", data: markdown });
+  out.push({ rel: "report.json", data: `${JSON.stringify({ ...json, csvFiles, evaluations: evals }, null, 2)}\n` });
   const meta: Record<string, string | number> = { detectors: evals.map((e) => e.detector).join(", ") };
   const first = evals[0];
   if (first) {
     meta.seed = first.options.seed;
     meta["bootstrap resamples"] = first.options.resamples;
   }
-  await put("report.html", reportHtml({ title: "imaginet report", meta, sections }));
-  return { dir, files, markdown };
+  out.push({ rel: "report.html", data: reportHtml({ title: "imaginet report", meta, sections }) });
+  await writeReportFiles(dir, out);
+  return { dir, files: out.map((f) => f.rel), markdown };
+}
+
+/**
+ * Writes a report's files (relative POSIX paths) under `dir` whole or not at all: every destination is
+ * checked first (`dir` and the folders on the way must be folders or absent, each file must not be a
+ * folder), then everything is written to a temporary folder beside `dir` and renamed into place — the
+ * temporary folder itself when `dir` does not exist yet, else file by file (files of an earlier report
+ * that this one does not write stay). A failure while writing leaves `dir` as it was.
+ */
+async function writeReportFiles(dir: string, files: readonly { rel: string; data: string }[]): Promise<void> {
+  const target = path.resolve(dir);
+  const folders = new Set<string>([target]);
+  for (const f of files) for (let d = path.dirname(path.join(target, f.rel)); d !== target; d = path.dirname(d)) folders.add(d);
+  for (const d of folders) {
+    const st = await fsp.stat(d).catch(() => null);
+    if (st && !st.isDirectory()) throw new InputError(`cannot write the report: ${d} is not a folder`);
+  }
+  for (const f of files) {
+    const st = await fsp.lstat(path.join(target, f.rel)).catch(() => null);
+    if (st?.isDirectory()) throw new InputError(`cannot write the report: ${path.join(target, f.rel)} is a folder`);
+  }
+  await fsp.mkdir(path.dirname(target), { recursive: true });
+  const staging = await fsp.mkdtemp(path.join(path.dirname(target), `.${path.basename(target)}.tmp-`));
+  try {
+    for (const f of files) {
+      await fsp.mkdir(path.dirname(path.join(staging, f.rel)), { recursive: true });
+      await fsp.writeFile(path.join(staging, f.rel), f.data);
+    }
+    if (!(await fsp.stat(target).catch(() => null))) {
+      await fsp.rename(staging, target);
+      return;
+    }
+    for (const f of files) {
+      await fsp.mkdir(path.dirname(path.join(target, f.rel)), { recursive: true });
+      await fsp.rename(path.join(staging, f.rel), path.join(target, f.rel));
+    }
+  } finally {
+    await fsp.rm(staging, { recursive: true, force: true });
+  }
 }

@@ -95,15 +95,17 @@ function parseMetric(s: string, where: string): number {
   return Number(s);
 }
 
-/** Writes rows in upstream's CSV format. */
+/** A CSV field as RFC 4180 quotes it: in double quotes (doubled inside) when it holds `,`, `"` or a line break. */
+export function csvField(s: string): string {
+  return /[,"\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Writes rows in upstream's CSV format (labels upstream never has, with commas or quotes, are quoted). */
 export function upstreamCsv(rows: UpstreamCsvRow[], opts: UpstreamCsvOptions = {}): string {
   const eol = opts.eol ?? "\r\n";
   const digits = opts.digits ?? 4;
-  const lines = [`${opts.labelHeader ?? "Model"},ACC,AUC`];
-  for (const r of rows) {
-    if (/[,\r\n"]/.test(r.label)) throw new Error(`row label cannot be written to upstream's CSV: ${JSON.stringify(r.label)}`);
-    lines.push(`${r.label},${formatMetric(r.acc, digits)},${formatMetric(r.auc, digits)}`);
-  }
+  const lines = [`${csvField(opts.labelHeader ?? "Model")},ACC,AUC`];
+  for (const r of rows) lines.push(`${csvField(r.label)},${formatMetric(r.acc, digits)},${formatMetric(r.auc, digits)}`);
   return lines.join(eol) + ((opts.finalNewline ?? true) ? eol : "");
 }
 

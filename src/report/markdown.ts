@@ -69,6 +69,15 @@ export function center(s: string, w: number): string {
   return " ".repeat(left) + s + " ".repeat(pad - left);
 }
 
+/**
+ * Text from a name (detector, row label) as it must stand in a table cell to show as written:
+ * Markdown and HTML characters backslash-escaped, line breaks (which would end the row) as spaces.
+ */
+export function escapeMarkdownCell(s: string): string {
+  // `_` inside a word cannot start emphasis (`latent_diff` stays as it is)
+  return s.replace(/\r\n|[\r\n]/g, " ").replace(/[\\`*~[\]<>&|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, "\\$&");
+}
+
 const line = (cells: string[]): string => `|${cells.join("|")}|`;
 const cell = (s: string): string => ` ${s} `;
 
@@ -90,13 +99,15 @@ function markedScore(c: Cell, accBest: boolean, aucBest: boolean, digits: number
 /** Renders a ScoreTable as a Markdown table (lines end with `\n`). */
 export function scoreTableMarkdown(table: ScoreTable, layout: MarkdownLayout = {}): string {
   const digits = table.digits ?? 4;
+  const corner = escapeMarkdownCell(table.corner);
+  const columns = table.columns.map(escapeMarkdownCell);
   const allRows: { label: string; cells: Cell[]; mean: boolean }[] = [
-    ...table.rows.map((r) => ({ label: r.label, cells: r.cells, mean: false })),
+    ...table.rows.map((r) => ({ label: escapeMarkdownCell(r.label), cells: r.cells, mean: false })),
     ...(table.mean ? [{ label: bold(MEAN_LABEL), cells: table.mean, mean: true }] : []),
   ];
   const computed: number[] = [
-    Math.max(textWidth(table.corner), ...allRows.map((r) => textWidth(r.label))),
-    ...table.columns.map((name, j) => {
+    Math.max(textWidth(corner), ...allRows.map((r) => textWidth(r.label))),
+    ...columns.map((name, j) => {
       const cells = allRows.map((r) => r.cells[j] ?? null).filter((c): c is Score => c !== null);
       // Cells shown with verbatim text (a published table's odd decimals) do not widen the column.
       const regular = cells.filter((c) => c.text === undefined);
@@ -108,7 +119,7 @@ export function scoreTableMarkdown(table: ScoreTable, layout: MarkdownLayout = {
   const headerWidths = widths.map((w, j) => layout.headerWidths?.[j] ?? w);
   const sepWidths = widths.map((w, j) => layout.separatorWidths?.[j] ?? w);
   const out = [
-    line([table.corner, ...table.columns].map((h, j) => cell(center(h, headerWidths[j]!)))),
+    line([corner, ...columns].map((h, j) => cell(center(h, headerWidths[j]!)))),
     line(sepWidths.map((w) => `:${"-".repeat(w)}:`)),
   ];
   for (const r of allRows) {
@@ -129,12 +140,12 @@ export function valueTableMarkdown(table: ValueTable, layout: MarkdownLayout = {
   const t = expandMeanColumn(table);
   const marks = valueMarks(t);
   const hasLabel = t.corner !== null;
-  const header = [...(hasLabel ? [t.corner!] : []), ...t.columns];
+  const header = [...(hasLabel ? [t.corner!] : []), ...t.columns].map(escapeMarkdownCell);
   const body = t.rows.map((r, i) => [
-    ...(hasLabel ? [r.label] : []),
+    ...(hasLabel ? [escapeMarkdownCell(r.label)] : []),
     ...t.columns.map((_, j) => (marks[i]![j] ? bold(valueText(t, i, j)) : valueText(t, i, j))),
   ]);
-  const plain = t.rows.map((r, i) => [...(hasLabel ? [r.label] : []), ...t.columns.map((_, j) => valueText(t, i, j))]);
+  const plain = t.rows.map((r, i) => [...(hasLabel ? [escapeMarkdownCell(r.label)] : []), ...t.columns.map((_, j) => valueText(t, i, j))]);
   const computed = header.map((h, j) => Math.max(textWidth(h), ...plain.map((r) => textWidth(r[j] ?? ""))));
   const widths = computed.map((w, j) => layout.widths?.[j] ?? w);
   const headerWidths = widths.map((w, j) => layout.headerWidths?.[j] ?? w);

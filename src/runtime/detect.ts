@@ -1,7 +1,8 @@
 /** Running a registered detector on image files: decode, the detector's preprocessing, ORT, scores. */
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { sigmoid } from "../eval/calibration.js";
+import { parseCalibration, sigmoid } from "../eval/calibration.js";
+import { InputError } from "../util/errors.js";
 import * as os from "node:os";
 import { readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
 import { buildCorviAverage, buildFromCheckpoint, buildFromStateDict } from "../models/load.js";
@@ -105,12 +106,12 @@ export async function readImageList(listOrDir: string, root?: string): Promise<s
   return out;
 }
 
-/** p = sigmoid(a·score + b): from a JSON file with {a, b}, or a run's metrics.json (its "calibration"). */
+/** p = sigmoid(a·score + b): from a JSON file with {a, b}, or a run's metrics.json (see `parseCalibration`). */
 export async function readCalibration(file: string): Promise<{ a: number; b: number }> {
-  const v = JSON.parse(await fsp.readFile(file, "utf8")) as { a?: unknown; b?: unknown; calibration?: { a?: unknown; b?: unknown } };
-  const c = v.calibration ?? v;
-  if (typeof c.a !== "number" || typeof c.b !== "number") throw new Error(`${file}: expected {"a": number, "b": number} or a metrics.json with a "calibration"`);
-  return { a: c.a, b: c.b };
+  const text = await fsp.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+    throw new InputError(`${file}: cannot read calibration (${e.code ?? e.message})`);
+  });
+  return parseCalibration(text, file);
 }
 
 export type Detection =

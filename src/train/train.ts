@@ -90,7 +90,7 @@ export interface StageHooks {
 
 async function readItems(files: readonly string[]): Promise<TrainItem[]> {
   const items: TrainItem[] = [];
-  for (const f of files) items.push(...itemsFromRecords((await readAnnotationFile(f, { format: "imaginet", allowDuplicates: true })).records as ImagiNetRecord[]));
+  for (const f of files) items.push(...itemsFromRecords((await readAnnotationFile(f, { format: "imaginet", keepRepeats: true })).records as ImagiNetRecord[]));
   return items;
 }
 

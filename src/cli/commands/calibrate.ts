@@ -30,7 +30,7 @@ export function registerCalibrate(program: Command): void {
       action(async (annotations: string, opts: DetectCliOptions & { root: string; out: string; json?: boolean }) => {
         const spec = findDetector(opts.detector);
         if (spec.output !== "binary") throw new Error(`${spec.title} identifies generators; calibrate a detection model`);
-        const records = (await readAnnotationFile(annotations, { format: "imaginet", allowDuplicates: true })).records;
+        const records = (await readAnnotationFile(annotations, { format: "imaginet" })).records;
         const model = await loadModelFromCli(spec, { ...opts, anchorRoot: opts.anchorRoot ?? opts.root });
         const progress = new Progress("scoring", { total: records.length, unit: "img", enabled: opts.json ? false : undefined });
         const results = await detect(spec, model, records.map((r) => path.join(opts.root, r.path)), {

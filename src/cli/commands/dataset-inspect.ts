@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { readAnnotationFile, type AnnotationFile, type AnnotationFormat, type ImagiNetRecord } from "../../data/annotations.js";
+import { readAnnotationFile, repeatsWarning, type AnnotationFile, type AnnotationFormat, type ImagiNetRecord } from "../../data/annotations.js";
 import { CONTENTS, GROUPS, ORIGINS, SPECIFICS } from "../../data/labels.js";
 import { countBy, type SplitKey } from "../../data/tracks.js";
 import { renderTable } from "../../util/table.js";
@@ -11,6 +11,8 @@ export interface FileStats {
   file: string;
   format: AnnotationFormat;
   records: number;
+  /** lines that repeat an earlier line (same path and labels), counted once in `records` */
+  repeatedLines: number;
   counts: Record<string, Record<string, number>>;
 }
 
@@ -25,7 +27,15 @@ export function statsOf(af: AnnotationFile): FileStats {
     counts.origin = {};
     for (const r of af.records) counts.origin[r.originName] = (counts.origin[r.originName] ?? 0) + 1;
   }
-  return { file: af.file, format: af.format, records: af.records.length, counts };
+  return { file: af.file, format: af.format, records: af.records.length, repeatedLines: af.repeats.length, counts };
+}
+
+/** One warning on stderr per file with identical repeats (they are counted once; see `repeatsWarning`). */
+export function warnRepeats(files: readonly AnnotationFile[]): void {
+  for (const af of files) {
+    const w = repeatsWarning(af);
+    if (w) process.stderr.write(`imaginet: warning: ${w}\n`);
+  }
 }
 
 export function registerInspect(dataset: Command): void {
@@ -33,12 +43,13 @@ export function registerInspect(dataset: Command): void {
     .command("inspect")
     .description("validate annotation files (any upstream format) and count images per label")
     .argument("<annotations...>", "annotation files")
-    .option("--allow-duplicates", "accept a path listed twice with the same labels (upstream's group test files do this)")
     .option("--json", "print the counts as JSON")
     .action(
-      action(async (files: string[], opts: { json?: boolean; allowDuplicates?: boolean }) => {
-        const stats = [];
-        for (const f of files) stats.push(statsOf(await readAnnotationFile(f, { allowDuplicates: opts.allowDuplicates })));
+      action(async (files: string[], opts: { json?: boolean }) => {
+        const parsed: AnnotationFile[] = [];
+        for (const f of files) parsed.push(await readAnnotationFile(f));
+        warnRepeats(parsed);
+        const stats = parsed.map(statsOf);
         if (opts.json) return printJson(stats);
         for (const s of stats) {
           process.stdout.write(`${s.file}: ${s.format} format, ${s.records} images\n`);

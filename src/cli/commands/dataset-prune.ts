@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { applyPrune, planPrune } from "../../data/prune.js";
 import { defaultAnnotationFiles, loadReferences } from "../../data/references.js";
+import { warnRepeats } from "./dataset-inspect.js";
 import { formatBytes } from "../../util/progress.js";
 import { renderTable } from "../../util/table.js";
 import { action, EXIT_OK, EXIT_PROBLEMS, printJson } from "../common.js";
@@ -11,20 +12,20 @@ export function registerPrune(dataset: Command): void {
     .description("remove files under the root that no annotation file references (dry run unless --yes)")
     .argument("[annotations...]", "annotation files (default: train_annotations.txt, calibration.txt, test_annotations.txt in ROOT/annotations)")
     .requiredOption("--root <dir>", "dataset root")
-    .option("--allow-duplicates", "accept a path listed twice with the same labels (upstream's group test files do this)")
     .option("--yes", "really delete (default: only list what would go)")
     .option("--force", "delete even though some referenced files are missing")
     .option("--json", "print the plan (and result) as JSON")
     .action(
-      action(async (files: string[], opts: { root: string; allowDuplicates?: boolean; yes?: boolean; force?: boolean; json?: boolean }) => {
+      action(async (files: string[], opts: { root: string; yes?: boolean; force?: boolean; json?: boolean }) => {
         const annotationFiles = files.length > 0 ? files : defaultAnnotationFiles(opts.root);
-        const refs = await loadReferences(annotationFiles, { allowDuplicates: opts.allowDuplicates });
+        const refs = await loadReferences(annotationFiles);
+        warnRepeats(refs.files);
         const plan = await planPrune(opts.root, refs.paths, { progress: opts.json ? false : undefined });
         const refused = plan.missing.length > 0 && !opts.force;
         const willDelete = Boolean(opts.yes) && !refused;
         const result = willDelete ? await applyPrune(plan, { progress: opts.json ? false : undefined }) : null;
         if (opts.json) {
-          printJson({ ...plan, missing: plan.missing, dryRun: !willDelete, refused, result });
+          printJson({ ...plan, missing: plan.missing, repeatedLines: refs.repeatedLines, dryRun: !willDelete, refused, result });
         } else {
           const out: string[] = [];
           out.push(`referenced: ${plan.referenced}, present: ${plan.present}, missing: ${plan.missing.length}`);

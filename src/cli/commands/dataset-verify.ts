@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { defaultAnnotationFiles, loadReferences } from "../../data/references.js";
+import { warnRepeats } from "./dataset-inspect.js";
 import { verifyDataset, type VerifyReport } from "../../data/verify.js";
 import { renderTable } from "../../util/table.js";
 import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
@@ -10,22 +11,22 @@ export function registerVerify(dataset: Command): void {
     .description("check that every image the annotation files reference is present and is an image")
     .argument("[annotations...]", "annotation files (default: train_annotations.txt, calibration.txt, test_annotations.txt in ROOT/annotations)")
     .requiredOption("--root <dir>", "dataset root")
-    .option("--allow-duplicates", "accept a path listed twice with the same labels (upstream's group test files do this)")
     .option("--deep", "decode every image and report corrupt or truncated ones")
     .option("--workers <n>", "worker threads for the header checks (default: one per core)", parsePositiveInt("--workers"))
     .option("--examples <n>", "example paths shown per problem and source", parsePositiveInt("--examples"), 5)
     .option("--json", "print the report as JSON")
     .action(
-      action(async (files: string[], opts: { root: string; allowDuplicates?: boolean; deep?: boolean; workers?: number; examples: number; json?: boolean }) => {
+      action(async (files: string[], opts: { root: string; deep?: boolean; workers?: number; examples: number; json?: boolean }) => {
         const annotationFiles = files.length > 0 ? files : defaultAnnotationFiles(opts.root);
-        const refs = await loadReferences(annotationFiles, { allowDuplicates: opts.allowDuplicates });
+        const refs = await loadReferences(annotationFiles);
+        warnRepeats(refs.files);
         const report = await verifyDataset(opts.root, annotationFiles, refs.paths, {
           deep: opts.deep,
           workers: opts.workers,
           examples: opts.examples,
           progress: opts.json ? false : undefined,
         });
-        if (opts.json) printJson(report);
+        if (opts.json) printJson({ ...report, repeatedLines: refs.repeatedLines });
         else process.stdout.write(formatVerify(report));
         return report.ok ? EXIT_OK : EXIT_PROBLEMS;
       }),

@@ -33,7 +33,7 @@ export function registerEvalDetect(evalCmd: Command): void {
         const spec = findDetector(opts.detector);
         const annotationFiles = [...files, ...(opts.calibration ? [opts.calibration] : [])];
         const paths = new Set<string>();
-        for (const f of annotationFiles) for (const r of (await readAnnotationFile(f, { format: "imaginet", allowDuplicates: true })).records) paths.add(r.path);
+        for (const f of annotationFiles) for (const r of (await readAnnotationFile(f, { format: "imaginet" })).records) paths.add(r.path);
         const list = [...paths];
         const started = performance.now();
         const model = await loadModelFromCli(spec, { ...opts, anchorRoot: opts.anchorRoot ?? opts.root });

@@ -128,7 +128,7 @@ export function compare(real: GroupStats, synthetic: GroupStats): AuditFlag[] {
 export async function auditTestset(root: string, files: string[], opts: { progress?: boolean; concurrency?: number } = {}): Promise<AuditReport> {
   const splits: { split: string; records: ImagiNetRecord[] }[] = [];
   for (const f of files) {
-    const af = await readAnnotationFile(f, { format: "imaginet", allowDuplicates: true });
+    const af = await readAnnotationFile(f, { format: "imaginet" });
     splits.push({ split: path.basename(f), records: af.records as ImagiNetRecord[] });
   }
   const all = splits.flatMap((s) => s.records.map((r) => ({ split: s.split, r })));

@@ -34,7 +34,7 @@ export async function makePlan(files: readonly string[]): Promise<Plan> {
   const items: PlanItem[] = [];
   const lists: string[] = [];
   for (const file of files) {
-    const af = await readAnnotationFile(file, { format: "imaginet", allowDuplicates: true });
+    const af = await readAnnotationFile(file, { format: "imaginet", keepRepeats: true });
     const records = af.records as ImagiNetRecord[];
     const groups = [...new Set(records.filter((r) => r.origin === 1).map((r) => r.group))];
     if (groups.length !== 1) {
