@@ -2,7 +2,6 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { parseCalibration, sigmoid } from "../eval/calibration.js";
-import { InputError } from "../util/errors.js";
 import * as os from "node:os";
 import { readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
 import { buildCorviAverage, buildFromCheckpoint, buildFromStateDict } from "../models/load.js";
