@@ -521,7 +521,7 @@ describe("truncated and corrupt files give clear errors", () => {
     const pkl = entries.get("tiny_zip/data.pkl")!;
     const storages = [...entries].filter(([n]) => n.includes("/data/"));
     const short = write("short.pth", makeZip([{ name: "archive/data.pkl", data: pkl }, ...storages.map(([n, d]) => ({ name: n.replace("tiny_zip/", "archive/"), data: d.subarray(0, 4) }))]));
-    await assert.rejects(readTorchCheckpoint(short), starts(short, /storage data\/\d+ holds 4 bytes, the pickle expects \d+/));
+    await assert.rejects(readTorchCheckpoint(short), starts(short, /zip entry archive\/data\/\d+ holds 4 bytes, but the pickle declares storage data\/\d+ as \d+ × \d = \d+ bytes/));
     const missing = write("missing.pth", makeZip([{ name: "archive/data.pkl", data: pkl }, ...storages.slice(1).map(([n, d]) => ({ name: n.replace("tiny_zip/", "archive/"), data: d }))]));
     await assert.rejects(readTorchCheckpoint(missing), starts(missing, /references storage data\/0, which the archive lacks/));
     const corrupt = Buffer.from(pkl);

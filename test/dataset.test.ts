@@ -56,7 +56,7 @@ describe("dataset verify", () => {
     assert.deepEqual(sourceRow(r, "coco-val2017").examples, [{ status: "not-image", path: "val2017/00001.jpg", reason: "no known image signature" }]);
     assert.deepEqual(sourceRow(r, "journeydb").examples, [{ status: "not-image", path: "journeydb/00002.jpg", reason: "empty file" }]);
     const synth = sourceRow(r, "imaginet-synthetic");
-    assert.deepEqual(synth.examples, [{ status: "unreadable", path: "dalle3/00003.png", reason: "is a directory" }]);
+    assert.deepEqual(synth.examples, [{ status: "unreadable", path: "dalle3/00003.png", reason: "not a regular file (a directory)" }]);
     assert.deepEqual([synth.present, synth.unreadable, synth.corrupt], [23, 1, 0], "header check passes a truncated file");
 
     const deep = cli(["dataset", "verify", "--root", root, "--deep", "--json"]);

@@ -27,6 +27,17 @@ describe("decode to RGB as Pillow's convert('RGB')", () => {
     });
   }
 
+  // made by scripts/fixtures/make_cmyk_fixture.py
+  test("a CMYK JPEG (Adobe-inverted, as Pillow writes it) by Pillow's formula, not libvips' ICC conversion", async () => {
+    const ours = await decodeRgb(path.join(dir, "jpeg_cmyk.jpg"));
+    const expected = await decodeRgb(path.join(dir, "jpeg_cmyk.expected.png"));
+    const viaIcc = await (await import("sharp")).default(path.join(dir, "jpeg_cmyk.jpg")).toColourspace("srgb").raw().toBuffer();
+    const maxDiff = (a: Uint8Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - expected.data[i]!)), 0);
+    assert.deepEqual([ours.width, ours.height, ours.data.length], [16, 12, 16 * 12 * 3]);
+    assert.ok(maxDiff(ours.data) <= 1, `max abs difference ${maxDiff(ours.data)}`);
+    assert.ok(maxDiff(viaIcc) > 50, "the fixture tells the two conversions apart");
+  });
+
   test("corrupt, truncated, non-image and oversized inputs fail with the file name", async () => {
     const t = tmpDir();
     const text = path.join(t, "a.jpg");

@@ -23,10 +23,14 @@ export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The CLI in a child process without blocking this one (for tests that serve HTTP from here). */
-export function cliAsync(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/**
+ * The CLI in a child process without blocking this one (for tests that serve HTTP from here, or
+ * that must not hang: past `timeoutMs` the child is killed and the code is -1).
+ */
+export function cliAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", path.join(REPO, "src/cli/main.ts"), ...args], { cwd: REPO, env: { ...process.env, ...opts.env }, encoding: "utf8" }, (err, stdout, stderr) => {
+    const options = { cwd: REPO, env: { ...process.env, ...opts.env }, encoding: "utf8" as const, timeout: opts.timeoutMs ?? 0, killSignal: "SIGKILL" as const };
+    execFile(process.execPath, ["--import", "tsx", path.join(REPO, "src/cli/main.ts"), ...args], options, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });

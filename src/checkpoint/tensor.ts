@@ -7,6 +7,7 @@
 import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as zlib from "node:zlib";
+import { InputError } from "../util/errors.js";
 
 export type DType = "f64" | "f32" | "f16" | "bf16" | "i64" | "i32" | "i16" | "i8" | "u8" | "bool" | "u16" | "u32" | "u64";
 
@@ -60,6 +61,23 @@ export async function readFileRange(file: string, offset: number, length: number
   return out;
 }
 
+/**
+ * Inflates a raw deflate stream that must give exactly `size` bytes: one that would give more is
+ * stopped there (a zip header can lie about what its entry inflates to), so memory stays bounded
+ * by the declared size. `what` starts the error messages ("FILE: zip entry NAME").
+ */
+export function inflateAtMost(packed: Uint8Array, size: number, what: string): Uint8Array {
+  let out: Uint8Array;
+  try {
+    out = zlib.inflateRawSync(packed, { maxOutputLength: Math.max(size, 1) });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw new InputError(`${what} inflates past its declared ${size} bytes`);
+    throw new InputError(`${what} does not inflate: ${(err as Error).message}`);
+  }
+  if (out.length !== size) throw new InputError(`${what} inflates to ${out.length} bytes, its declared size is ${size}`);
+  return out;
+}
+
 /** A storage: a run of bytes on disk (or in memory) that tensors view. */
 export class Storage {
   /** how many times bytes were fetched for this storage or its views (for tests and diagnostics) */
@@ -107,14 +125,7 @@ export class Storage {
     if (src.kind === "memory") return src.bytes.slice(start, end);
     if (src.kind === "file") return readFileRange(src.file, src.offset + start, end - start, `storage ${this.name}`);
     const packed = await readFileRange(src.file, src.offset, src.compressedLength, `storage ${this.name}`);
-    let all: Uint8Array;
-    try {
-      all = zlib.inflateRawSync(packed);
-    } catch (err) {
-      throw new Error(`${this.file}: storage ${this.name} does not inflate: ${(err as Error).message}`);
-    }
-    if (all.length !== this.byteLength) throw new Error(`${this.file}: storage ${this.name} inflates to ${all.length} bytes, expected ${this.byteLength}`);
-    return all.slice(start, end);
+    return (await inflateAtMost(packed, this.byteLength, `${this.file}: storage ${this.name}`)).slice(start, end);
   }
 }
 

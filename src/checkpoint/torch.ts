@@ -30,7 +30,8 @@ import {
   type UnpickleResult,
   RefusedGlobalError,
 } from "./pickle.js";
-import { DTYPE_SIZE, LazyTensor, Storage, readFileRange, type DType, type StorageSource } from "./tensor.js";
+import { InputError } from "../util/errors.js";
+import { DTYPE_SIZE, LazyTensor, Storage, inflateAtMost, readFileRange, type DType, type StorageSource } from "./tensor.js";
 
 /** A torch storage class (torch.FloatStorage …) as the allow-list knows it. */
 interface StorageTypeHandler extends GlobalHandler {
@@ -229,6 +230,11 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
   }
   const pklEntry = pkls[0]!;
   const prefix = pklEntry.name.slice(0, -"data.pkl".length);
+  // the zip's declared sizes are checked against what each entry is for before anything is inflated
+  // (storages against the pickle's own sizes, below); inflation stops at the declared size
+  checkDeclaredSize(file, pklEntry, MAX_PICKLE_BYTES, "a checkpoint's pickle");
+  const byteorder = byName.get(`${prefix}byteorder`);
+  if (byteorder !== undefined) checkDeclaredSize(file, byteorder, 16, "a byte-order record");
   const fh = await fsp.open(file, "r");
   const sources = new Map<string, { source: StorageSource; entry: ZipEntryInfo }>();
   let pkl: Uint8Array;
@@ -236,9 +242,8 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
   try {
     const pklSource = await entrySource(file, fh, size, pklEntry);
     pkl = await readEntry(file, pklSource, pklEntry);
-    const order = byName.get(`${prefix}byteorder`);
-    if (order !== undefined) {
-      const text = Buffer.from(await readEntry(file, await entrySource(file, fh, size, order), order)).toString("latin1").trim();
+    if (byteorder !== undefined) {
+      const text = Buffer.from(await readEntry(file, await entrySource(file, fh, size, byteorder), byteorder)).toString("latin1").trim();
       if (text !== "little" && text !== "big") throw new Error(`${file}: unknown byte order ${JSON.stringify(text)}`);
       bigEndian = text === "big";
     }
@@ -262,8 +267,8 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
     const found = sources.get(key);
     if (found === undefined) throw new Error(`the pickle references storage data/${key}, which the archive lacks`);
     const byteLength = numel * DTYPE_SIZE[dtype];
-    if (found.entry.uncompressedSize < byteLength) {
-      throw new Error(`storage data/${key} holds ${found.entry.uncompressedSize} bytes, the pickle expects ${byteLength}`);
+    if (found.entry.uncompressedSize !== byteLength) {
+      throw new InputError(`${file}: zip entry ${found.entry.name} holds ${found.entry.uncompressedSize} bytes, but the pickle declares storage data/${key} as ${numel} × ${DTYPE_SIZE[dtype]} = ${byteLength} bytes`);
     }
     const storage = new Storage(`data/${key}`, dtype, byteLength, found.source, file, bigEndian);
     storages.set(key, storage);
@@ -273,15 +278,18 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
   return { file, format: "zip", tree: value, storages, archiveName: prefix.replace(/\/$/, "") };
 }
 
+/** data.pkl holds the object tree only (tensor bytes are separate entries): a few hundred kB for large models. */
+const MAX_PICKLE_BYTES = 64 << 20;
+
+function checkDeclaredSize(file: string, e: ZipEntryInfo, max: number, what: string): void {
+  if (e.uncompressedSize > max) throw new InputError(`${file}: zip entry ${e.name} declares ${e.uncompressedSize} bytes; ${what} is at most ${max} bytes`);
+}
+
 async function readEntry(file: string, source: StorageSource, e: ZipEntryInfo): Promise<Uint8Array> {
   if (source.kind === "file") return readFileRange(file, source.offset, e.uncompressedSize, `zip entry ${e.name}`);
   if (source.kind !== "deflate") throw new Error("internal: unexpected source");
   const packed = await readFileRange(file, source.offset, source.compressedLength, `zip entry ${e.name}`);
-  try {
-    return zlib.inflateRawSync(packed);
-  } catch (err) {
-    throw new Error(`${file}: zip entry ${e.name} does not inflate: ${(err as Error).message}`);
-  }
+  return inflateAtMost(packed, e.uncompressedSize, `${file}: zip entry ${e.name}`);
 }
 
 function describePid(pid: PyValue): string {

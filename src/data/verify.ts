@@ -4,7 +4,8 @@
  */
 import * as os from "node:os";
 import * as path from "node:path";
-import { loadSharp } from "../image/sharp.js";
+import { DEFAULT_MAX_PIXELS } from "../image/decode.js";
+import { inputOptions, loadSharp } from "../image/sharp.js";
 import type { ImageFormat } from "../image/format.js";
 import { checkHeaders } from "./header-check.js";
 import { mapPool } from "../util/pool.js";
@@ -39,6 +40,8 @@ export interface VerifyReport {
 
 export interface VerifyOptions {
   deep?: boolean;
+  /** with `deep`: images with more pixels are corrupt (default DEFAULT_MAX_PIXELS) */
+  maxPixels?: number;
   /** worker threads for header checks; default: one per core */
   workers?: number;
   /** how many example paths per problem kind and source to keep; default 5 */
@@ -52,12 +55,13 @@ interface Check {
   reason?: string;
 }
 
-async function decode(abs: string): Promise<string | null> {
+/** Decodes a file the header check found to be a regular file with an image signature. */
+async function decode(abs: string, maxPixels: number): Promise<string | null> {
   try {
-    // failOn "truncated": a cut-off JPEG/PNG/WebP fails here (upstream's PIL LOAD_TRUNCATED_IMAGES would hide it)
+    // inputOptions: a cut-off or corrupt JPEG/PNG/WebP fails here (upstream's PIL LOAD_TRUNCATED_IMAGES would hide a cut-off one)
     const sharp = await loadSharp();
     sharp.cache(false); // each file is decoded once; caching 200k decodes would only hold memory
-    await sharp(abs, { failOn: "truncated", limitInputPixels: false }).raw().toBuffer();
+    await sharp(abs, inputOptions(maxPixels)).raw().toBuffer();
     return null;
   } catch (err) {
     return (err as Error).message.split("\n")[0] ?? "decode failed";
@@ -93,18 +97,19 @@ export async function verifyDataset(root: string, annotationFiles: string[], pat
     if (check.status !== "present") s.examples.push({ status: check.status, path: rel, reason: check.reason ?? check.status });
   };
 
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const headers = await checkHeaders(root, list, { workers: opts.workers, onChunk: opts.deep ? undefined : (n) => progress.tick(n) });
   if (opts.deep) {
     const failed: number[] = [];
     await mapPool(list, os.availableParallelism(), async (rel, i) => {
-      if (headers[i]!.status === "present" && (await decode(path.join(root, rel))) !== null) failed.push(i);
+      if (headers[i]!.status === "present" && (await decode(path.join(root, rel), maxPixels)) !== null) failed.push(i);
       progress.tick();
     });
     // libvips keeps one error buffer for all its threads, so concurrent failures can garble each
     // other's message: decode the failed files again one at a time, with nothing else in flight
     const corrupt = new Map<number, Check>();
     for (const i of failed.sort((x, y) => x - y)) {
-      const reason = await decode(path.join(root, list[i]!));
+      const reason = await decode(path.join(root, list[i]!), maxPixels);
       if (reason !== null) corrupt.set(i, { status: "corrupt", reason });
     }
     list.forEach((rel, i) => record(rel, corrupt.get(i) ?? headers[i]!));

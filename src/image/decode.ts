@@ -2,14 +2,26 @@
  * Decoding to 8-bit RGB the way upstream does with PIL's `Image.open(f).convert("RGB")`:
  * no EXIF auto-rotation, embedded colour profiles ignored, alpha dropped (not composited),
  * greyscale and palette images expanded, 16-bit RGB reduced to its high byte, 16-bit greyscale
- * clipped to 255 (PIL's "I" → "RGB" conversion), the first frame of an animation.
+ * clipped to 255 (PIL's "I" → "RGB" conversion), CMYK by PIL's formula without a colour profile,
+ * the first frame of an animation.
+ *
+ * Hostile input: a path must be a regular file (a FIFO would block forever), and only raster
+ * formats known by their signature reach libvips (an SVG or PDF would be rendered at whatever size
+ * it declares); corrupt data and images past the pixel limit are errors (see inputOptions).
  */
+import { promises as fsp } from "node:fs";
 import type { Sharp } from "sharp";
-import { loadSharp } from "./sharp.js";
+import { statRegularFile } from "../util/fs.js";
+import { SNIFF_BYTES, sniffImageFormat, type ImageFormat } from "./format.js";
+import { inputOptions, loadSharp } from "./sharp.js";
 import type { RgbImage } from "./types.js";
 
-/** PIL's `Image.MAX_IMAGE_PIXELS` as upstream sets it. */
-export const DEFAULT_MAX_PIXELS = 933_120_000;
+/**
+ * The most pixels a decoded image may have unless --max-pixels says otherwise: 8192×8192 (192 MiB
+ * as 8-bit RGB). ImagiNet's images are at most a few thousand pixels a side; upstream raises PIL's
+ * limit to 933 Mpx, but a file declaring that many is far more likely hostile than a photo.
+ */
+export const DEFAULT_MAX_PIXELS = 1 << 26;
 
 export class ImageDecodeError extends Error {
   constructor(
@@ -22,7 +34,7 @@ export class ImageDecodeError extends Error {
 }
 
 export interface DecodeOptions {
-  /** refuse images with more pixels than this (default: PIL's limit as upstream sets it) */
+  /** refuse images with more pixels than this (default DEFAULT_MAX_PIXELS) */
   maxPixels?: number;
   /** name used in error messages when the input is a buffer */
   name?: string;
@@ -31,12 +43,16 @@ export interface DecodeOptions {
 export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
   const name = opts.name ?? (typeof input === "string" ? input : "image");
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if ((await sniffInput(input, name)) === null) {
+    throw new ImageDecodeError(name, "not a readable image (no raster image signature: JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF or HEIF expected)");
+  }
   const sharp = await loadSharp();
-  // failOn "truncated": a cut-off file is an error here, not a silently grey bottom half
-  const open = (): Sharp => sharp(input, { failOn: "truncated", limitInputPixels: false, ignoreIcc: true, pages: 1, page: 0 });
+  const options = { ...inputOptions(maxPixels), ignoreIcc: true, pages: 1, page: 0 };
+  const open = (): Sharp => sharp(input, options);
   let meta;
   try {
-    meta = await open().metadata();
+    // the header only, without libvips' limit, so that an image past it gets the message below
+    meta = await sharp(input, { ...options, limitInputPixels: false }).metadata();
   } catch (err) {
     throw new ImageDecodeError(name, `not a readable image (${firstLine(err)})`);
   }
@@ -53,12 +69,52 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
       for (let i = 0; i < src.length; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = Math.min(255, src[i]!);
       return { width: info.width, height: info.height, data: out };
     }
+    if (meta.space === "cmyk") {
+      // the ink values as PIL reads them (an Adobe JPEG's inverted ones un-inverted), not libvips' ICC conversion
+      const { data, info } = await open().pipelineColourspace("cmyk").toColourspace("cmyk").raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== 4) throw new Error(`CMYK decoded to ${info.channels} channels`);
+      return { width: info.width, height: info.height, data: cmykToRgb(data) };
+    }
     const { data, info } = await open().removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (err) {
     throw new ImageDecodeError(name, `cannot decode (${firstLine(err)})`);
   }
+}
+
+/** The input's format by its signature; a path is first checked to be a regular file. */
+async function sniffInput(input: string | Uint8Array, name: string): Promise<ImageFormat | null> {
+  if (typeof input !== "string") return sniffImageFormat(input.subarray(0, SNIFF_BYTES));
+  let fh;
+  try {
+    await statRegularFile(input);
+    fh = await fsp.open(input, "r");
+    const head = new Uint8Array(SNIFF_BYTES);
+    const { bytesRead } = await fh.read(head, 0, SNIFF_BYTES, 0);
+    return sniffImageFormat(head.subarray(0, bytesRead));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code ? new ImageDecodeError(name, `not a readable image (${code})`) : err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/**
+ * PIL's CMYK → RGB (libImaging/Convert.c cmyk2rgb): R = (255 − K) − (C·(255 − K) / 255, rounded
+ * as its MULDIV255 does), likewise G from M and B from Y; no colour profile.
+ */
+export function cmykToRgb(cmyk: Uint8Array): Uint8Array {
+  const out = new Uint8Array((cmyk.length / 4) * 3);
+  for (let i = 0, o = 0; i < cmyk.length; i += 4, o += 3) {
+    const nk = 255 - cmyk[i + 3]!;
+    for (let c = 0; c < 3; c++) {
+      const t = cmyk[i + c]! * nk + 128;
+      out[o + c] = nk - (((t >> 8) + t) >> 8);
+    }
+  }
+  return out;
 }
 
 function firstLine(err: unknown): string {

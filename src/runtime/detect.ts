@@ -17,14 +17,19 @@ import { DetectorSession, type ModelSource, type NormalizedImage, type SessionOp
 
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|avif|tiff?|gif)$/i;
 
-/** Files as given, and the images below any folders, in a stable order. */
+/**
+ * Files as given, and the images below any folders, in a stable order. In a folder, every entry
+ * named like an image that is not a folder is listed — symlinks, FIFOs and devices too — so that
+ * decoding follows a symlink to a regular file and reports any other kind as an error for that
+ * file, rather than skipping it silently. Symlinked folders are not descended into.
+ */
 export async function expandInputs(inputs: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const input of inputs) {
     const st = await fsp.stat(input).catch(() => null);
     if (st?.isDirectory()) {
       const entries = await fsp.readdir(input, { recursive: true, withFileTypes: true });
-      out.push(...entries.filter((e) => e.isFile() && IMAGE_EXTENSIONS.test(e.name)).map((e) => path.join(e.parentPath, e.name)).sort());
+      out.push(...entries.filter((e) => !e.isDirectory() && IMAGE_EXTENSIONS.test(e.name)).map((e) => path.join(e.parentPath, e.name)).sort());
     } else out.push(input);
   }
   return out;

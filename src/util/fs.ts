@@ -1,6 +1,7 @@
-import { promises as fsp } from "node:fs";
+import { promises as fsp, statSync, type Stats } from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
+import { InputError } from "./errors.js";
 
 /** Writes a file atomically: a temp file beside it, then rename, so a crash never leaves a half-written file under the final name. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
@@ -67,4 +68,46 @@ function utf8SequenceLength(bytes: Buffer, i: number): number {
 export function fileNameBytes(name: string): Buffer {
   const parts = name.split(/\\x([0-9a-f]{2})/);
   return Buffer.concat(parts.map((p, i) => (i % 2 === 1 ? Buffer.from([Number.parseInt(p, 16)]) : Buffer.from(p, "utf8"))));
+}
+
+/** What a non-regular file is, for messages. */
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  return "not a file";
+}
+
+/** A listed or input file that is a FIFO, socket, device or directory. */
+export class NotRegularFileError extends InputError {
+  /** "not a regular file (a FIFO)": the message without the file */
+  readonly reason: string;
+
+  constructor(file: string, st: Stats) {
+    const reason = `not a regular file (${fileKind(st)})`;
+    super(`${file}: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+/**
+ * `st` when it describes a regular file; otherwise a NotRegularFileError "FILE: not a regular file (a FIFO)".
+ * Check before opening any listed or input file: opening a FIFO for reading blocks until a writer
+ * comes (forever), and a device never ends.
+ */
+export function checkRegularFile(file: string, st: Stats): Stats {
+  if (!st.isFile()) throw new NotRegularFileError(file, st);
+  return st;
+}
+
+/** stat (symlinks followed, so a link to a FIFO is refused too) + {@link checkRegularFile}. */
+export async function statRegularFile(file: string): Promise<Stats> {
+  return checkRegularFile(file, await fsp.stat(file));
+}
+
+/** The synchronous {@link statRegularFile}, for the header-check workers. */
+export function statRegularFileSync(file: string): Stats {
+  return checkRegularFile(file, statSync(file));
 }

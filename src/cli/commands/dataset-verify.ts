@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { defaultAnnotationFiles, loadReferences } from "../../data/references.js";
 import { warnRepeats } from "./dataset-inspect.js";
 import { verifyDataset, type VerifyReport } from "../../data/verify.js";
+import { DEFAULT_MAX_PIXELS } from "../../image/decode.js";
 import { renderTable } from "../../util/table.js";
 import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
 
@@ -12,16 +13,18 @@ export function registerVerify(dataset: Command): void {
     .argument("[annotations...]", "annotation files (default: train_annotations.txt, calibration.txt, test_annotations.txt in ROOT/annotations)")
     .requiredOption("--root <dir>", "dataset root")
     .option("--deep", "decode every image and report corrupt or truncated ones")
+    .option("--max-pixels <n>", "with --deep: images with more pixels count as corrupt", parsePositiveInt("--max-pixels"), DEFAULT_MAX_PIXELS)
     .option("--workers <n>", "worker threads for the header checks (default: one per core)", parsePositiveInt("--workers"))
     .option("--examples <n>", "example paths shown per problem and source", parsePositiveInt("--examples"), 5)
     .option("--json", "print the report as JSON")
     .action(
-      action(async (files: string[], opts: { root: string; deep?: boolean; workers?: number; examples: number; json?: boolean }) => {
+      action(async (files: string[], opts: { root: string; deep?: boolean; maxPixels: number; workers?: number; examples: number; json?: boolean }) => {
         const annotationFiles = files.length > 0 ? files : defaultAnnotationFiles(opts.root);
         const refs = await loadReferences(annotationFiles);
         warnRepeats(refs.files);
         const report = await verifyDataset(opts.root, annotationFiles, refs.paths, {
           deep: opts.deep,
+          maxPixels: opts.maxPixels,
           workers: opts.workers,
           examples: opts.examples,
           progress: opts.json ? false : undefined,
