@@ -8,8 +8,11 @@
  * else TORCH_CXX_FLAGS from libtorch's TorchConfig.cmake, else whether libc10.so exports
  * std::__cxx11 symbols (nm -D). Objects are rebuilt only when their sources or flags change.
  *
- * Usage: node scripts/build-native.mjs [--force] [--verbose]   (env: CXX, IMAGINET_JOBS)
+ * Usage: node scripts/build-native.mjs [--force] [--verbose] [--optional]   (env: CXX, IMAGINET_JOBS)
  * IMAGINET_SKIP_NATIVE=1 skips the build (inference and evaluation need no libtorch; training does).
+ * --optional (the package's install script, for users of the published package): a build that cannot
+ * run or fails is reported and the install goes on without the addon; the checkout's `prepare` builds
+ * without it, so a missing libtorch fails there.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -25,6 +28,7 @@ const OUT = path.join(SRC, "build");
 const TARGET = path.join(OUT, "imaginet_torch.node");
 const force = process.argv.includes("--force");
 const verbose = process.argv.includes("--verbose");
+const optional = process.argv.includes("--optional");
 
 if (process.env.IMAGINET_SKIP_NATIVE === "1") {
   console.error("build-native: skipped (IMAGINET_SKIP_NATIVE=1); `imaginet train` and `imaginet demo` need it");
@@ -33,7 +37,8 @@ if (process.env.IMAGINET_SKIP_NATIVE === "1") {
 
 function fail(msg) {
   console.error(`build-native: ${msg}`);
-  process.exit(1);
+  if (optional) console.error("build-native: the training addon is not built; detection and evaluation work without it, `imaginet train` and `imaginet demo` need it");
+  process.exit(optional ? 0 : 1);
 }
 
 function findLibtorch() {
