@@ -15,13 +15,13 @@ import { readTorchCheckpoint, stateDict, type LazyTensor } from "../checkpoint/i
 import { setNumThreads, type ParamStore } from "../engine/index.js";
 import { TRAIN } from "../image/recipes.js";
 import type { Recipe } from "../image/recipe.js";
-import { SELFCON_RESNET50, torchvisionToEncoder, type ConResNetConfig } from "../models/selfcon.js";
-import type { ResNetConfig } from "../models/resnet.js";
+import { inferLinearEncoder, SELFCON_RESNET50, torchvisionToEncoder, type ConResNetConfig } from "../models/selfcon.js";
+import { resnetFeatures, type ResNetConfig } from "../models/resnet.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { latestCheckpoint, loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint.js";
 import { itemsFromRecords, TrainLoader, type Batch, type TrainItem } from "./data.js";
 import { trainLoop, type LoopResult, type TrainEvent } from "./loop.js";
-import { createModel, disposeModel, inferSpec, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
+import { createModel, disposeModel, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
 
 /** The trunk's size: upstream's ResNet-50 ([3,4,6,3], width 1) or something smaller for quick runs. */
 export interface TrunkSize {
@@ -177,10 +177,10 @@ export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = 
   const enc = stateDict(await readTorchCheckpoint(o.encoder));
   const encModel = new Map([...enc].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
   if (encModel.size === 0) throw new Error(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
-  const conCfg = inferSpec("selfcon", encModel).cfg as ConResNetConfig;
-  const features = Math.round(512 * conCfg.trunk.width) * 4;
+  const encoder = inferLinearEncoder(encModel);
+  const features = resnetFeatures(encoder.cfg.trunk);
   const classes = o.target === "group" ? 4 : 1;
-  const spec: TrainSpec = { kind: "linear", cfg: { encoder: conCfg, classifier: { features, hidden: o.hidden ?? features / 2, classes, dropout: 0.2 } } };
+  const spec: TrainSpec = { kind: "linear", cfg: { encoder, classifier: { features, hidden: o.hidden ?? features / 2, classes, dropout: 0.2 } } };
   const resumed = await resumeState(o);
   const from = resumed ? resumed.from : prefixed(encModel, "model");
   const model = await createModel(spec, { from, partial: !resumed, seed: o.seed, ...(o.device ? { device: o.device } : {}) });
