@@ -10,7 +10,6 @@ import { LASTED_ANCHOR, lasted, type ClipResNetConfig } from "./clip.js";
 import { corvi2022, corvi2022Average, grag2021, imaginet, type ImagiNetConfig, type ResNetConfig } from "./resnet.js";
 
 export type Architecture = "grag2021" | "corvi2022" | "imaginet" | "lasted";
-export const ARCHITECTURES: readonly Architecture[] = ["grag2021", "corvi2022", "imaginet", "lasted"];
 
 export type ArchConfig =
   | { arch: "grag2021"; trunk: ResNetConfig; prefix: string }

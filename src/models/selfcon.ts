@@ -64,8 +64,6 @@ export interface ClassifierConfig {
   dropout: number;
 }
 
-export const IMAGINET_CLASSIFIER: ClassifierConfig = { features: 2048, hidden: 1024, classes: 1, dropout: 0.2 };
-
 const EXPANSION = 4;
 
 /** Output channels of a trunk stage (1…4): 256·w, 512·w, 1024·w, 2048·w. */

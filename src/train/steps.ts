@@ -200,22 +200,6 @@ export function makeOptimizer(model: TrainModel, cfg: OptimizerConfig): Optimize
   return new Adam(ps, { lr: cfg.lr, weightDecay: wd, betas: cfg.betas ?? [0.9, 0.999], eps: cfg.eps ?? 1e-8 });
 }
 
-/** upstream's representation optimizer: SGD(lr, momentum 0.9, weight decay 1e-4) over all parameters. */
-export function representationOptimizer(model: TrainModel, lr: number): Optimizer {
-  return makeOptimizer(model, { name: "sgd", lr });
-}
-
-/** upstream's linear-stage optimizer: Adam(classifier parameters, lr 1e-4, weight decay 1e-3). */
-export function classifierOptimizer(model: TrainModel, lr = 1e-4): Optimizer {
-  if (model.spec.kind !== "linear") throw new Error("classifierOptimizer is for the linear stage");
-  return makeOptimizer(model, { name: "adam", lr, weightDecay: 1e-3 });
-}
-
-/** Sets the learning rate of every parameter group (the per-epoch schedule). */
-export function setLr(opt: Optimizer, lr: number): void {
-  opt.lr = lr;
-}
-
 // ---- steps ----
 
 export interface StepBatch {
