@@ -1,6 +1,7 @@
 /**
  * `imaginet train` end to end on a tiny dataset: SelfCon representation, resume, the linear stage,
- * and the resulting detector checkpoint running through `imaginet detect` (ONNX). Uses the libtorch
+ * and the resulting detector checkpoint running through `imaginet detect` (ONNX); the same from a
+ * cross-entropy representation. Uses the libtorch
  * addon (skipped only where it is not built).
  */
 import assert from "node:assert/strict";
@@ -10,6 +11,7 @@ import { before, describe, test } from "node:test";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
 import { makeExampleDataset } from "../src/data/example.js";
 import { nativeAvailable } from "../src/engine/index.js";
+import { buildFromCheckpoint } from "../src/models/load.js";
 import { trainClassifier, trainRepresentation, type RepresentOptions } from "../src/train/train.js";
 import { TrainingDivergedError } from "../src/train/loop.js";
 import { cli, tmpDir } from "./helpers.js";
@@ -105,6 +107,25 @@ describe("imaginet train", { skip }, () => {
     const noCkpt = cli(["train", "represent", train, "--root", root, "--out", tmpDir(), "--resume"]);
     assert.equal(noCkpt.code, 2);
     assert.match(noCkpt.stderr, /--resume: no checkpoint/);
+  });
+
+  test("a cross-entropy representation (--method ce) goes through train classifier to a detector that imaginet detect runs", async () => {
+    const a = await trainRepresentation({ ...base, method: "ce", out: tmpDir(), epochs: 1, resume: false });
+    const c = await trainClassifier({ ...base, annotations: [path.join(root, "annotations", "calibration.txt")], out: tmpDir(), epochs: 1, resume: false, encoder: a.checkpoint!, target: "origin", lr: 1e-3 });
+    const detector = c.detector!;
+    // the CE model (strided trunk, fc head) under "model", the classifier beside it
+    const keys = [...stateDict(await readTorchCheckpoint(detector)).keys()];
+    assert.ok(keys.includes("model.encoder.conv1.weight") && keys.includes("model.fc.2.weight") && keys.includes("classifier.4.weight"));
+    assert.ok(!keys.some((k) => k.includes("selfcon_layer")));
+    // the imaginet detector's registry entry says nodown; the CE encoder's trunk is strided, and its fc is a training-only part
+    const built = await buildFromCheckpoint("imaginet", detector, { nodown: true });
+    assert.equal(built.config.arch === "imaginet" && built.config.cfg.trunk.nodown, false);
+    assert.deepEqual(built.ignored.filter((k) => k.startsWith("model.fc.")).sort(), ["model.fc.0.bias", "model.fc.0.weight", "model.fc.2.bias", "model.fc.2.weight"]);
+    const img = path.join(root, (readFileSync(path.join(root, "annotations", "test_annotations.txt"), "utf8").split("\n")[0] ?? "").split(",")[0]!);
+    const d = cli(["detect", img, "--detector", "imaginet", "--weights", detector, "--json"]);
+    assert.equal(d.code, 0, d.stderr);
+    const [row] = JSON.parse(d.stdout);
+    assert.ok(Number.isFinite(row.score));
   });
 
   test("a loss that stops being finite ends the run with the last good checkpoint named", async () => {

@@ -6,7 +6,6 @@ export {
   PyGlobal,
   PyObject,
   RefusedGlobalError,
-  SUPPORTED_OPCODES,
   isTuple,
   unpickle,
   type GlobalHandler,

@@ -203,25 +203,6 @@ function fixImports(module: string, name: string): string {
   return mod !== undefined ? `${mod}.${name}` : full;
 }
 
-const OP_NAMES: Record<number, string> = {
-  0x28: "MARK", 0x2e: "STOP", 0x30: "POP", 0x31: "POP_MARK", 0x32: "DUP", 0x46: "FLOAT", 0x49: "INT", 0x4a: "BININT",
-  0x4b: "BININT1", 0x4c: "LONG", 0x4d: "BININT2", 0x4e: "NONE", 0x50: "PERSID", 0x51: "BINPERSID", 0x52: "REDUCE",
-  0x53: "STRING", 0x54: "BINSTRING", 0x55: "SHORT_BINSTRING", 0x56: "UNICODE", 0x58: "BINUNICODE", 0x61: "APPEND",
-  0x62: "BUILD", 0x63: "GLOBAL", 0x64: "DICT", 0x7d: "EMPTY_DICT", 0x65: "APPENDS", 0x67: "GET", 0x68: "BINGET",
-  0x69: "INST", 0x6a: "LONG_BINGET", 0x6c: "LIST", 0x5d: "EMPTY_LIST", 0x6f: "OBJ", 0x70: "PUT", 0x71: "BINPUT",
-  0x72: "LONG_BINPUT", 0x73: "SETITEM", 0x74: "TUPLE", 0x29: "EMPTY_TUPLE", 0x75: "SETITEMS", 0x47: "BINFLOAT",
-  0x80: "PROTO", 0x81: "NEWOBJ", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x85: "TUPLE1", 0x86: "TUPLE2", 0x87: "TUPLE3",
-  0x88: "NEWTRUE", 0x89: "NEWFALSE", 0x8a: "LONG1", 0x8b: "LONG4", 0x42: "BINBYTES", 0x43: "SHORT_BINBYTES",
-  0x8c: "SHORT_BINUNICODE", 0x8d: "BINUNICODE8", 0x8e: "BINBYTES8", 0x8f: "EMPTY_SET", 0x90: "ADDITEMS", 0x91: "FROZENSET",
-  0x92: "NEWOBJ_EX", 0x93: "STACK_GLOBAL", 0x94: "MEMOIZE", 0x95: "FRAME", 0x96: "BYTEARRAY8", 0x97: "NEXT_BUFFER",
-  0x98: "READONLY_BUFFER",
-};
-
-/** The opcodes this VM implements (all of protocols 0–5 but the extension registry and out-of-band buffers). */
-export const SUPPORTED_OPCODES: readonly string[] = Object.entries(OP_NAMES)
-  .filter(([code]) => ![0x82, 0x83, 0x84, 0x97, 0x98].includes(Number(code)))
-  .map(([, name]) => name);
-
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 function intValue(v: bigint): number | bigint {
@@ -233,6 +214,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions = {}): Unpickle
   return new Machine(data, opts).run();
 }
 
+/** The VM's state and the primitives the opcodes (OPCODES below) are written in. */
 class Machine {
   private readonly view: DataView;
   private pos: number;
@@ -255,15 +237,28 @@ class Machine {
     this.globals = opts.globals ?? new Map();
   }
 
-  private fail(message: string): never {
-    throw new PickleError(`${this.source}: ${message} (${OP_NAMES[this.op] ?? "opcode"} at byte ${this.opStart})`);
+  run(): UnpickleResult {
+    for (;;) {
+      this.opStart = this.pos;
+      this.op = 0;
+      const op = this.u8();
+      const opcode = OPCODES.get(op);
+      if (opcode === undefined) this.fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, "0")} (corrupt or not a pickle)`);
+      this.op = op;
+      const result = opcode.run(this);
+      if (result !== undefined) return result;
+    }
+  }
+
+  fail(message: string): never {
+    throw new PickleError(`${this.source}: ${message} (${OPCODES.get(this.op)?.name ?? "opcode"} at byte ${this.opStart})`);
   }
 
   private need(n: number): number {
     if (!Number.isSafeInteger(n) || n < 0) this.fail(`invalid length ${n}`);
     if (this.pos + n > this.data.length) {
       throw new PickleError(
-        `${this.source}: truncated pickle: it ends at byte ${this.data.length}, inside ${OP_NAMES[this.op] ?? "an opcode"} at byte ${this.opStart} (no STOP)`,
+        `${this.source}: truncated pickle: it ends at byte ${this.data.length}, inside ${OPCODES.get(this.op)?.name ?? "an opcode"} at byte ${this.opStart} (no STOP)`,
         true,
       );
     }
@@ -272,68 +267,133 @@ class Machine {
     return at;
   }
 
-  private u8(): number {
+  // -- reading the opcodes' arguments
+
+  u8(): number {
     return this.data[this.need(1)]!;
   }
-  private u16(): number {
+  u16(): number {
     return this.view.getUint16(this.need(2), true);
   }
-  private u32(): number {
+  u32(): number {
     return this.view.getUint32(this.need(4), true);
   }
-  private i32(): number {
+  i32(): number {
     return this.view.getInt32(this.need(4), true);
   }
-  private u64(): number {
+  u64(): number {
     const v = this.view.getBigUint64(this.need(8), true);
     if (v > MAX_SAFE) this.fail(`length ${v} is too large`);
     return Number(v);
   }
-  private bytes(n: number): Uint8Array {
+  /** a big-endian double (BINFLOAT) */
+  f64(): number {
+    return this.view.getFloat64(this.need(8), false);
+  }
+  bytes(n: number): Uint8Array {
     const at = this.need(n);
     return this.data.slice(at, at + n);
   }
-  private utf8(n: number): string {
+  utf8(n: number): string {
     const at = this.need(n);
     return Buffer.from(this.data.buffer, this.data.byteOffset + at, n).toString("utf8");
   }
   /** a protocol-0 text line, without its newline */
-  private line(): string {
+  line(): string {
     const start = this.pos;
     const nl = this.data.indexOf(0x0a, start);
     if (nl < 0) this.need(this.data.length - start + 1); // throws truncated
     this.pos = nl + 1;
     return Buffer.from(this.data.buffer, this.data.byteOffset + start, nl - start).toString("latin1");
   }
+  /** an n-byte little-endian two's complement integer */
+  long(n: number): number | bigint {
+    const at = this.need(n);
+    if (n === 0) return 0;
+    // via one hex string, so a huge LONG4 costs linear time
+    const hexDigits = Buffer.from(this.data.subarray(at, at + n)).reverse().toString("hex");
+    let v = BigInt(`0x${hexDigits}`);
+    if (this.data[at + n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
+    return intValue(v);
+  }
+  parseInt(s: string): number | bigint {
+    const t = s.trim();
+    if (!/^[+-]?\d+$/.test(t)) this.fail(`invalid integer ${JSON.stringify(s)}`);
+    return intValue(BigInt(t));
+  }
+  parseIndex(s: string): number {
+    const v = this.parseInt(s);
+    if (typeof v !== "number" || v < 0) this.fail(`invalid memo index ${JSON.stringify(s)}`);
+    return v;
+  }
+  py2String(raw: Uint8Array): PyValue {
+    const enc = this.opts.py2StringEncoding ?? "utf8";
+    if (enc === "bytes") return raw;
+    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString(enc);
+  }
 
-  private push(v: PyValue): void {
+  // -- the stack, its marks and the memo
+
+  setProtocol(p: number): void {
+    if (p > 5) this.fail(`unsupported pickle protocol ${p}`);
+    this.protocol = p;
+  }
+  stop(): UnpickleResult {
+    return { value: this.pop(), end: this.pos, protocol: this.protocol };
+  }
+  push(v: PyValue): void {
     this.stack.push(v);
   }
-  private pop(): PyValue {
+  pop(): PyValue {
     if (this.stack.length === 0) this.fail("stack underflow");
     return this.stack.pop() as PyValue;
   }
-  private top(): PyValue {
+  top(): PyValue {
     if (this.stack.length === 0) this.fail("stack underflow");
     return this.stack[this.stack.length - 1] as PyValue;
   }
-  private popMark(): PyValue[] {
+  /** POP: the top item, or the whole frame down to its MARK when the frame is empty */
+  discard(): void {
+    if (this.stack.length > 0) this.stack.pop();
+    else this.popMark();
+  }
+  mark(): void {
+    this.metastack.push(this.stack);
+    this.stack = [];
+  }
+  popMark(): PyValue[] {
     const items = this.stack;
     const prev = this.metastack.pop();
     if (prev === undefined) this.fail("no MARK on the stack");
     this.stack = prev;
     return items;
   }
-
-  private memoGet(i: number): PyValue {
+  memoGet(i: number): PyValue {
     if (!this.memo.has(i)) this.fail(`memo key ${i} is not defined`);
     return this.memo.get(i) as PyValue;
   }
-  private memoPut(i: number): void {
+  memoPut(i: number): void {
     this.memo.set(i, this.top());
   }
+  memoize(): void {
+    this.memoPut(this.memo.size);
+  }
 
-  private resolveGlobal(module: string, name: string): PyGlobal {
+  // -- containers
+
+  listOf(v: PyValue): PyValue[] {
+    if (!Array.isArray(v) || isTuple(v)) this.fail(`appends to a value that is not a list (${describe(v)})`);
+    return v;
+  }
+  setItems(target: PyValue, items: PyValue[]): void {
+    if (!(target instanceof Map)) this.fail(`sets items on a value that is not a dict (${describe(target)})`);
+    if (items.length % 2 !== 0) this.fail("odd number of items for a dict");
+    for (let i = 0; i < items.length; i += 2) target.set(items[i] as PyValue, items[i + 1] as PyValue);
+  }
+
+  // -- globals, calls, state and persistent ids: only through the allow-list and the caller's hooks
+
+  resolveGlobal(module: string, name: string): PyGlobal {
     const written = `${module}.${name}`;
     const full = this.protocol < 3 ? fixImports(module, name) : written;
     const handler = this.globals.get(full);
@@ -343,7 +403,7 @@ class Machine {
     return new PyGlobal(full, handler);
   }
 
-  private call(fn: PyValue, args: PyValue, kwargs: PyValue | undefined, asNew: boolean): PyValue {
+  call(fn: PyValue, args: PyValue, kwargs: PyValue | undefined, asNew: boolean): PyValue {
     if (!(fn instanceof PyGlobal)) this.fail(`calls a value that is not an allowed global (${describe(fn)})`);
     if (!Array.isArray(args)) this.fail(`calls ${fn.name} with arguments that are not a tuple`);
     let kw: ReadonlyMap<string, PyValue> | undefined;
@@ -362,7 +422,21 @@ class Machine {
     }
   }
 
-  private persistent(pid: PyValue): PyValue {
+  /** BUILD: obj.__setstate__(state), for the values that take one (Buildable) */
+  build(obj: PyValue, state: PyValue): void {
+    const target = obj as Partial<Buildable> | null;
+    if (target === null || typeof target !== "object" || typeof target[PY_SETSTATE] !== "function") {
+      this.fail(`BUILD on a value that takes no state (${describe(obj)})`);
+    }
+    try {
+      (target as Buildable)[PY_SETSTATE](state);
+    } catch (err) {
+      if (err instanceof PickleError) throw err;
+      this.fail(this.unprefixed(err));
+    }
+  }
+
+  persistent(pid: PyValue): PyValue {
     if (this.opts.persistentLoad === undefined) this.fail("the pickle uses persistent ids, which this load does not accept");
     try {
       return this.opts.persistentLoad(pid);
@@ -377,365 +451,270 @@ class Machine {
     const m = err instanceof Error ? err.message : String(err);
     return m.startsWith(`${this.source}: `) ? m.slice(this.source.length + 2) : m;
   }
-
-  private py2String(raw: Uint8Array): PyValue {
-    const enc = this.opts.py2StringEncoding ?? "utf8";
-    if (enc === "bytes") return raw;
-    return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString(enc);
-  }
-
-  run(): UnpickleResult {
-    for (;;) {
-      this.opStart = this.pos;
-      this.op = 0;
-      const op = this.u8();
-      this.op = op;
-      switch (op) {
-        case 0x80: {
-          // PROTO
-          const p = this.u8();
-          if (p > 5) this.fail(`unsupported pickle protocol ${p}`);
-          this.protocol = p;
-          break;
-        }
-        case 0x95: // FRAME: framing only groups opcodes; the data is read linearly anyway
-          this.u64();
-          break;
-        case 0x2e: // STOP
-          return { value: this.pop(), end: this.pos, protocol: this.protocol };
-        case 0x28: // MARK
-          this.metastack.push(this.stack);
-          this.stack = [];
-          break;
-        case 0x30: // POP
-          if (this.stack.length > 0) this.stack.pop();
-          else this.popMark();
-          break;
-        case 0x31: // POP_MARK
-          this.popMark();
-          break;
-        case 0x32: // DUP
-          this.push(this.top());
-          break;
-
-        // -- constants and numbers
-        case 0x4e:
-          this.push(null);
-          break;
-        case 0x88:
-          this.push(true);
-          break;
-        case 0x89:
-          this.push(false);
-          break;
-        case 0x4a: // BININT
-          this.push(this.i32());
-          break;
-        case 0x4b: // BININT1
-          this.push(this.u8());
-          break;
-        case 0x4d: // BININT2
-          this.push(this.u16());
-          break;
-        case 0x8a: // LONG1
-          this.push(this.long(this.u8()));
-          break;
-        case 0x8b: {
-          // LONG4
-          const n = this.i32();
-          if (n < 0) this.fail("negative LONG4 length");
-          this.push(this.long(n));
-          break;
-        }
-        case 0x47: // BINFLOAT (big-endian double)
-          this.push(this.view.getFloat64(this.need(8), false));
-          break;
-        case 0x49: {
-          // INT (text)
-          const s = this.line();
-          if (s === "01") this.push(true);
-          else if (s === "00") this.push(false);
-          else this.push(this.parseInt(s));
-          break;
-        }
-        case 0x4c: // LONG (text, "123L")
-          this.push(this.parseInt(this.line().replace(/L$/, "")));
-          break;
-        case 0x46: {
-          // FLOAT (text)
-          const s = this.line().trim();
-          const v = /^[+-]?inf$/i.test(s) ? (s.startsWith("-") ? -Infinity : Infinity) : /^[+-]?nan$/i.test(s) ? NaN : Number(s);
-          if (Number.isNaN(v) && !/nan/i.test(s)) this.fail(`invalid float ${JSON.stringify(s)}`);
-          this.push(v);
-          break;
-        }
-
-        // -- strings and bytes
-        case 0x8c: // SHORT_BINUNICODE
-          this.push(this.utf8(this.u8()));
-          break;
-        case 0x58: // BINUNICODE
-          this.push(this.utf8(this.u32()));
-          break;
-        case 0x8d: // BINUNICODE8
-          this.push(this.utf8(this.u64()));
-          break;
-        case 0x56: // UNICODE (raw-unicode-escape)
-          this.push(rawUnicodeEscape(this.line()));
-          break;
-        case 0x43: // SHORT_BINBYTES
-          this.push(this.bytes(this.u8()));
-          break;
-        case 0x42: // BINBYTES
-          this.push(this.bytes(this.u32()));
-          break;
-        case 0x8e: // BINBYTES8
-        case 0x96: // BYTEARRAY8
-          this.push(this.bytes(this.u64()));
-          break;
-        case 0x55: // SHORT_BINSTRING (Python 2 str)
-          this.push(this.py2String(this.bytes(this.u8())));
-          break;
-        case 0x54: {
-          // BINSTRING
-          const n = this.i32();
-          if (n < 0) this.fail("negative BINSTRING length");
-          this.push(this.py2String(this.bytes(n)));
-          break;
-        }
-        case 0x53: // STRING (a quoted Python 2 literal)
-          this.push(this.py2String(stringLiteral(this.line(), (m) => this.fail(m))));
-          break;
-
-        // -- containers
-        case 0x7d: // EMPTY_DICT
-          this.push(new PyDict());
-          break;
-        case 0x5d: // EMPTY_LIST
-          this.push([]);
-          break;
-        case 0x29: // EMPTY_TUPLE
-          this.push(makeTuple([]));
-          break;
-        case 0x8f: // EMPTY_SET
-          this.push(new Set<PyValue>());
-          break;
-        case 0x85:
-          this.push(makeTuple([this.pop()]));
-          break;
-        case 0x86: {
-          const b = this.pop();
-          const a = this.pop();
-          this.push(makeTuple([a, b]));
-          break;
-        }
-        case 0x87: {
-          const c = this.pop();
-          const b = this.pop();
-          const a = this.pop();
-          this.push(makeTuple([a, b, c]));
-          break;
-        }
-        case 0x74: // TUPLE
-          this.push(makeTuple(this.popMark()));
-          break;
-        case 0x6c: // LIST
-          this.push(this.popMark());
-          break;
-        case 0x64: {
-          // DICT
-          const items = this.popMark();
-          const d = new PyDict();
-          this.setItems(d, items);
-          this.push(d);
-          break;
-        }
-        case 0x91: // FROZENSET
-          this.push(new Set<PyValue>(this.popMark()));
-          break;
-        case 0x61: {
-          // APPEND
-          const v = this.pop();
-          this.listOf(this.top()).push(v);
-          break;
-        }
-        case 0x65: {
-          // APPENDS
-          const items = this.popMark();
-          const list = this.listOf(this.top());
-          for (const v of items) list.push(v);
-          break;
-        }
-        case 0x73: {
-          // SETITEM
-          const v = this.pop();
-          const k = this.pop();
-          this.setItems(this.top(), [k, v]);
-          break;
-        }
-        case 0x75: {
-          // SETITEMS
-          const items = this.popMark();
-          this.setItems(this.top(), items);
-          break;
-        }
-        case 0x90: {
-          // ADDITEMS
-          const items = this.popMark();
-          const set = this.top();
-          if (!(set instanceof Set)) this.fail("ADDITEMS on a value that is not a set");
-          for (const v of items) set.add(v);
-          break;
-        }
-
-        // -- memo
-        case 0x71: // BINPUT
-          this.memoPut(this.u8());
-          break;
-        case 0x72: // LONG_BINPUT
-          this.memoPut(this.u32());
-          break;
-        case 0x70: // PUT
-          this.memoPut(this.parseIndex(this.line()));
-          break;
-        case 0x94: // MEMOIZE
-          this.memoPut(this.memo.size);
-          break;
-        case 0x68: // BINGET
-          this.push(this.memoGet(this.u8()));
-          break;
-        case 0x6a: // LONG_BINGET
-          this.push(this.memoGet(this.u32()));
-          break;
-        case 0x67: // GET
-          this.push(this.memoGet(this.parseIndex(this.line())));
-          break;
-
-        // -- globals and calls: only through the allow-list
-        case 0x63: {
-          // GLOBAL
-          const module = this.line();
-          const name = this.line();
-          this.push(this.resolveGlobal(module, name));
-          break;
-        }
-        case 0x93: {
-          // STACK_GLOBAL
-          const name = this.pop();
-          const module = this.pop();
-          if (typeof module !== "string" || typeof name !== "string") this.fail("STACK_GLOBAL with names that are not strings");
-          this.push(this.resolveGlobal(module, name));
-          break;
-        }
-        case 0x69: {
-          // INST
-          const module = this.line();
-          const name = this.line();
-          const cls = this.resolveGlobal(module, name);
-          this.push(this.call(cls, makeTuple(this.popMark()), undefined, false));
-          break;
-        }
-        case 0x6f: {
-          // OBJ
-          const items = this.popMark();
-          const cls = items.shift();
-          this.push(this.call(cls ?? null, makeTuple(items), undefined, false));
-          break;
-        }
-        case 0x52: {
-          // REDUCE
-          const args = this.pop();
-          const fn = this.pop();
-          this.push(this.call(fn, args, undefined, false));
-          break;
-        }
-        case 0x81: {
-          // NEWOBJ
-          const args = this.pop();
-          const cls = this.pop();
-          this.push(this.call(cls, args, undefined, true));
-          break;
-        }
-        case 0x92: {
-          // NEWOBJ_EX
-          const kwargs = this.pop();
-          const args = this.pop();
-          const cls = this.pop();
-          this.push(this.call(cls, args, kwargs, true));
-          break;
-        }
-        case 0x62: {
-          // BUILD
-          const state = this.pop();
-          const obj = this.top();
-          const target = obj as Partial<Buildable> | null;
-          if (target === null || typeof target !== "object" || typeof target[PY_SETSTATE] !== "function") {
-            this.fail(`BUILD on a value that takes no state (${describe(obj)})`);
-          }
-          try {
-            (target as Buildable)[PY_SETSTATE](state);
-          } catch (err) {
-            if (err instanceof PickleError) throw err;
-            this.fail(this.unprefixed(err));
-          }
-          break;
-        }
-        case 0x51: // BINPERSID
-          this.push(this.persistent(this.pop()));
-          break;
-        case 0x50: // PERSID
-          this.push(this.persistent(this.line()));
-          break;
-
-        case 0x82:
-        case 0x83:
-        case 0x84:
-          this.fail("the pickle uses the copyreg extension registry, which is not supported");
-          break;
-        case 0x97:
-        case 0x98:
-          this.fail("the pickle uses out-of-band buffers, which are not supported");
-          break;
-        default:
-          this.op = 0;
-          this.fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, "0")} (corrupt or not a pickle)`);
-      }
-    }
-  }
-
-  private long(n: number): number | bigint {
-    const at = this.need(n);
-    if (n === 0) return 0;
-    // little-endian two's complement; via one hex string, so a huge LONG4 costs linear time
-    const hexDigits = Buffer.from(this.data.subarray(at, at + n)).reverse().toString("hex");
-    let v = BigInt(`0x${hexDigits}`);
-    if (this.data[at + n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
-    return intValue(v);
-  }
-
-  private parseInt(s: string): number | bigint {
-    const t = s.trim();
-    if (!/^[+-]?\d+$/.test(t)) this.fail(`invalid integer ${JSON.stringify(s)}`);
-    return intValue(BigInt(t));
-  }
-
-  private parseIndex(s: string): number {
-    const v = this.parseInt(s);
-    if (typeof v !== "number" || v < 0) this.fail(`invalid memo index ${JSON.stringify(s)}`);
-    return v;
-  }
-
-  private listOf(v: PyValue): PyValue[] {
-    if (!Array.isArray(v) || isTuple(v)) this.fail(`appends to a value that is not a list (${describe(v)})`);
-    return v;
-  }
-
-  private setItems(target: PyValue, items: PyValue[]): void {
-    if (!(target instanceof Map)) this.fail(`sets items on a value that is not a dict (${describe(target)})`);
-    if (items.length % 2 !== 0) this.fail("odd number of items for a dict");
-    for (let i = 0; i < items.length; i += 2) target.set(items[i] as PyValue, items[i + 1] as PyValue);
-  }
 }
+
+interface Opcode {
+  name: string;
+  /** executes the opcode (reading its arguments); STOP alone returns, with the result */
+  run(m: Machine): UnpickleResult | void;
+}
+
+const extensionRegistry = (m: Machine): never => m.fail("the pickle uses the copyreg extension registry, which is not supported");
+const outOfBandBuffers = (m: Machine): never => m.fail("the pickle uses out-of-band buffers, which are not supported");
+
+/** Every opcode of protocols 0–5, by its byte. (A handler whose m.fail() must narrow a type declares m: Machine.) */
+const OPCODES: ReadonlyMap<number, Opcode> = new Map(
+  (
+    [
+      // -- framing and the stack
+      [0x80, "PROTO", (m) => m.setProtocol(m.u8())],
+      [0x95, "FRAME", (m) => void m.u64()], // framing only groups opcodes; the data is read linearly anyway
+      [0x2e, "STOP", (m) => m.stop()],
+      [0x28, "MARK", (m) => m.mark()],
+      [0x30, "POP", (m) => m.discard()],
+      [0x31, "POP_MARK", (m) => void m.popMark()],
+      [0x32, "DUP", (m) => m.push(m.top())],
+
+      // -- constants and numbers
+      [0x4e, "NONE", (m) => m.push(null)],
+      [0x88, "NEWTRUE", (m) => m.push(true)],
+      [0x89, "NEWFALSE", (m) => m.push(false)],
+      [0x4a, "BININT", (m) => m.push(m.i32())],
+      [0x4b, "BININT1", (m) => m.push(m.u8())],
+      [0x4d, "BININT2", (m) => m.push(m.u16())],
+      [0x8a, "LONG1", (m) => m.push(m.long(m.u8()))],
+      [
+        0x8b,
+        "LONG4",
+        (m) => {
+          const n = m.i32();
+          if (n < 0) m.fail("negative LONG4 length");
+          m.push(m.long(n));
+        },
+      ],
+      [0x47, "BINFLOAT", (m) => m.push(m.f64())],
+      [
+        0x49,
+        "INT", // text; "01" and "00" are True and False
+        (m) => {
+          const s = m.line();
+          if (s === "01") m.push(true);
+          else if (s === "00") m.push(false);
+          else m.push(m.parseInt(s));
+        },
+      ],
+      [0x4c, "LONG", (m) => m.push(m.parseInt(m.line().replace(/L$/, "")))], // text, "123L"
+      [
+        0x46,
+        "FLOAT", // text
+        (m) => {
+          const s = m.line().trim();
+          const v = /^[+-]?inf$/i.test(s) ? (s.startsWith("-") ? -Infinity : Infinity) : /^[+-]?nan$/i.test(s) ? NaN : Number(s);
+          if (Number.isNaN(v) && !/nan/i.test(s)) m.fail(`invalid float ${JSON.stringify(s)}`);
+          m.push(v);
+        },
+      ],
+
+      // -- strings and bytes
+      [0x8c, "SHORT_BINUNICODE", (m) => m.push(m.utf8(m.u8()))],
+      [0x58, "BINUNICODE", (m) => m.push(m.utf8(m.u32()))],
+      [0x8d, "BINUNICODE8", (m) => m.push(m.utf8(m.u64()))],
+      [0x56, "UNICODE", (m) => m.push(rawUnicodeEscape(m.line()))], // raw-unicode-escape
+      [0x43, "SHORT_BINBYTES", (m) => m.push(m.bytes(m.u8()))],
+      [0x42, "BINBYTES", (m) => m.push(m.bytes(m.u32()))],
+      [0x8e, "BINBYTES8", (m) => m.push(m.bytes(m.u64()))],
+      [0x96, "BYTEARRAY8", (m) => m.push(m.bytes(m.u64()))],
+      [0x55, "SHORT_BINSTRING", (m) => m.push(m.py2String(m.bytes(m.u8())))], // Python 2 str
+      [
+        0x54,
+        "BINSTRING",
+        (m) => {
+          const n = m.i32();
+          if (n < 0) m.fail("negative BINSTRING length");
+          m.push(m.py2String(m.bytes(n)));
+        },
+      ],
+      [0x53, "STRING", (m) => m.push(m.py2String(stringLiteral(m.line(), (msg) => m.fail(msg))))], // a quoted Python 2 literal
+
+      // -- containers
+      [0x7d, "EMPTY_DICT", (m) => m.push(new PyDict())],
+      [0x5d, "EMPTY_LIST", (m) => m.push([])],
+      [0x29, "EMPTY_TUPLE", (m) => m.push(makeTuple([]))],
+      [0x8f, "EMPTY_SET", (m) => m.push(new Set<PyValue>())],
+      [0x85, "TUPLE1", (m) => m.push(makeTuple([m.pop()]))],
+      [
+        0x86,
+        "TUPLE2",
+        (m) => {
+          const b = m.pop();
+          const a = m.pop();
+          m.push(makeTuple([a, b]));
+        },
+      ],
+      [
+        0x87,
+        "TUPLE3",
+        (m) => {
+          const c = m.pop();
+          const b = m.pop();
+          const a = m.pop();
+          m.push(makeTuple([a, b, c]));
+        },
+      ],
+      [0x74, "TUPLE", (m) => m.push(makeTuple(m.popMark()))],
+      [0x6c, "LIST", (m) => m.push(m.popMark())],
+      [
+        0x64,
+        "DICT",
+        (m) => {
+          const items = m.popMark();
+          const d = new PyDict();
+          m.setItems(d, items);
+          m.push(d);
+        },
+      ],
+      [0x91, "FROZENSET", (m) => m.push(new Set<PyValue>(m.popMark()))],
+      [
+        0x61,
+        "APPEND",
+        (m) => {
+          const v = m.pop();
+          m.listOf(m.top()).push(v);
+        },
+      ],
+      [
+        0x65,
+        "APPENDS",
+        (m) => {
+          const items = m.popMark();
+          const list = m.listOf(m.top());
+          for (const v of items) list.push(v);
+        },
+      ],
+      [
+        0x73,
+        "SETITEM",
+        (m) => {
+          const v = m.pop();
+          const k = m.pop();
+          m.setItems(m.top(), [k, v]);
+        },
+      ],
+      [
+        0x75,
+        "SETITEMS",
+        (m) => {
+          const items = m.popMark();
+          m.setItems(m.top(), items);
+        },
+      ],
+      [
+        0x90,
+        "ADDITEMS",
+        (m: Machine) => {
+          const items = m.popMark();
+          const set = m.top();
+          if (!(set instanceof Set)) m.fail("ADDITEMS on a value that is not a set");
+          for (const v of items) set.add(v);
+        },
+      ],
+
+      // -- memo
+      [0x71, "BINPUT", (m) => m.memoPut(m.u8())],
+      [0x72, "LONG_BINPUT", (m) => m.memoPut(m.u32())],
+      [0x70, "PUT", (m) => m.memoPut(m.parseIndex(m.line()))],
+      [0x94, "MEMOIZE", (m) => m.memoize()],
+      [0x68, "BINGET", (m) => m.push(m.memoGet(m.u8()))],
+      [0x6a, "LONG_BINGET", (m) => m.push(m.memoGet(m.u32()))],
+      [0x67, "GET", (m) => m.push(m.memoGet(m.parseIndex(m.line())))],
+
+      // -- globals and calls: only through the allow-list
+      [
+        0x63,
+        "GLOBAL",
+        (m) => {
+          const module = m.line();
+          const name = m.line();
+          m.push(m.resolveGlobal(module, name));
+        },
+      ],
+      [
+        0x93,
+        "STACK_GLOBAL",
+        (m: Machine) => {
+          const name = m.pop();
+          const module = m.pop();
+          if (typeof module !== "string" || typeof name !== "string") m.fail("STACK_GLOBAL with names that are not strings");
+          m.push(m.resolveGlobal(module, name));
+        },
+      ],
+      [
+        0x69,
+        "INST",
+        (m) => {
+          const module = m.line();
+          const name = m.line();
+          const cls = m.resolveGlobal(module, name);
+          m.push(m.call(cls, makeTuple(m.popMark()), undefined, false));
+        },
+      ],
+      [
+        0x6f,
+        "OBJ",
+        (m) => {
+          const items = m.popMark();
+          const cls = items.shift();
+          m.push(m.call(cls ?? null, makeTuple(items), undefined, false));
+        },
+      ],
+      [
+        0x52,
+        "REDUCE",
+        (m) => {
+          const args = m.pop();
+          const fn = m.pop();
+          m.push(m.call(fn, args, undefined, false));
+        },
+      ],
+      [
+        0x81,
+        "NEWOBJ",
+        (m) => {
+          const args = m.pop();
+          const cls = m.pop();
+          m.push(m.call(cls, args, undefined, true));
+        },
+      ],
+      [
+        0x92,
+        "NEWOBJ_EX",
+        (m) => {
+          const kwargs = m.pop();
+          const args = m.pop();
+          const cls = m.pop();
+          m.push(m.call(cls, args, kwargs, true));
+        },
+      ],
+      [
+        0x62,
+        "BUILD",
+        (m) => {
+          const state = m.pop();
+          m.build(m.top(), state);
+        },
+      ],
+      [0x51, "BINPERSID", (m) => m.push(m.persistent(m.pop()))],
+      [0x50, "PERSID", (m) => m.push(m.persistent(m.line()))],
+
+      // -- not supported: the extension registry and out-of-band buffers
+      [0x82, "EXT1", extensionRegistry],
+      [0x83, "EXT2", extensionRegistry],
+      [0x84, "EXT4", extensionRegistry],
+      [0x97, "NEXT_BUFFER", outOfBandBuffers],
+      [0x98, "READONLY_BUFFER", outOfBandBuffers],
+    ] satisfies [number, string, Opcode["run"]][]
+  ).map(([code, name, run]) => [code, { name, run }]),
+);
 
 function describe(v: PyValue): string {
   if (v === null) return "None";

@@ -96,134 +96,232 @@ const DETECTOR: DetectorSpec = { name: "demo", title: "Demo detector (SelfCon)",
 const IDENTIFIER: DetectorSpec = { name: "demo-id", title: "Demo identification (SelfCon)", arch: "imaginet", nodown: true, output: "groups", preprocess: CENTER256 };
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
-  const plan = { ...(o.fast ? PLANS.fast : PLANS.full), ...(o.epochs ? { representEpochs: o.epochs } : {}) };
-  const log = o.log ?? (() => {});
-  const workers = o.workers ?? defaultWorkers();
-  const dir = (...p: string[]) => path.join(o.out, ...p);
-  const recordFile = dir("stages.json");
-  const records: Record<string, StageRecord> = JSON.parse(await fsp.readFile(recordFile, "utf8").catch(() => "{}")) as Record<string, StageRecord>;
-  const used: DemoResult["stages"] = {};
-  const fromIndex = o.from ? STAGES.indexOf(o.from) : STAGES.length;
-  // a stage's key: its own parameters and every earlier stage's key
-  let upstreamKey = `seed=${o.seed}`;
+  const demo = await startDemo(o);
+  await generateStage(demo);
+  await testsetStage(demo);
+  const encoder = await representStage(demo);
+  const detector = await classifierStage(demo, "classifier", encoder);
+  const identifier = await classifierStage(demo, "identify", encoder);
+  await evaluateStage(demo, detector, identifier);
+  const evaluations = await evaluateRuns(demo.runs, { seed: o.seed, resamples: o.fast ? 50 : 1000 });
+  for (const [i, e] of evaluations.entries()) await writeFileAtomic(path.join(demo.runs[i]!, "metrics.json"), `${JSON.stringify(e, null, 2)}\n`);
+  const markdown = await reportStage(demo, evaluations);
+  const timing = stageTiming(demo.stages.used);
+  await writeFileAtomic(demo.dir("timing.json"), `${JSON.stringify(timing, null, 2)}\n`);
+  return { out: o.out, evaluations, markdown, report: path.join(demo.reportDir, "report.html"), stages: demo.stages.used, timing };
+}
 
-  /** Runs a stage unless its record matches (same inputs) and its outputs exist. */
-  async function stage(name: StageName, params: unknown, fn: () => Promise<{ outputs: string[]; info?: Record<string, unknown> }>): Promise<StageRecord> {
-    const key = `${upstreamKey}|${name}:${JSON.stringify(params)}`;
-    const prev = records[name];
+const GROUPS = ["gan", "sd", "midjourney", "dalle3"] as const;
+
+/** A demo's settings, paths and stages, shared by its stage functions. */
+interface Demo {
+  o: DemoOptions;
+  plan: DemoPlan;
+  workers: number;
+  stages: StageRunner;
+  /** a path under OUT */
+  dir: (...p: string[]) => string;
+  /** the generated benchmark's root */
+  data: string;
+  /** an annotation file of the generated benchmark */
+  annotations: (file: string) => string;
+  /** the perturbed test set and its list per generator group */
+  testset: string;
+  lists: string[];
+  /** the evaluation runs: detector, identification */
+  runs: string[];
+  reportDir: string;
+}
+
+async function startDemo(o: DemoOptions): Promise<Demo> {
+  const plan = { ...(o.fast ? PLANS.fast : PLANS.full), ...(o.epochs ? { representEpochs: o.epochs } : {}) };
+  const dir = (...p: string[]) => path.join(o.out, ...p);
+  const data = dir("data");
+  const testset = dir("testset");
+  return {
+    o,
+    plan,
+    workers: o.workers ?? defaultWorkers(),
+    stages: await StageRunner.open(o),
+    dir,
+    data,
+    annotations: (f) => path.join(data, "annotations", f),
+    testset,
+    lists: GROUPS.map((g) => path.join(testset, `test_${g}.txt`)),
+    runs: [dir("runs", "detector"), dir("runs", "identify")],
+    reportDir: dir("report"),
+  };
+}
+
+type StageOutcome = { outputs: string[]; info?: Record<string, unknown> };
+
+/**
+ * Runs the stages in their order, each unless its record in OUT/stages.json matches (same key)
+ * and its outputs exist. A stage's key: its own parameters and every earlier stage's key.
+ */
+class StageRunner {
+  readonly used: DemoResult["stages"] = {};
+  private upstreamKey: string;
+
+  private constructor(
+    private readonly o: DemoOptions,
+    private readonly records: Record<string, StageRecord>,
+  ) {
+    this.upstreamKey = `seed=${o.seed}`;
+  }
+
+  static async open(o: DemoOptions): Promise<StageRunner> {
+    const records = JSON.parse(await fsp.readFile(path.join(o.out, "stages.json"), "utf8").catch(() => "{}")) as Record<string, StageRecord>;
+    return new StageRunner(o, records);
+  }
+
+  async run(name: StageName, params: unknown, fn: () => Promise<StageOutcome>): Promise<StageRecord> {
+    const log = this.o.log ?? (() => {});
+    const fromIndex = this.o.from ? STAGES.indexOf(this.o.from) : STAGES.length;
+    const key = `${this.upstreamKey}|${name}:${JSON.stringify(params)}`;
+    const prev = this.records[name];
     const reusable = STAGES.indexOf(name) < fromIndex && prev?.key === key && prev.outputs.every((f) => existsSync(f));
     if (reusable) {
-      log(`${name}: reused (${prev.outputs.map((f) => path.relative(o.out, f)).join(", ")})`);
-      used[name] = { ...prev, reused: true };
+      log(`${name}: reused (${prev.outputs.map((f) => path.relative(this.o.out, f)).join(", ")})`);
+      this.used[name] = { ...prev, reused: true };
     } else {
       log(`${name}: running`);
       const t0 = performance.now();
       const r = await fn();
-      records[name] = { key, seconds: (performance.now() - t0) / 1000, outputs: r.outputs, ...(r.info ? { info: r.info } : {}) };
-      await writeFileAtomic(recordFile, `${JSON.stringify(records, null, 2)}\n`);
-      used[name] = { ...records[name]!, reused: false };
-      log(`${name}: done in ${records[name]!.seconds.toFixed(1)} s`);
+      const record: StageRecord = { key, seconds: (performance.now() - t0) / 1000, outputs: r.outputs, ...(r.info ? { info: r.info } : {}) };
+      this.records[name] = record;
+      await writeFileAtomic(path.join(this.o.out, "stages.json"), `${JSON.stringify(this.records, null, 2)}\n`);
+      this.used[name] = { ...record, reused: false };
+      log(`${name}: done in ${record.seconds.toFixed(1)} s`);
     }
-    upstreamKey = key;
-    return used[name]!;
+    this.upstreamKey = key;
+    return this.used[name]!;
   }
+}
 
-  // 1. the benchmark
-  const data = dir("data");
-  const annotations = (f: string) => path.join(data, "annotations", f);
-  const groupNames = ["gan", "sd", "midjourney", "dalle3"] as const;
-  await stage("generate", { size: plan.size }, async () => {
-    const bench = await generateBenchmark({ root: data, seed: o.seed, size: plan.size, force: true });
+/** 1. the benchmark */
+async function generateStage(demo: Demo): Promise<void> {
+  await demo.stages.run("generate", { size: demo.plan.size }, async () => {
+    const bench = await generateBenchmark({ root: demo.data, seed: demo.o.seed, size: demo.plan.size, force: true });
     return { outputs: [bench.files.manifest, bench.files.train, ...Object.values(bench.files.groups), bench.files.calibration], info: { images: bench.images, summary: bench.summary } };
   });
+}
 
-  // 2. the perturbed test set, through the same builder as ImagiNet's
-  const testset = dir("testset");
-  const lists = groupNames.map((g) => path.join(testset, `test_${g}.txt`));
-  await stage("testset", { recipe: recipeHash(TESTSET) }, async () => {
-    const r = await buildTestset({ root: data, out: testset, files: groupNames.map((g) => annotations(`test_annotations_${g}.txt`)), recipe: TESTSET, seed: o.seed, workers, maxPixels: 1 << 26, progress: false });
+/** 2. the perturbed test set, through the same builder as ImagiNet's */
+async function testsetStage(demo: Demo): Promise<void> {
+  await demo.stages.run("testset", { recipe: recipeHash(TESTSET) }, async () => {
+    const files = GROUPS.map((g) => demo.annotations(`test_annotations_${g}.txt`));
+    const r = await buildTestset({ root: demo.data, out: demo.testset, files, recipe: TESTSET, seed: demo.o.seed, workers: demo.workers, maxPixels: 1 << 26, progress: false });
     if (r.failed.length > 0) throw new Error(`the test set builder failed on ${r.failed.length} image(s), e.g. ${r.failed[0]!.source}: ${r.failed[0]!.error}`);
-    return { outputs: lists, info: { images: r.total } };
+    return { outputs: demo.lists, info: { images: r.total } };
   });
+}
 
-  // 3-5. training, each stage in a worker thread
-  const common = { root: data, batchSize: plan.batch, crop: plan.crop, seed: o.seed, workers, ...(o.threads ? { threads: o.threads } : {}), resume: false, recipe: demoTrainRecipe(plan.crop) };
-  const train = async <R>(name: StageName, req: Parameters<typeof startTraining>[0]): Promise<R> => {
-    await fsp.rm(req.options.out, { recursive: true, force: true });
-    return startTraining<R>(req, { onEvent: (e) => o.onTrainEvent?.(name, e) }).result;
-  };
-  const representOptions: RepresentOptions = { ...common, annotations: [annotations("train_annotations.txt")], out: dir("train", "represent"), epochs: plan.representEpochs, lr: plan.representLr, warm: 0, optimizer: "adam", loss: "group", saveEvery: plan.representEpochs, method: "selfcon", size: plan.trunk, featDim: plan.featDim };
-  const represent = await stage("represent", trainingKey(representOptions), async () => {
-    const r = await train<{ lastCheckpoint: string }>("represent", { stage: "represent", options: representOptions });
-    return { outputs: [r.lastCheckpoint], info: await trainingThroughput(representOptions.out) };
+/** What the three training stages share. */
+function trainingCommon(demo: Demo) {
+  const { o, plan } = demo;
+  return { root: demo.data, batchSize: plan.batch, crop: plan.crop, seed: o.seed, workers: demo.workers, ...(o.threads ? { threads: o.threads } : {}), resume: false, recipe: demoTrainRecipe(plan.crop) };
+}
+
+/** Runs a training stage in a worker thread, into a fresh output folder. */
+async function train<R>(demo: Demo, name: StageName, req: Parameters<typeof startTraining>[0]): Promise<R> {
+  await fsp.rm(req.options.out, { recursive: true, force: true });
+  return startTraining<R>(req, { onEvent: (e) => demo.o.onTrainEvent?.(name, e) }).result;
+}
+
+/** 3. SelfCon training; returns the representation's checkpoint */
+async function representStage(demo: Demo): Promise<string> {
+  const { plan } = demo;
+  const options: RepresentOptions = { ...trainingCommon(demo), annotations: [demo.annotations("train_annotations.txt")], out: demo.dir("train", "represent"), epochs: plan.representEpochs, lr: plan.representLr, warm: 0, optimizer: "adam", loss: "group", saveEvery: plan.representEpochs, method: "selfcon", size: plan.trunk, featDim: plan.featDim };
+  const r = await demo.stages.run("represent", trainingKey(options), async () => {
+    const t = await train<{ lastCheckpoint: string }>(demo, "represent", { stage: "represent", options });
+    return { outputs: [t.lastCheckpoint], info: await trainingThroughput(options.out) };
   });
-  const classifierOptions = (out: string, target: "origin" | "group"): ClassifierOptions => ({
-    ...common,
-    annotations: [annotations("train_annotations.txt")],
-    out,
+  return r.outputs[0]!;
+}
+
+/** 4-5. the linear stages on the encoder: detection ("classifier") and identification ("identify"); returns the detector checkpoint */
+async function classifierStage(demo: Demo, name: "classifier" | "identify", encoder: string): Promise<string> {
+  const { plan } = demo;
+  const detection = name === "classifier";
+  const base: ClassifierOptions = {
+    ...trainingCommon(demo),
+    annotations: [demo.annotations("train_annotations.txt")],
+    out: demo.dir("train", detection ? "detector" : "identify"),
     epochs: plan.classifierEpochs,
     lr: plan.classifierLr,
     saveEvery: plan.classifierEpochs,
-    encoder: represent.outputs[0]!,
-    target,
+    encoder,
+    target: detection ? "origin" : "group",
+  };
+  // the families are 3:3:1:1 among the synthetic images: identification draws each equally often
+  const options: ClassifierOptions = detection ? base : { ...base, balance: "group" };
+  const r = await demo.stages.run(name, trainingKey(options), async () => {
+    const t = await train<{ detector: string }>(demo, name, { stage: "classifier", options });
+    return { outputs: [t.detector], info: await trainingThroughput(options.out) };
   });
-  const classifierStage = (name: "classifier" | "identify", options: ClassifierOptions) =>
-    stage(name, trainingKey(options), async () => {
-      const r = await train<{ detector: string }>(name, { stage: "classifier", options });
-      return { outputs: [r.detector], info: await trainingThroughput(options.out) };
-    });
-  const detectorStage = await classifierStage("classifier", classifierOptions(dir("train", "detector"), "origin"));
-  // the families are 3:3:1:1 among the synthetic images: draw each equally often
-  const identifyStage = await classifierStage("identify", { ...classifierOptions(dir("train", "identify"), "group"), balance: "group" });
+  return r.outputs[0]!;
+}
 
-  // 6. evaluation: both tracks, calibration on the calibration split (perturbed as the test set is), a JPEG sweep
-  const runs = [dir("runs", "detector"), dir("runs", "identify")];
-  const evaluate = await stage("evaluate", { sweepPerGroup: plan.sweepPerGroup }, async () => {
-    const timing: Record<string, number> = {};
-    const detWeights = detectorStage.outputs[0]!;
-    const idWeights = identifyStage.outputs[0]!;
-    const testPaths = await listPaths(lists);
-    const calPaths = await listPaths([annotations("test_calibration.txt")]);
-    const detModel = (await buildFromCheckpoint("imaginet", detWeights, { nodown: true })).onnx;
-    // the calibration images get the test set's perturbation on the fly, drawn from the seed and their annotation path
-    const detItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...calPaths.map((p) => ({ root: data, path: p, recipe: TESTSET, key: `${o.seed}/${p}` }))];
-    const t0 = performance.now();
-    const detScores = await scoreFiles(DETECTOR, detModel, detItems, workers);
-    timing.detectorMsPerImage = (performance.now() - t0) / detItems.length;
-    const det = scoresOf(DETECTOR, detItems.slice(0, testPaths.length), detScores);
-    const cal = scoresOf(DETECTOR, detItems.slice(testPaths.length), detScores.slice(testPaths.length));
-    const detRows = await joinScores(det, lists);
-    await writeDemoRun(runs[0]!, DETECTOR, detWeights, lists, detRows, await joinScores(cal, [annotations("test_calibration.txt")]), o.seed, timing.detectorMsPerImage);
-
-    // identification, then upstream's JPEG sweep (synthetic images, q = 40…100 on a 256 centre crop), in one run
-    const idModel = (await buildFromCheckpoint("imaginet", idWeights, { nodown: true })).onnx;
-    const sample = groupNames.flatMap((g) => detRows.filter((r) => r.labels[0] === 1 && r.split === g).slice(0, plan.sweepPerGroup).map((r) => r.path));
-    const sweepItems = jpegSweep().flatMap(({ recipe, severity }) => sample.map((p) => ({ root: testset, path: p, recipe, severity })));
-    const idItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...sweepItems];
-    const t1 = performance.now();
-    const idScores = await scoreFiles(IDENTIFIER, idModel, idItems, workers);
-    timing.identifyMsPerImage = (performance.now() - t1) / idItems.length;
-    const rows = await joinScores(scoresOf(IDENTIFIER, idItems.slice(0, testPaths.length), idScores), lists);
-    const rowOf = new Map(rows.filter((r) => r.labels[0] === 1).map((r) => [r.path, r]));
-    sweepItems.forEach((it, k) => rows.push({ ...rowOf.get(it.path)!, logits: idScores[testPaths.length + k] as number[], perturbation: "jpeg", severity: it.severity }));
-    await writeDemoRun(runs[1]!, IDENTIFIER, idWeights, lists, rows, null, o.seed, timing.identifyMsPerImage);
-    return { outputs: runs.map((r) => path.join(r, "run.json")), info: timing };
+/** 6. evaluation: both tracks, calibration on the calibration split (perturbed as the test set is), a JPEG sweep */
+async function evaluateStage(demo: Demo, detector: string, identifier: string): Promise<void> {
+  await demo.stages.run("evaluate", { sweepPerGroup: demo.plan.sweepPerGroup }, async () => {
+    const testPaths = await listPaths(demo.lists);
+    const detection = await detectionRun(demo, detector, testPaths);
+    const identifyMsPerImage = await identificationRun(demo, identifier, testPaths, detection.rows);
+    return { outputs: demo.runs.map((r) => path.join(r, "run.json")), info: { detectorMsPerImage: detection.msPerImage, identifyMsPerImage } };
   });
+}
 
-  const evaluations = await evaluateRuns(runs, { seed: o.seed, resamples: o.fast ? 50 : 1000 });
-  for (const [i, e] of evaluations.entries()) await writeFileAtomic(path.join(runs[i]!, "metrics.json"), `${JSON.stringify(e, null, 2)}\n`);
+/** The detector's run: the test set's images and, for calibration, the calibration split's. */
+async function detectionRun(demo: Demo, weights: string, testPaths: string[]): Promise<{ rows: PredictionRow[]; msPerImage: number }> {
+  const calibrationFile = demo.annotations("test_calibration.txt");
+  const calPaths = await listPaths([calibrationFile]);
+  const model = (await buildFromCheckpoint("imaginet", weights, { nodown: true })).onnx;
+  // the calibration images get the test set's perturbation on the fly, drawn from the seed and their annotation path
+  const items = [...testPaths.map((p) => ({ root: demo.testset, path: p })), ...calPaths.map((p) => ({ root: demo.data, path: p, recipe: TESTSET, key: `${demo.o.seed}/${p}` }))];
+  const t0 = performance.now();
+  const scores = await scoreFiles(DETECTOR, model, items, demo.workers);
+  const msPerImage = (performance.now() - t0) / items.length;
+  const rows = await joinScores(scoresOf(DETECTOR, items.slice(0, testPaths.length), scores), demo.lists);
+  const calibration = await joinScores(scoresOf(DETECTOR, items.slice(testPaths.length), scores.slice(testPaths.length)), [calibrationFile]);
+  await writeDemoRun({ dir: demo.runs[0]!, spec: DETECTOR, weights, lists: demo.lists, predictions: rows, calibration, seed: demo.o.seed, msPerImage });
+  return { rows, msPerImage };
+}
 
-  // 7. report
-  const reportDir = dir("report");
+/**
+ * The identification run: the test set's images, then upstream's JPEG sweep (synthetic images,
+ * q = 40…100 on a 256 centre crop) on a sample of the detector's rows. Returns ms per image.
+ */
+async function identificationRun(demo: Demo, weights: string, testPaths: string[], detectorRows: readonly PredictionRow[]): Promise<number> {
+  const model = (await buildFromCheckpoint("imaginet", weights, { nodown: true })).onnx;
+  const sample = GROUPS.flatMap((g) => detectorRows.filter((r) => r.labels[0] === 1 && r.split === g).slice(0, demo.plan.sweepPerGroup).map((r) => r.path));
+  const sweepItems = jpegSweep().flatMap(({ recipe, severity }) => sample.map((p) => ({ root: demo.testset, path: p, recipe, severity })));
+  const items = [...testPaths.map((p) => ({ root: demo.testset, path: p })), ...sweepItems];
+  const t0 = performance.now();
+  const scores = await scoreFiles(IDENTIFIER, model, items, demo.workers);
+  const msPerImage = (performance.now() - t0) / items.length;
+  const rows = await joinScores(scoresOf(IDENTIFIER, items.slice(0, testPaths.length), scores), demo.lists);
+  const rowOf = new Map(rows.filter((r) => r.labels[0] === 1).map((r) => [r.path, r]));
+  sweepItems.forEach((it, k) => rows.push({ ...rowOf.get(it.path)!, logits: scores[testPaths.length + k] as number[], perturbation: "jpeg", severity: it.severity }));
+  await writeDemoRun({ dir: demo.runs[1]!, spec: IDENTIFIER, weights, lists: demo.lists, predictions: rows, calibration: null, seed: demo.o.seed, msPerImage });
+  return msPerImage;
+}
+
+/** 7. the report; returns its markdown */
+async function reportStage(demo: Demo, evaluations: Evaluation[]): Promise<string> {
   let markdown = "";
-  await stage("report", {}, async () => {
-    const r = await writeReport(evaluations, reportDir);
+  await demo.stages.run("report", {}, async () => {
+    const r = await writeReport(evaluations, demo.reportDir);
     markdown = r.markdown;
-    return { outputs: [path.join(reportDir, "report.md"), path.join(reportDir, "report.html")] };
+    return { outputs: [path.join(demo.reportDir, "report.md"), path.join(demo.reportDir, "report.html")] };
   });
-  if (markdown === "") markdown = await fsp.readFile(path.join(reportDir, "report.md"), "utf8");
+  return markdown === "" ? fsp.readFile(path.join(demo.reportDir, "report.md"), "utf8") : markdown;
+}
 
-  const timing = STAGES.map((s) => {
+/** Each stage's time and what it did. */
+function stageTiming(used: DemoResult["stages"]): DemoResult["timing"] {
+  return STAGES.map((s) => {
     const r = used[s]!;
     const info = r.info ?? {};
     const note =
@@ -238,9 +336,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
               : "";
     return { stage: s, seconds: r.seconds, reused: r.reused, note };
   });
-  await writeFileAtomic(dir("timing.json"), `${JSON.stringify(timing, null, 2)}\n`);
-  return { out: o.out, evaluations, markdown, report: path.join(reportDir, "report.html"), stages: used, timing };
 }
+
 
 /**
  * What a training stage's outputs depend on: its options without where they are read from and
@@ -280,7 +377,20 @@ function scoresOf(spec: DetectorSpec, items: readonly ToScore[], values: readonl
   return { file: spec.name, byPath: new Map(items.map((it, i) => [it.path, values[i]!])), columns: [] };
 }
 
-async function writeDemoRun(dir: string, spec: DetectorSpec, weights: string, lists: readonly string[], predictions: PredictionRow[], calibration: PredictionRow[] | null, seed: number, msPerImage: number): Promise<void> {
+/** What a demo run's folder gets: its detector, the lists scored, the rows and how long they took. */
+interface DemoRunFiles {
+  dir: string;
+  spec: DetectorSpec;
+  weights: string;
+  lists: readonly string[];
+  predictions: PredictionRow[];
+  calibration: PredictionRow[] | null;
+  seed: number;
+  msPerImage: number;
+}
+
+/** The run folder (run.json, predictions, calibration rows), as `imaginet eval detect` writes one. */
+async function writeDemoRun({ dir, spec, weights, lists, predictions, calibration, seed, msPerImage }: DemoRunFiles): Promise<void> {
   const manifest: RunManifest = {
     schema: RUN_SCHEMA,
     detector: { name: spec.title, weightsSha256: await sha256OfFile(weights) },

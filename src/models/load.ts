@@ -10,7 +10,6 @@ import { LASTED_ANCHOR, lasted, type ClipResNetConfig } from "./clip.js";
 import { corvi2022, corvi2022Average, grag2021, imaginet, type ImagiNetConfig, type ResNetConfig } from "./resnet.js";
 
 export type Architecture = "grag2021" | "corvi2022" | "imaginet" | "lasted";
-export const ARCHITECTURES: readonly Architecture[] = ["grag2021", "corvi2022", "imaginet", "lasted"];
 
 export type ArchConfig =
   | { arch: "grag2021"; trunk: ResNetConfig; prefix: string }
@@ -22,7 +21,7 @@ export type ArchConfig =
   | { arch: "lasted"; cfg: ClipResNetConfig; prefix: string; anchored: boolean };
 
 export interface BuildOptions extends ExportOptions {
-  /** stem conv and maxpool stride 1 (the detectors' "nodown" trunk); default true except where noted */
+  /** stem conv and maxpool stride 1 (the detectors' "nodown" trunk); default true except where noted (an ImagiNet checkpoint of a CE-trained encoder is strided) */
   nodown?: boolean;
   /** LASTED: the mean L2-normalised feature of the real anchor images; without it the model outputs only "feature" */
   anchor?: Float32Array;
@@ -36,11 +35,15 @@ export interface BuiltModel {
   ignored: string[];
 }
 
+/** Where an ImagiNet checkpoint whose encoder was trained with cross-entropy keeps that training's head. */
+const CE_HEAD = "model.fc";
+
 /** Keys a checkpoint may carry that no inference graph uses. */
 function ignorable(c: ArchConfig, key: string): boolean {
   if (key.endsWith(".num_batches_tracked") || key === "num_batches_tracked") return true;
-  // SelfCon's training-only parts: projection heads and the sub-network on layer2 (encoder.selfcon_layer)
-  if (c.arch === "imaginet") return key.startsWith("model.head.") || key.startsWith("model.sub_heads.") || key.startsWith("model.encoder.selfcon_layer.");
+  // the representation's training-only parts: SelfCon's projection heads and sub-network on layer2
+  // (encoder.selfcon_layer), or the CE variant's fc head
+  if (c.arch === "imaginet") return ["model.head.", "model.sub_heads.", "model.encoder.selfcon_layer.", `${CE_HEAD}.`].some((p) => key.startsWith(p));
   // LASTED checkpoints carry CLIP's text tower and LASTED's training head
   if (c.arch === "lasted") return !key.startsWith(`${c.prefix}.`);
   return false;
@@ -109,7 +112,8 @@ export function inferConfig(arch: Architecture, sd: ReadonlyMap<string, LazyTens
   const nodown = opts.nodown ?? true;
   if (arch === "lasted") return { arch, ...inferClipConfig(sd), anchored: opts.anchor !== undefined };
   if (arch === "imaginet") {
-    const trunk = inferResNetConfig(sd, "model.encoder.", nodown);
+    // an encoder trained with cross-entropy (the CE variant's LinResNet, with its fc head) has the standard strided trunk
+    const trunk = inferResNetConfig(sd, "model.encoder.", sd.has(`${CE_HEAD}.0.weight`) ? false : nodown);
     const hiddenW = shapeOf(sd, "classifier.1.weight");
     if (!hiddenW || hiddenW.length !== 2) throw new Error("ImagiNet checkpoint: classifier.1.weight is missing or not 2-D");
     const head = sd.has("classifier.4.weight") ? "bn" : sd.has("classifier.3.weight") ? "l2norm" : undefined;

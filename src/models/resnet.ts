@@ -17,7 +17,6 @@ export interface ResNetConfig {
 }
 
 export const RESNET50_NODOWN: ResNetConfig = { layers: [3, 4, 6, 3], width: 1, nodown: true, shortcutName: "downsample" };
-export const RESNET50: ResNetConfig = { layers: [3, 4, 6, 3], width: 1, nodown: false, shortcutName: "downsample" };
 
 const EXPANSION = 4;
 

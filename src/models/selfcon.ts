@@ -64,8 +64,6 @@ export interface ClassifierConfig {
   dropout: number;
 }
 
-export const IMAGINET_CLASSIFIER: ClassifierConfig = { features: 2048, hidden: 1024, classes: 1, dropout: 0.2 };
-
 const EXPANSION = 4;
 
 /** Output channels of a trunk stage (1…4): 256·w, 512·w, 1024·w, 2048·w. */
@@ -172,8 +170,11 @@ export function classifierForward<T>(s: Scope<T>, f: T, cfg: ClassifierConfig, d
   return { bnOut, hidden, logits };
 }
 
+/** The linear stage's frozen encoder: a SelfCon ConResNet, or the CE variant's LinResNet (strided trunk, fc head). */
+export type LinearEncoder = { kind: "selfcon"; cfg: ConResNetConfig } | { kind: "ce"; cfg: LinResNetConfig };
+
 export interface LinearStageConfig {
-  encoder: ConResNetConfig;
+  encoder: LinearEncoder;
   classifier: ClassifierConfig;
 }
 
@@ -181,18 +182,24 @@ export interface LinearStageConfig {
 export const LINEAR_MODEL_PREFIX = "model";
 export const LINEAR_CLASSIFIER_PREFIX = "classifier";
 
+/** What the linear stage's classifier gets: the spatial mean of layer4 of the encoder under `s` (e.g. "model.encoder"). */
+export function linearEncoderFeature<T>(s: Scope<T>, x: T, enc: LinearEncoder): T {
+  if (enc.kind === "selfcon") return conEncoder(s, x, enc.cfg).feat;
+  return s.ops.mean(resnetTrunk(s, x, enc.cfg.trunk), [2, 3], false);
+}
+
 /**
- * The linear-stage model: ConResNet encoder under "model.encoder" → spatial mean of layer4 →
+ * The linear-stage model: the encoder under "model.encoder" → spatial mean of layer4 →
  * classifier. Outputs "logit" [N, classes] and "encoder_feat". (Inference: the `imaginet` detector
- * in resnet.ts is the same graph.) Declares only the parameters it uses; head / sub_heads stay in
- * the training store untouched.
+ * in resnet.ts is the same graph.) Declares only the parameters it uses; the representation's heads
+ * (head / sub_heads, or the CE variant's fc) stay in the training store untouched.
  */
 export function linearStage<T>(ops: Ops<T>, cfg: LinearStageConfig, dropout?: (x: T) => T): void {
   const x = ops.input(IMAGE_INPUT, ["batch", 3, "height", "width"]);
-  const enc = conEncoder(new Scope(ops, join(LINEAR_MODEL_PREFIX, "encoder")), x, cfg.encoder);
-  const o = classifierForward(new Scope(ops, LINEAR_CLASSIFIER_PREFIX), enc.feat, cfg.classifier, dropout);
+  const feat = linearEncoderFeature(new Scope(ops, join(LINEAR_MODEL_PREFIX, "encoder")), x, cfg.encoder);
+  const o = classifierForward(new Scope(ops, LINEAR_CLASSIFIER_PREFIX), feat, cfg.classifier, dropout);
   ops.output("logit", o.logits);
-  ops.output("encoder_feat", enc.feat);
+  ops.output("encoder_feat", feat);
 }
 
 // ---- configurations read off state-dict sizes ----
@@ -225,6 +232,16 @@ export function inferConResNetConfig(sd: ReadonlyMap<string, Shaped>, prefix = "
 export function inferLinResNetConfig(sd: ReadonlyMap<string, Shaped>, prefix = "", nodown = false): LinResNetConfig {
   const p = prefix === "" ? "" : `${prefix}.`;
   return { trunk: inferTrunk(sd, `${p}encoder`, nodown), hidden: shapeAt(sd, `${p}fc.0.weight`, 2)[0]!, classes: shapeAt(sd, `${p}fc.2.weight`, 2)[0]! };
+}
+
+/**
+ * The encoder of a representation checkpoint from its keys under `prefix` ("" or "model"): the CE
+ * variant's LinResNet when it has its fc head, otherwise a SelfCon ConResNet.
+ */
+export function inferLinearEncoder(sd: ReadonlyMap<string, Shaped>, prefix = ""): LinearEncoder {
+  const p = prefix === "" ? "" : `${prefix}.`;
+  if (sd.has(`${p}fc.0.weight`)) return { kind: "ce", cfg: inferLinResNetConfig(sd, prefix) };
+  return { kind: "selfcon", cfg: inferConResNetConfig(sd, prefix) };
 }
 
 /** The classifier's configuration from its keys under `prefix` ("classifier"); dropout is not in a state dict. */

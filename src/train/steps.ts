@@ -5,7 +5,7 @@
  * - representation, SelfCon: ConResNet in train mode → features [n, 2, d] (view 0 = sub-network,
  *   view 1 = backbone) → MultiLabelLossImagiNet (or ConLoss on origin) → backward → SGD step;
  * - representation, CE: LinResNet in train mode → CrossEntropy on the group column → SGD step;
- * - linear stage: the ConResNet encoder under noGrad with its BatchNorm in TRAIN mode (batch
+ * - linear stage: the encoder (ConResNet, or the CE variant's LinResNet) under noGrad with its BatchNorm in TRAIN mode (batch
  *   statistics, running stats updated), the classifier in train mode (BN1d, dropout), BCE on
  *   origin → Adam step on the classifier's parameters only.
  *
@@ -39,14 +39,15 @@ import {
   LINEAR_CLASSIFIER_PREFIX,
   LINEAR_MODEL_PREFIX,
   classifierForward,
-  conEncoder,
   conResNet,
   conResNetForward,
   inferClassifierConfig,
   inferConResNetConfig,
   inferLinResNetConfig,
+  inferLinearEncoder,
   linResNet,
   linResNetForward,
+  linearEncoderFeature,
   type ConResNetConfig,
   type LinResNetConfig,
   type LinearStageConfig,
@@ -54,7 +55,7 @@ import {
 } from "../models/selfcon.js";
 import { GROUP, ORIGIN, bceWithLogitsLoss, conLoss, crossEntropyLoss, imaginetMultiLabelLoss } from "./losses.js";
 
-/** What is trained: the SelfCon ConResNet, the CE LinResNet, or the linear stage (ConResNet under "model." + "classifier."). */
+/** What is trained: the SelfCon ConResNet, the CE LinResNet, or the linear stage (either of them under "model." + "classifier."). */
 export type TrainSpec =
   | { kind: "selfcon"; cfg: ConResNetConfig; prefix: string }
   | { kind: "ce"; cfg: LinResNetConfig; prefix: string }
@@ -71,20 +72,21 @@ export interface TrainModel {
 export function inferSpec(kind: TrainSpec["kind"], sd: ReadonlyMap<string, Shaped>, prefix = ""): TrainSpec {
   if (kind === "selfcon") return { kind, cfg: inferConResNetConfig(sd, prefix), prefix };
   if (kind === "ce") return { kind, cfg: inferLinResNetConfig(sd, prefix), prefix };
-  return { kind, cfg: { encoder: inferConResNetConfig(sd, LINEAR_MODEL_PREFIX), classifier: inferClassifierConfig(sd) } };
+  return { kind, cfg: { encoder: inferLinearEncoder(sd, LINEAR_MODEL_PREFIX), classifier: inferClassifierConfig(sd) } };
 }
 
 /**
  * Every state-dict entry of the spec's model, in PyTorch's registration order, with shapes:
  * parameters and buffers, num_batches_tracked (shape []) after each running_var. The linear stage
- * holds the whole ConResNet (heads included, saved back untouched) and the classifier.
+ * holds the whole representation model (heads included, saved back untouched) and the classifier.
  */
 export function stateDictSpec(spec: TrainSpec): ParamSpec[] {
   const traced: ParamSpec[] = [];
   if (spec.kind === "selfcon") traced.push(...trace((ops) => conResNet(ops, spec.cfg, spec.prefix)).params);
   else if (spec.kind === "ce") traced.push(...trace((ops) => linResNet(ops, spec.cfg, spec.prefix)).params);
   else {
-    traced.push(...trace((ops) => conResNet(ops, spec.cfg.encoder, LINEAR_MODEL_PREFIX)).params);
+    const enc = spec.cfg.encoder;
+    traced.push(...trace((ops) => (enc.kind === "selfcon" ? conResNet(ops, enc.cfg, LINEAR_MODEL_PREFIX) : linResNet(ops, enc.cfg, LINEAR_MODEL_PREFIX))).params);
     const c = spec.cfg.classifier;
     traced.push(...trace((ops) => void classifierForward(new Scope(ops, LINEAR_CLASSIFIER_PREFIX), ops.input("feature", ["batch", c.features]), c)).params);
   }
@@ -196,22 +198,6 @@ export function makeOptimizer(model: TrainModel, cfg: OptimizerConfig): Optimize
   if (cfg.name === "sgd") return new SGD(ps, { lr: cfg.lr, momentum: cfg.momentum ?? 0.9, weightDecay: cfg.weightDecay ?? 1e-4 });
   const wd = cfg.weightDecay ?? (model.spec.kind === "linear" ? 1e-3 : 1e-4);
   return new Adam(ps, { lr: cfg.lr, weightDecay: wd, betas: cfg.betas ?? [0.9, 0.999], eps: cfg.eps ?? 1e-8 });
-}
-
-/** upstream's representation optimizer: SGD(lr, momentum 0.9, weight decay 1e-4) over all parameters. */
-export function representationOptimizer(model: TrainModel, lr: number): Optimizer {
-  return makeOptimizer(model, { name: "sgd", lr });
-}
-
-/** upstream's linear-stage optimizer: Adam(classifier parameters, lr 1e-4, weight decay 1e-3). */
-export function classifierOptimizer(model: TrainModel, lr = 1e-4): Optimizer {
-  if (model.spec.kind !== "linear") throw new Error("classifierOptimizer is for the linear stage");
-  return makeOptimizer(model, { name: "adam", lr, weightDecay: 1e-3 });
-}
-
-/** Sets the learning rate of every parameter group (the per-epoch schedule). */
-export function setLr(opt: Optimizer, lr: number): void {
-  opt.lr = lr;
 }
 
 // ---- steps ----
@@ -329,7 +315,7 @@ export function linearStep(model: TrainModel, opt: Optimizer, batch: StepBatch, 
   return tidy(() => {
     const { x, labels } = batchTensors(model, batch);
     const ops = new EagerOps(model.params, {}, { training: true });
-    const feat = noGrad(() => conEncoder(new Scope(ops, `${LINEAR_MODEL_PREFIX}.encoder`), x, spec.cfg.encoder).feat);
+    const feat = noGrad(() => linearEncoderFeature(new Scope(ops, `${LINEAR_MODEL_PREFIX}.encoder`), x, spec.cfg.encoder));
     see("encoder_feat", feat);
     const out = classifierForward(new Scope(ops, LINEAR_CLASSIFIER_PREFIX), feat, c, dropout);
     see("bn_out", out.bnOut);

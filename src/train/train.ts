@@ -15,13 +15,13 @@ import { readTorchCheckpoint, stateDict, type LazyTensor } from "../checkpoint/i
 import { setNumThreads, type ParamStore } from "../engine/index.js";
 import { TRAIN } from "../image/recipes.js";
 import type { Recipe } from "../image/recipe.js";
-import { SELFCON_RESNET50, torchvisionToEncoder, type ConResNetConfig } from "../models/selfcon.js";
-import type { ResNetConfig } from "../models/resnet.js";
+import { inferLinearEncoder, SELFCON_RESNET50, torchvisionToEncoder, type ConResNetConfig } from "../models/selfcon.js";
+import { resnetFeatures, type ResNetConfig } from "../models/resnet.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { latestCheckpoint, loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint.js";
 import { itemsFromRecords, TrainLoader, type Batch, type TrainItem } from "./data.js";
 import { trainLoop, type LoopResult, type TrainEvent } from "./loop.js";
-import { createModel, disposeModel, inferSpec, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
+import { createModel, disposeModel, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
 
 /** The trunk's size: upstream's ResNet-50 ([3,4,6,3], width 1) or something smaller for quick runs. */
 export interface TrunkSize {
@@ -98,8 +98,15 @@ function prefixed(sd: ReadonlyMap<string, LazyTensor>, prefix: string): Map<stri
   return new Map([...sd].map(([k, v]) => [`${prefix}.${k}`, v]));
 }
 
+interface ResumeState {
+  from: Map<string, LazyTensor>;
+  optimizer: Uint8Array | null;
+  epoch: number;
+  file: string;
+}
+
 /** Where a run continues from: the newest checkpoint's state and epoch, when resuming. */
-async function resumeState(o: CommonOptions): Promise<{ from: Map<string, LazyTensor>; optimizer: Uint8Array | null; epoch: number; file: string } | null> {
+async function resumeState(o: CommonOptions): Promise<ResumeState | null> {
   if (!o.resume) return null;
   const last = await latestCheckpoint(path.join(o.out, "checkpoints"));
   if (!last) throw new Error(`--resume: no checkpoint in ${path.join(o.out, "checkpoints")}`);
@@ -109,7 +116,22 @@ async function resumeState(o: CommonOptions): Promise<{ from: Map<string, LazyTe
   return { from, optimizer: c.optimizerState, epoch: c.epoch ?? last.epoch, file: last.file };
 }
 
-async function runStage(o: CommonOptions, model: TrainModel, items: TrainItem[], stepOptions: Parameters<typeof trainStep>[3], warm: number, optimizerName: "sgd" | "adam", resumed: Awaited<ReturnType<typeof resumeState>>, meta: Record<string, TorchValue>, hooks: StageHooks): Promise<LoopResult> {
+/** What a stage trains, and how, beside the common options. */
+interface StageRun {
+  model: TrainModel;
+  items: TrainItem[];
+  /** each step's options (the SelfCon loss, the linear stage's target) */
+  step: Parameters<typeof trainStep>[3];
+  /** warm-up epochs (the representation's schedule) */
+  warm: number;
+  optimizer: "sgd" | "adam";
+  resumed: ResumeState | null;
+  /** what the checkpoints record besides the weights */
+  meta: Record<string, TorchValue>;
+  hooks: StageHooks;
+}
+
+async function runStage(o: CommonOptions, { model, items, step: stepOptions, warm, optimizer: optimizerName, resumed, meta, hooks }: StageRun): Promise<LoopResult> {
   const optimizer = makeOptimizer(model, { name: optimizerName, lr: o.lr });
   if (resumed?.optimizer) optimizer.loadState(resumed.optimizer);
   const loader = new TrainLoader({ root: o.root, items, recipe: o.recipe ?? TRAIN, crop: o.crop, views: 1, batchSize: o.batchSize, seed: o.seed, workers: o.workers, cacheBytes: (o.cacheMb ?? DEFAULT_CACHE_MB) * 2 ** 20, dropLast: items.length > o.batchSize, ...(o.balance ? { balanceBy: o.balance } : {}) });
@@ -163,7 +185,16 @@ export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks
   else model = await createModel(spec, { seed: o.seed, ...(o.device ? { device: o.device } : {}) });
   try {
     const items = await readItems(o.annotations);
-    const r = await runStage(o, model, items, o.method === "selfcon" ? { loss: o.loss ?? "multilabel", ...(o.temperature ? { temperature: o.temperature } : {}) } : {}, o.warm, o.optimizer ?? "sgd", resumed, meta("represent", o, { method: o.method, layers: [...o.size.layers], width: o.size.width, temperature: o.temperature ?? 0.07, loss: o.loss ?? "multilabel", optimizer: o.optimizer ?? "sgd" }), hooks);
+    const r = await runStage(o, {
+      model,
+      items,
+      step: o.method === "selfcon" ? { loss: o.loss ?? "multilabel", ...(o.temperature ? { temperature: o.temperature } : {}) } : {},
+      warm: o.warm,
+      optimizer: o.optimizer ?? "sgd",
+      resumed,
+      meta: meta("represent", o, { method: o.method, layers: [...o.size.layers], width: o.size.width, temperature: o.temperature ?? 0.07, loss: o.loss ?? "multilabel", optimizer: o.optimizer ?? "sgd" }),
+      hooks,
+    });
     return { ...r, checkpoint: r.lastCheckpoint };
   } finally {
     disposeModel(model);
@@ -177,17 +208,17 @@ export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = 
   const enc = stateDict(await readTorchCheckpoint(o.encoder));
   const encModel = new Map([...enc].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
   if (encModel.size === 0) throw new Error(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
-  const conCfg = inferSpec("selfcon", encModel).cfg as ConResNetConfig;
-  const features = Math.round(512 * conCfg.trunk.width) * 4;
+  const encoder = inferLinearEncoder(encModel);
+  const features = resnetFeatures(encoder.cfg.trunk);
   const classes = o.target === "group" ? 4 : 1;
-  const spec: TrainSpec = { kind: "linear", cfg: { encoder: conCfg, classifier: { features, hidden: o.hidden ?? features / 2, classes, dropout: 0.2 } } };
+  const spec: TrainSpec = { kind: "linear", cfg: { encoder, classifier: { features, hidden: o.hidden ?? features / 2, classes, dropout: 0.2 } } };
   const resumed = await resumeState(o);
   const from = resumed ? resumed.from : prefixed(encModel, "model");
   const model = await createModel(spec, { from, partial: !resumed, seed: o.seed, ...(o.device ? { device: o.device } : {}) });
   try {
     let items = await readItems(o.annotations);
     if (o.target === "group") items = items.filter((it) => it.labels[0] === 1);
-    const r = await runStage(o, model, items, { target: o.target }, 0, "adam", resumed, meta("classifier", o, { target: o.target, encoder: path.basename(o.encoder) }), hooks);
+    const r = await runStage(o, { model, items, step: { target: o.target }, warm: 0, optimizer: "adam", resumed, meta: meta("classifier", o, { target: o.target, encoder: path.basename(o.encoder) }), hooks });
     let detector: string | null = null;
     if (!r.stopped && r.lastCheckpoint) {
       detector = path.join(o.out, DETECTOR_FILE);
