@@ -14,6 +14,7 @@
  *   dict → {@link PyDict} (a Map, keys keep their Python type and order), set / frozenset → Set,
  *   instances of allowed classes → {@link PyObject} or whatever their stand-in returns.
  */
+import { InputError } from "../util/errors.js";
 
 /** Anything the VM can hold: the plain values above or an object made by a global's stand-in. */
 export type PyValue = null | boolean | number | bigint | string | Uint8Array | PyValue[] | PyDict | Set<PyValue> | PyObject | PyGlobal | object;
@@ -102,7 +103,7 @@ export interface UnpickleResult {
 }
 
 /** Any failure to decode a pickle. The message starts with the source ("file.pth: …"). */
-export class PickleError extends Error {
+export class PickleError extends InputError {
   constructor(
     message: string,
     /** true when the data ended before STOP (a longer read may succeed) */

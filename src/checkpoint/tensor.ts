@@ -7,6 +7,7 @@
 import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as zlib from "node:zlib";
+import { InputError } from "../util/errors.js";
 
 export type DType = "f64" | "f32" | "f16" | "bf16" | "i64" | "i32" | "i16" | "i8" | "u8" | "bool" | "u16" | "u32" | "u64";
 
@@ -50,7 +51,7 @@ export async function readFileRange(file: string, offset: number, length: number
     while (done < length) {
       const { bytesRead } = await fh.read(out, done, Math.min(length - done, READ_CHUNK), offset + done);
       if (bytesRead === 0) {
-        throw new Error(`${file}: truncated: ${what} needs bytes ${offset}..${offset + length} but the file ends at byte ${offset + done}`);
+        throw new InputError(`${file}: truncated: ${what} needs bytes ${offset}..${offset + length} but the file ends at byte ${offset + done}`);
       }
       done += bytesRead;
     }
@@ -97,10 +98,10 @@ export class Storage {
   /** Reads bytes [start, end) of this storage into a fresh array. */
   async readBytes(start: number, end: number): Promise<Uint8Array> {
     if (start < 0 || end > this.byteLength || start > end) {
-      throw new Error(`${this.file}: bytes ${start}..${end} lie outside storage ${this.name} (${this.byteLength} bytes)`);
+      throw new InputError(`${this.file}: bytes ${start}..${end} lie outside storage ${this.name} (${this.byteLength} bytes)`);
     }
     const src = this.source;
-    if (src === undefined) throw new Error(`${this.file}: storage ${this.name} was never located in the file`);
+    if (src === undefined) throw new InputError(`${this.file}: storage ${this.name} was never located in the file`);
     if (src.kind === "view") return src.parent.readBytes(src.offset + start, src.offset + end);
     this.reads++;
     this.bytesRead += end - start;
@@ -111,9 +112,9 @@ export class Storage {
     try {
       all = zlib.inflateRawSync(packed);
     } catch (err) {
-      throw new Error(`${this.file}: storage ${this.name} does not inflate: ${(err as Error).message}`);
+      throw new InputError(`${this.file}: storage ${this.name} does not inflate: ${(err as Error).message}`);
     }
-    if (all.length !== this.byteLength) throw new Error(`${this.file}: storage ${this.name} inflates to ${all.length} bytes, expected ${this.byteLength}`);
+    if (all.length !== this.byteLength) throw new InputError(`${this.file}: storage ${this.name} inflates to ${all.length} bytes, expected ${this.byteLength}`);
     return all.slice(start, end);
   }
 }
@@ -144,9 +145,9 @@ export class LazyTensor {
     readonly requiresGrad = false,
   ) {
     const where = `${storage.file}: tensor on storage ${storage.name}`;
-    if (shape.length !== strides.length) throw new Error(`${where} has ${shape.length} sizes but ${strides.length} strides`);
+    if (shape.length !== strides.length) throw new InputError(`${where} has ${shape.length} sizes but ${strides.length} strides`);
     for (const v of [...shape, ...strides, storageOffset]) {
-      if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${where} has an invalid size, stride or offset (${v})`);
+      if (!Number.isSafeInteger(v) || v < 0) throw new InputError(`${where} has an invalid size, stride or offset (${v})`);
     }
     this.numel = shape.reduce((a, b) => a * b, 1);
     if (this.numel === 0) {
@@ -157,7 +158,7 @@ export class LazyTensor {
       this.span = { lo: storageOffset, hi: hi + 1 };
       const es = DTYPE_SIZE[dtype];
       if (this.span.hi * es > storage.byteLength) {
-        throw new Error(
+        throw new InputError(
           `${where}: the view (offset ${storageOffset}, sizes [${shape.join(", ")}], strides [${strides.join(", ")}]) reaches byte ${this.span.hi * es}, past the storage's ${storage.byteLength} bytes`,
         );
       }

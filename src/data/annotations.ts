@@ -25,10 +25,11 @@ import {
   type OriginName,
   type SpecificName,
 } from "./labels.js";
+import { InputError } from "../util/errors.js";
 
 export type AnnotationFormat = "imaginet" | "corvi" | "practical";
 
-export class AnnotationError extends Error {
+export class AnnotationError extends InputError {
   constructor(
     readonly file: string,
     readonly line: number,
@@ -225,7 +226,7 @@ export async function readAnnotationFile(file: string, opts: ParseOptions = {}):
     text = await fsp.readFile(file, "utf8");
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new Error(`${file}: cannot read annotation file (${e.code ?? e.message})`);
+    throw new InputError(`${file}: cannot read annotation file (${e.code ?? e.message})`);
   }
   return parseAnnotations(text, file, opts);
 }

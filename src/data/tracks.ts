@@ -1,5 +1,6 @@
 /** Track views and splits over ImagiNet records, matching upstream `training_utils/datasets.py`. */
 import type { ImagiNetRecord } from "./annotations.js";
+import { InputError } from "../util/errors.js";
 
 export const TRACKS = ["origin", "content_type", "model", "specific_model", "all"] as const;
 export type Track = (typeof TRACKS)[number];
@@ -12,7 +13,7 @@ export interface TrackItem {
 
 export function parseTrack(name: string): Track {
   if ((TRACKS as readonly string[]).includes(name)) return name as Track;
-  throw new Error(`unknown track "${name}": expected one of ${TRACKS.join(", ")}`);
+  throw new InputError(`unknown track "${name}": expected one of ${TRACKS.join(", ")}`);
 }
 
 /**

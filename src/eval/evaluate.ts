@@ -35,6 +35,7 @@ import {
   type Reliability,
 } from "./metrics.js";
 import type { PredictionRow, Run } from "./results.js";
+import { rebuildError, type PostedError } from "../util/errors.js";
 
 export interface Estimate {
   value: number;
@@ -420,10 +421,10 @@ export async function evaluateRuns(dirs: readonly string[], options: EvaluateOpt
   return mapPool(dirs, Math.max(1, workers), (dir) =>
     new Promise<Evaluation>((resolve, reject) => {
       const w = startWorker(new URL("./worker.js", import.meta.url), { kind: "evaluate", dir, options });
-      w.once("message", (m: { ok: true; evaluation: Evaluation } | { ok: false; error: string }) => {
+      w.once("message", (m: { ok: true; evaluation: Evaluation } | { ok: false; error: PostedError }) => {
         void w.terminate();
         if (m.ok) resolve(m.evaluation);
-        else reject(new Error(m.error));
+        else reject(rebuildError(m.error));
       });
       w.once("error", reject);
     }),

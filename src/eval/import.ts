@@ -7,6 +7,7 @@ import { readAnnotationFile, type ImagiNetRecord } from "../data/annotations.js"
 import { GROUPS } from "../data/labels.js";
 import { parseCsv } from "../util/csv.js";
 import type { PredictionRow } from "./results.js";
+import { InputError } from "../util/errors.js";
 
 export interface Scores {
   file: string;
@@ -19,20 +20,20 @@ const normalise = (p: string): string => (p.startsWith("./") ? p.slice(2) : p);
 
 export async function readScores(file: string): Promise<Scores> {
   const text = await fsp.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new Error(`${file}: cannot read scores (${e.code ?? e.message})`);
+    throw new InputError(`${file}: cannot read scores (${e.code ?? e.message})`);
   });
   const rows = parseCsv(text);
   const header = rows[0];
-  if (!header || header.length < 2) throw new Error(`${file}:1: expected a header "path,score" or "path,<class 1>,<class 2>,…"`);
+  if (!header || header.length < 2) throw new InputError(`${file}:1: expected a header "path,score" or "path,<class 1>,<class 2>,…"`);
   const byPath = new Map<string, number | number[]>();
   for (let i = 1; i < rows.length; i++) {
     const r = rows[i]!;
-    if (r.length !== header.length) throw new Error(`${file}:${i + 1}: expected ${header.length} fields as in the header, found ${r.length}`);
+    if (r.length !== header.length) throw new InputError(`${file}:${i + 1}: expected ${header.length} fields as in the header, found ${r.length}`);
     const values = r.slice(1).map(Number);
     const bad = values.findIndex((v, j) => !Number.isFinite(v) || r[j + 1]!.trim() === "");
-    if (bad >= 0) throw new Error(`${file}:${i + 1}: ${header[bad + 1]} must be a finite number, got "${r[bad + 1]}"`);
+    if (bad >= 0) throw new InputError(`${file}:${i + 1}: ${header[bad + 1]} must be a finite number, got "${r[bad + 1]}"`);
     const key = normalise(r[0]!);
-    if (byPath.has(key)) throw new Error(`${file}:${i + 1}: duplicate path "${key}"`);
+    if (byPath.has(key)) throw new InputError(`${file}:${i + 1}: duplicate path "${key}"`);
     byPath.set(key, values.length === 1 ? values[0]! : values);
   }
   return { file, byPath, columns: header.slice(1) };
@@ -66,7 +67,7 @@ export async function joinScores(scores: Scores, annotationFiles: readonly strin
       });
     }
     if (missing.length > 0) {
-      throw new Error(`${scores.file}: no score for ${missing.length} image(s) of ${file}, e.g. ${missing.slice(0, 3).map((m) => JSON.stringify(m)).join(", ")}`);
+      throw new InputError(`${scores.file}: no score for ${missing.length} image(s) of ${file}, e.g. ${missing.slice(0, 3).map((m) => JSON.stringify(m)).join(", ")}`);
     }
   }
   return rows;

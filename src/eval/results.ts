@@ -8,6 +8,7 @@ import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { writeFileAtomic } from "../util/fs.js";
+import { InputError } from "../util/errors.js";
 
 export const RUN_SCHEMA = "imaginet-run/1";
 export const RUN_FILE = "run.json";
@@ -44,8 +45,12 @@ export interface RunManifest {
   createdAt: string;
 }
 
-export class SchemaError extends Error {
-  constructor(file: string, line: number, detail: string) {
+export class SchemaError extends InputError {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    detail: string,
+  ) {
     super(`${file}:${line}: ${detail}`);
     this.name = "SchemaError";
   }
@@ -80,7 +85,7 @@ export function rowProblem(v: unknown): string | null {
 
 export async function readPredictions(file: string): Promise<PredictionRow[]> {
   const text = await fsp.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new Error(`${file}: cannot read predictions (${e.code ?? e.message})`);
+    throw new InputError(`${file}: cannot read predictions (${e.code ?? e.message})`);
   });
   const rows: PredictionRow[] = [];
   const lines = text.split("\n");
@@ -108,7 +113,7 @@ export async function writePredictions(file: string, rows: readonly PredictionRo
 export async function readManifest(dir: string): Promise<RunManifest> {
   const file = path.join(dir, RUN_FILE);
   const text = await fsp.readFile(file, "utf8").catch(() => {
-    throw new Error(`${dir}: not a run directory (no ${RUN_FILE})`);
+    throw new InputError(`${dir}: not a run directory (no ${RUN_FILE})`);
   });
   let m: RunManifest;
   try {

@@ -7,11 +7,12 @@
 import type { Sharp } from "sharp";
 import { loadSharp } from "./sharp.js";
 import type { RgbImage } from "./types.js";
+import { InputError } from "../util/errors.js";
 
 /** PIL's `Image.MAX_IMAGE_PIXELS` as upstream sets it. */
 export const DEFAULT_MAX_PIXELS = 933_120_000;
 
-export class ImageDecodeError extends Error {
+export class ImageDecodeError extends InputError {
   constructor(
     readonly source: string,
     detail: string,

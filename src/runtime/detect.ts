@@ -12,6 +12,7 @@ import { Preparer, type Prepared } from "./prepare.js";
 import type { OnnxModel } from "../onnx/trace.js";
 import type { Recipe } from "../image/recipe.js";
 import { DetectorSession, type ModelSource, type NormalizedImage, type SessionOptions } from "./session.js";
+import { InputError } from "../util/errors.js";
 
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|avif|tiff?|gif)$/i;
 
@@ -44,9 +45,9 @@ export interface LoadOptions extends SessionOptions {
  */
 export async function loadModel(spec: DetectorSpec, weights: string | readonly string[], opts: LoadOptions = {}): Promise<ModelSource> {
   const files = typeof weights === "string" ? [weights] : [...weights];
-  if (files.length === 0) throw new Error("no weights given");
+  if (files.length === 0) throw new InputError("no weights given");
   if (files.some((f) => f.endsWith(".onnx"))) {
-    if (files.length > 1) throw new Error("give one .onnx file, or PyTorch checkpoints");
+    if (files.length > 1) throw new InputError("give one .onnx file, or PyTorch checkpoints");
     return files[0]!;
   }
   return buildModel(spec, files, opts);
@@ -56,18 +57,18 @@ export async function loadModel(spec: DetectorSpec, weights: string | readonly s
 export async function buildModel(spec: DetectorSpec, files: readonly string[], opts: LoadOptions = {}): Promise<OnnxModel> {
   const build = { nodown: spec.nodown, ...(opts.name ? { name: opts.name } : {}) };
   if (files.length > 1) {
-    if (spec.arch !== "corvi2022") throw new Error(`${spec.title} takes one checkpoint; only corvi2022 averages several (upstream: its ProGAN- and latent-trained models)`);
+    if (spec.arch !== "corvi2022") throw new InputError(`${spec.title} takes one checkpoint; only corvi2022 averages several (upstream: its ProGAN- and latent-trained models)`);
     return (await buildCorviAverage(await Promise.all(files.map(async (f) => stateDict(await readTorchCheckpoint(f)))), build)).onnx;
   }
   if (!spec.anchors) return (await buildFromCheckpoint(spec.arch, files[0]!, build)).onnx;
   if (!opts.anchors || opts.anchors.length === 0) {
-    throw new Error(`${spec.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`);
+    throw new InputError(`${spec.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`);
   }
   const sd = stateDict(await readTorchCheckpoint(files[0]!));
   const features = await buildFromStateDict(spec.arch, sd, build);
   const prepared = await prepareAll(spec, opts.anchors, opts.workers ?? 0);
   const bad = prepared.filter((p) => "error" in p);
-  if (bad.length > 0) throw new Error(`${bad.length} anchor image(s) could not be read: ${bad.slice(0, 5).map((p) => `${p.file} (${"error" in p ? p.error : ""})`).join(", ")}`);
+  if (bad.length > 0) throw new InputError(`${bad.length} anchor image(s) could not be read: ${bad.slice(0, 5).map((p) => `${p.file} (${"error" in p ? p.error : ""})`).join(", ")}`);
   const anchor = await computeAnchor(features.onnx, prepared as NormalizedImage[], opts);
   return (await buildFromStateDict(spec.arch, sd, { ...build, anchor })).onnx;
 }
@@ -84,7 +85,7 @@ async function prepareAll(spec: DetectorSpec, files: readonly string[], workers:
 /** Image paths from a folder, or from a list file (one per line; an annotation line's first field), resolved against `root` (default: the list's folder). */
 export async function readImageList(listOrDir: string, root?: string): Promise<string[]> {
   const st = await fsp.stat(listOrDir).catch(() => null);
-  if (!st) throw new Error(`${listOrDir}: no such file or folder`);
+  if (!st) throw new InputError(`${listOrDir}: no such file or folder`);
   if (st.isDirectory()) return expandInputs([listOrDir]);
   const base = root ?? path.dirname(listOrDir);
   return (await fsp.readFile(listOrDir, "utf8"))
@@ -98,7 +99,7 @@ export async function readImageList(listOrDir: string, root?: string): Promise<s
 export async function readCalibration(file: string): Promise<{ a: number; b: number }> {
   const v = JSON.parse(await fsp.readFile(file, "utf8")) as { a?: unknown; b?: unknown; calibration?: { a?: unknown; b?: unknown } };
   const c = v.calibration ?? v;
-  if (typeof c.a !== "number" || typeof c.b !== "number") throw new Error(`${file}: expected {"a": number, "b": number} or a metrics.json with a "calibration"`);
+  if (typeof c.a !== "number" || typeof c.b !== "number") throw new InputError(`${file}: expected {"a": number, "b": number} or a metrics.json with a "calibration"`);
   return { a: c.a, b: c.b };
 }
 

@@ -22,6 +22,7 @@ import { latestCheckpoint, loadTrainCheckpoint, saveTrainCheckpoint } from "./ch
 import { itemsFromRecords, TrainLoader, type Batch, type TrainItem } from "./data.js";
 import { trainLoop, type LoopResult, type TrainEvent } from "./loop.js";
 import { createModel, disposeModel, inferSpec, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
+import { InputError } from "../util/errors.js";
 
 /** The trunk's size: upstream's ResNet-50 ([3,4,6,3], width 1) or something smaller for quick runs. */
 export interface TrunkSize {
@@ -102,7 +103,7 @@ function prefixed(sd: ReadonlyMap<string, LazyTensor>, prefix: string): Map<stri
 async function resumeState(o: CommonOptions): Promise<{ from: Map<string, LazyTensor>; optimizer: Uint8Array | null; epoch: number; file: string } | null> {
   if (!o.resume) return null;
   const last = await latestCheckpoint(path.join(o.out, "checkpoints"));
-  if (!last) throw new Error(`--resume: no checkpoint in ${path.join(o.out, "checkpoints")}`);
+  if (!last) throw new InputError(`--resume: no checkpoint in ${path.join(o.out, "checkpoints")}`);
   const c = await loadTrainCheckpoint(last.file);
   const from = new Map<string, LazyTensor>();
   for (const [group, sd] of c.stateDicts) if (group === "model" || group === "classifier") for (const [k, v] of sd) from.set(`${group}.${k}`, v);
@@ -176,7 +177,7 @@ export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = 
   setNumThreads(o.threads ?? os.availableParallelism());
   const enc = stateDict(await readTorchCheckpoint(o.encoder));
   const encModel = new Map([...enc].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
-  if (encModel.size === 0) throw new Error(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
+  if (encModel.size === 0) throw new InputError(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
   const conCfg = inferSpec("selfcon", encModel).cfg as ConResNetConfig;
   const features = Math.round(512 * conCfg.trunk.width) * 4;
   const classes = o.target === "group" ? 4 : 1;

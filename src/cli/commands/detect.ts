@@ -3,9 +3,7 @@ import { Progress } from "../../util/progress.js";
 import { renderTable } from "../../util/table.js";
 import { DETECTORS, findDetector, type DetectorSpec } from "../../models/registry.js";
 import { defaultWorkers, detect, expandInputs, loadModel, readCalibration, readImageList } from "../../runtime/detect.js";
-import * as path from "node:path";
-import type { OnnxModel } from "../../onnx/trace.js";
-import { writeOnnxModel, type ModelSource } from "../../runtime/session.js";
+import type { ModelSource } from "../../runtime/session.js";
 import { action, collect, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
 
 const detectorHelp = `detector: ${DETECTORS.map((d) => d.name).join(", ")}`;
@@ -67,30 +65,6 @@ export function registerDetect(program: Command): void {
           process.stdout.write(`${renderTable(["file", "score", results.some((r) => "calibrated" in r && r.calibrated) ? "p (calibrated)" : "sigmoid(score)", "verdict"], rows)}\n`);
         }
         return results.some((r) => "error" in r) ? EXIT_PROBLEMS : EXIT_OK;
-      }),
-    );
-}
-
-export function registerConvert(program: Command): void {
-  program
-    .command("convert")
-    .description("export a detector's PyTorch checkpoint to ONNX (dynamic batch and image size)")
-    .argument("<weights...>", "PyTorch checkpoint(s) (.pth/.pt); two for corvi2022 average them as upstream does")
-    .requiredOption("--detector <name>", detectorHelp)
-    .requiredOption("-o, --out <file>", "the .onnx file to write")
-    .option("--anchors <list>", "wu2023: real anchor images (list/annotation file or folder), baked into the model")
-    .option("--anchor-root <dir>", "folder the --anchors paths are relative to (default: the list's folder)")
-    .option("--json", "print what was written as JSON")
-    .action(
-      action(async (weights: string[], opts: { detector: string; out: string; anchors?: string; anchorRoot?: string; json?: boolean }) => {
-        const spec = findDetector(opts.detector);
-        if (weights.some((w) => w.endsWith(".onnx"))) throw new Error("convert takes PyTorch checkpoints (.pth/.pt), not .onnx");
-        const onnx = (await loadModelFromCli(spec, { ...opts, weights }, path.basename(opts.out).replace(/\.onnx$/i, ""))) as OnnxModel;
-        await writeOnnxModel(opts.out, onnx);
-        const dataFile = onnx.external ? path.join(path.dirname(opts.out), onnx.external.location) : null;
-        const summary = { out: opts.out, bytes: onnx.model.length, externalData: dataFile, detector: spec.name, weights };
-        if (opts.json) return printJson(summary);
-        process.stdout.write(`wrote ${opts.out} (${onnx.model.length} bytes${dataFile ? `; weights in ${dataFile}` : ""}) for ${spec.title}\n`);
       }),
     );
 }

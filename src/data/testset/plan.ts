@@ -6,6 +6,7 @@
  */
 import { readAnnotationFile, type ImagiNetRecord } from "../annotations.js";
 import { GROUPS } from "../labels.js";
+import { InputError } from "../../util/errors.js";
 
 export interface PlanItem {
   /** the output number, unique across the whole test set */
@@ -38,10 +39,10 @@ export async function makePlan(files: readonly string[]): Promise<Plan> {
     const records = af.records as ImagiNetRecord[];
     const groups = [...new Set(records.filter((r) => r.origin === 1).map((r) => r.group))];
     if (groups.length !== 1) {
-      throw new Error(`${file}: a test-set file must hold the synthetic images of exactly one generator group (its real images are listed with them), found ${groups.length === 0 ? "none" : groups.map((g) => GROUPS[g]).join(", ")}`);
+      throw new InputError(`${file}: a test-set file must hold the synthetic images of exactly one generator group (its real images are listed with them), found ${groups.length === 0 ? "none" : groups.map((g) => GROUPS[g]).join(", ")}`);
     }
     const list = GROUPS[groups[0]!]!;
-    if (lists.includes(list)) throw new Error(`${file}: a second file for group "${list}"`);
+    if (lists.includes(list)) throw new InputError(`${file}: a second file for group "${list}"`);
     lists.push(list);
     for (const r of records) {
       const k = items.length;
