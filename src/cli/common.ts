@@ -82,6 +82,10 @@ export function parseNonNegativeInt(name: string): (v: string) => number {
   return (v) => parseNumber(name, v, "a non-negative integer", (n) => Number.isSafeInteger(n) && n >= 0);
 }
 
+export function parseIntAtLeast(name: string, lo: number): (v: string) => number {
+  return (v) => parseNumber(name, v, `an integer of at least ${lo}`, (n) => Number.isSafeInteger(n) && n >= lo);
+}
+
 export function parseIntInRange(name: string, lo: number, hi: number): (v: string) => number {
   return (v) => parseNumber(name, v, `an integer ${lo}-${hi}`, (n) => Number.isInteger(n) && n >= lo && n <= hi);
 }

@@ -8,17 +8,18 @@
  */
 import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { readAnnotationFile } from "../data/annotations.js";
 import { buildTestset } from "../data/testset/build.js";
-import { evaluateRuns, type Evaluation } from "../eval/evaluate.js";
-import { joinScores, type Scores } from "../eval/import.js";
-import { hardwareInfo, RUN_SCHEMA, sha256OfFile, writeRun, type PredictionRow, type RunManifest } from "../eval/results.js";
+import { builtListName } from "../data/testset/plan.js";
+import { evaluateRuns, writeMetrics, type Evaluation } from "../eval/evaluate.js";
+import { joinScores } from "../eval/import.js";
+import { makeManifest, writeRun, type PredictionRow } from "../eval/results.js";
+import { annotatedPaths, inferenceSoftware, scoreItems, scoresOf } from "../eval/score.js";
 import { recipeHash, type Recipe } from "../image/recipe.js";
 import { CENTER256, jpegSweep, TESTSET, TESTSET_COMPRESSION } from "../image/recipes.js";
 import { buildFromCheckpoint } from "../models/load.js";
 import type { DetectorSpec } from "../models/registry.js";
 import { writeReport } from "../report/build.js";
-import { defaultWorkers, detect, type Detection, type PerFile } from "../runtime/detect.js";
+import { defaultWorkers } from "../runtime/detect.js";
 import type { TrainEvent } from "../train/loop.js";
 import type { ClassifierOptions, RepresentOptions, TrunkSize } from "../train/train.js";
 import { startTraining } from "../train/worker.js";
@@ -92,6 +93,8 @@ export interface DemoResult {
   timing: { stage: string; seconds: number; reused: boolean; note: string }[];
 }
 
+/** images per inference batch in the evaluation */
+const BATCH = 16;
 const DETECTOR: DetectorSpec = { name: "demo", title: "Demo detector (SelfCon)", arch: "imaginet", nodown: true, output: "binary", preprocess: CENTER256 };
 const IDENTIFIER: DetectorSpec = { name: "demo-id", title: "Demo identification (SelfCon)", arch: "imaginet", nodown: true, output: "groups", preprocess: CENTER256 };
 
@@ -139,7 +142,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
   // 2. the perturbed test set, through the same builder as ImagiNet's
   const testset = dir("testset");
-  const lists = groupNames.map((g) => path.join(testset, `test_${g}.txt`));
+  const lists = groupNames.map((g) => path.join(testset, builtListName(g)));
   await stage("testset", { recipe: recipeHash(TESTSET) }, async () => {
     const r = await buildTestset({ root: data, out: testset, files: groupNames.map((g) => annotations(`test_annotations_${g}.txt`)), recipe: TESTSET, seed: o.seed, workers, maxPixels: 1 << 26, progress: false });
     if (r.failed.length > 0) throw new Error(`the test set builder failed on ${r.failed.length} image(s), e.g. ${r.failed[0]!.source}: ${r.failed[0]!.error}`);
@@ -182,16 +185,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const timing: Record<string, number> = {};
     const detWeights = detectorStage.outputs[0]!;
     const idWeights = identifyStage.outputs[0]!;
-    const testPaths = await listPaths(lists);
-    const calPaths = await listPaths([annotations("test_calibration.txt")]);
+    const testPaths = await annotatedPaths(lists);
+    const calPaths = await annotatedPaths([annotations("test_calibration.txt")]);
     const detModel = (await buildFromCheckpoint("imaginet", detWeights, { nodown: true })).onnx;
     // the calibration images get the test set's perturbation on the fly, drawn from the seed and their annotation path
     const detItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...calPaths.map((p) => ({ root: data, path: p, recipe: TESTSET, key: `${o.seed}/${p}` }))];
     const t0 = performance.now();
-    const detScores = await scoreFiles(DETECTOR, detModel, detItems, workers);
+    const detScores = await scoreItems(DETECTOR, detModel, detItems, { workers, batchSize: BATCH });
     timing.detectorMsPerImage = (performance.now() - t0) / detItems.length;
-    const det = scoresOf(DETECTOR, detItems.slice(0, testPaths.length), detScores);
-    const cal = scoresOf(DETECTOR, detItems.slice(testPaths.length), detScores.slice(testPaths.length));
+    const det = scoresOf(DETECTOR.name, detItems.slice(0, testPaths.length), detScores);
+    const cal = scoresOf(DETECTOR.name, detItems.slice(testPaths.length), detScores.slice(testPaths.length));
     const detRows = await joinScores(det, lists);
     await writeDemoRun(runs[0]!, DETECTOR, detWeights, lists, detRows, await joinScores(cal, [annotations("test_calibration.txt")]), o.seed, timing.detectorMsPerImage);
 
@@ -201,9 +204,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const sweepItems = jpegSweep().flatMap(({ recipe, severity }) => sample.map((p) => ({ root: testset, path: p, recipe, severity })));
     const idItems = [...testPaths.map((p) => ({ root: testset, path: p })), ...sweepItems];
     const t1 = performance.now();
-    const idScores = await scoreFiles(IDENTIFIER, idModel, idItems, workers);
+    const idScores = await scoreItems(IDENTIFIER, idModel, idItems, { workers, batchSize: BATCH });
     timing.identifyMsPerImage = (performance.now() - t1) / idItems.length;
-    const rows = await joinScores(scoresOf(IDENTIFIER, idItems.slice(0, testPaths.length), idScores), lists);
+    const rows = await joinScores(scoresOf(IDENTIFIER.name, idItems.slice(0, testPaths.length), idScores), lists);
     const rowOf = new Map(rows.filter((r) => r.labels[0] === 1).map((r) => [r.path, r]));
     sweepItems.forEach((it, k) => rows.push({ ...rowOf.get(it.path)!, logits: idScores[testPaths.length + k] as number[], perturbation: "jpeg", severity: it.severity }));
     await writeDemoRun(runs[1]!, IDENTIFIER, idWeights, lists, rows, null, o.seed, timing.identifyMsPerImage);
@@ -211,7 +214,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   });
 
   const evaluations = await evaluateRuns(runs, { seed: o.seed, resamples: o.fast ? 50 : 1000 });
-  for (const [i, e] of evaluations.entries()) await writeFileAtomic(path.join(runs[i]!, "metrics.json"), `${JSON.stringify(e, null, 2)}\n`);
+  for (const [i, e] of evaluations.entries()) await writeMetrics(runs[i]!, e);
 
   // 7. report
   const reportDir = dir("report");
@@ -254,46 +257,18 @@ function trainingKey(o: RepresentOptions | ClassifierOptions): Record<string, un
   return key;
 }
 
-/** The distinct image paths of annotation files (normalised as the parser gives them). */
-async function listPaths(files: readonly string[]): Promise<string[]> {
-  const out = new Set<string>();
-  for (const f of files) for (const r of (await readAnnotationFile(f, { format: "imaginet", allowDuplicates: true })).records) out.add(r.path);
-  return [...out];
-}
-
-interface ToScore extends PerFile {
-  root: string;
-  /** the path as the annotation files give it */
-  path: string;
-}
-
-/** Scores (binary) or logits (groups) of the images, in their order, in one detect run. */
-async function scoreFiles(spec: DetectorSpec, model: Parameters<typeof detect>[1], items: readonly ToScore[], workers: number): Promise<(number | number[])[]> {
-  const results: Detection[] = await detect(spec, model, items.map((i) => path.join(i.root, i.path)), { workers, batchSize: 16, perFile: items });
-  return results.map((r) => {
-    if ("error" in r) throw new Error(`${r.file}: ${r.error}`);
-    return "logits" in r ? r.logits : r.score;
-  });
-}
-
-function scoresOf(spec: DetectorSpec, items: readonly ToScore[], values: readonly (number | number[])[]): Scores {
-  return { file: spec.name, byPath: new Map(items.map((it, i) => [it.path, values[i]!])), columns: [] };
-}
-
 async function writeDemoRun(dir: string, spec: DetectorSpec, weights: string, lists: readonly string[], predictions: PredictionRow[], calibration: PredictionRow[] | null, seed: number, msPerImage: number): Promise<void> {
-  const manifest: RunManifest = {
-    schema: RUN_SCHEMA,
-    detector: { name: spec.title, weightsSha256: await sha256OfFile(weights) },
-    annotations: await Promise.all(lists.map(async (f) => ({ file: path.basename(f), sha256: await sha256OfFile(f) }))),
+  const manifest = await makeManifest({
+    detector: spec.title,
+    weights: [weights],
+    annotations: lists,
     recipeHash: recipeHash(spec.preprocess),
     seed,
-    software: { imaginet: "demo", node: process.version },
-    hardware: hardwareInfo(),
-    batchSize: 16,
+    software: inferenceSoftware(),
+    batchSize: BATCH,
     precision: "fp32",
     wallSeconds: (msPerImage * predictions.length) / 1000,
-    createdAt: new Date().toISOString(),
-  };
+  });
   await writeRun(dir, manifest, predictions, calibration);
 }
 

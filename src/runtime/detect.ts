@@ -122,7 +122,8 @@ export interface DetectOptions extends SessionOptions {
   workers?: number;
   /** per file, in the files' order (e.g. a robustness sweep's severities in one run) */
   perFile?: readonly PerFile[];
-  onImage?: () => void;
+  /** each image's result as it is scored, in the files' order */
+  onImage?: (d: Detection) => void;
 }
 
 export function defaultWorkers(): number {
@@ -153,19 +154,21 @@ export async function detect(spec: DetectorSpec, model: ModelSource, files: read
       const logits = results[session.outputNames.includes("logit") ? "logit" : (session.outputNames[0] ?? "")];
       let k = 0;
       for (const x of prepared) {
-        if ("error" in x) out.push({ file: x.file, error: x.error });
+        let d: Detection;
+        if ("error" in x) d = { file: x.file, error: x.error };
         else if (logits) {
           const per = logits.data.length / (logits.dims[0] ?? 1);
           const row = Array.from(logits.data.subarray(k * per, (k + 1) * per));
           k++;
-          if (spec.output === "groups") out.push({ file: x.file, logits: row, group: GROUPS[row.indexOf(Math.max(...row))]! });
+          if (spec.output === "groups") d = { file: x.file, logits: row, group: GROUPS[row.indexOf(Math.max(...row))]! };
           else {
             const score = row[0]!;
             const p = opts.calibration ? sigmoid(opts.calibration.a * score + opts.calibration.b) : sigmoid(score);
-            out.push({ file: x.file, score, p, calibrated: opts.calibration !== undefined, verdict: p >= 0.5 ? "synthetic" : "real" });
+            d = { file: x.file, score, p, calibrated: opts.calibration !== undefined, verdict: p >= 0.5 ? "synthetic" : "real" };
           }
-        }
-        opts.onImage?.();
+        } else continue;
+        out.push(d);
+        opts.onImage?.(d);
       }
     }
   } finally {

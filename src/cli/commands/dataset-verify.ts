@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { defaultAnnotationFiles, loadReferences } from "../../data/references.js";
 import { verifyDataset, type VerifyReport } from "../../data/verify.js";
 import { renderTable } from "../../util/table.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson, workersOption } from "../common.js";
 
 export function registerVerify(dataset: Command): void {
   dataset
@@ -12,7 +12,7 @@ export function registerVerify(dataset: Command): void {
     .requiredOption("--root <dir>", "dataset root")
     .option("--allow-duplicates", "accept a path listed twice with the same labels (upstream's group test files do this)")
     .option("--deep", "decode every image and report corrupt or truncated ones")
-    .option("--workers <n>", "worker threads for the header checks (default: one per core)", parsePositiveInt("--workers"))
+    .addOption(workersOption("for the header checks", "one per core"))
     .option("--examples <n>", "example paths shown per problem and source", parsePositiveInt("--examples"), 5)
     .option("--json", "print the report as JSON")
     .action(

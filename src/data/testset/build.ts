@@ -15,7 +15,7 @@ import { writeFileAtomic } from "../../util/fs.js";
 import { Progress } from "../../util/progress.js";
 import { startWorker } from "../../util/worker.js";
 import { walkFiles } from "../prune.js";
-import { listLine, makePlan, type PlanItem } from "./plan.js";
+import { builtListName, listLine, makePlan, type PlanItem } from "./plan.js";
 import type { Job, JobResult, WorkerSetup } from "./worker.js";
 import { InputError } from "../../util/errors.js";
 
@@ -174,7 +174,7 @@ export async function buildTestset(opts: BuildOptions): Promise<BuildReport> {
   else await fsp.rm(path.join(opts.out, ERRORS), { force: true });
   for (const list of plan.lists) {
     const lines = plan.items.filter((it) => it.list === list && done.has(it.k)).map(listLine);
-    await writeFileAtomic(path.join(opts.out, `test_${list}.txt`), lines.map((l) => `${l}\n`).join(""));
+    await writeFileAtomic(path.join(opts.out, builtListName(list)), lines.map((l) => `${l}\n`).join(""));
   }
   await fsp.rm(path.join(opts.out, PARTIAL), { force: true });
   return {
