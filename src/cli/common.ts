@@ -8,9 +8,17 @@ export const EXIT_PROBLEMS = 1;
 /** bad usage or bad input (malformed annotation file, unknown option) */
 export const EXIT_USAGE = 2;
 
+/** The system errors that mean a path the user gave does not work (missing, not a folder, not allowed). */
+const PATH_ERRORS = new Set(["ENOENT", "ENOTDIR", "EISDIR", "EACCES", "EPERM", "EEXIST", "ELOOP", "ENAMETOOLONG"]);
+
+/** An input problem: an InputError, or a system error about a path the user named (`-o` under a file). */
+function isInputProblem(err: unknown): boolean {
+  return err instanceof InputError || (err instanceof Error && PATH_ERRORS.has((err as NodeJS.ErrnoException).code ?? ""));
+}
+
 /** The exit code of an error, by its type: never by its message. */
 export function exitCodeOf(err: unknown): number {
-  if (err instanceof InputError) return EXIT_USAGE;
+  if (isInputProblem(err)) return EXIT_USAGE;
   if (err instanceof ProblemsError) return EXIT_PROBLEMS;
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   return EXIT_PROBLEMS;
@@ -28,14 +36,14 @@ export function jsonError(message: string, exitCode: number, where: { file?: unk
 }
 
 /**
- * Prints an error that ended a command and returns its exit code. An error that is neither an
- * InputError nor a ProblemsError is a bug or a system failure (EIO, out of memory): it is called
- * an internal error and exits 1.
+ * Prints an error that ended a command and returns its exit code. An error that is none of
+ * InputError, ProblemsError or a path error is a bug or a system failure (EIO, a full disk): it is
+ * called an internal error and exits 1.
  */
 export function reportError(err: unknown, json: boolean): number {
   const code = exitCodeOf(err);
   const text = err instanceof Error ? err.message : String(err);
-  const expected = err instanceof InputError || err instanceof ProblemsError;
+  const expected = isInputProblem(err) || err instanceof ProblemsError;
   const message = expected ? text : `internal error: ${text} (set IMAGINET_DEBUG=1 to print the stack trace)`;
   const where = (err ?? {}) as { file?: unknown; line?: unknown };
   process.stderr.write(json ? jsonError(message, code, where) : `imaginet: error: ${message}\n`);
