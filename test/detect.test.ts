@@ -12,7 +12,7 @@ import { findDetector } from "../src/models/registry.js";
 import { detect } from "../src/runtime/detect.js";
 import { DetectorSession, normalizeImage } from "../src/runtime/session.js";
 import { Rng } from "../src/util/rng.js";
-import { cli, REPO, tmpDir } from "./helpers.js";
+import { cli, jsonLines, REPO, tmpDir } from "./helpers.js";
 
 const models = path.join(REPO, "test/fixtures/models");
 
@@ -31,14 +31,14 @@ describe("imaginet detect and convert", () => {
 
   test("scores from the .pth and from the converted .onnx agree, and equal the model run on the pixels", async () => {
     const onnx = path.join(dir, "grag.onnx");
-    const c = cli(["convert", path.join(models, "grag_tiny.pth"), "--detector", "grag2021", "-o", onnx]);
+    const c = cli(["convert", "--weights", path.join(models, "grag_tiny.pth"), "--detector", "grag2021", "-o", onnx]);
     assert.equal(c.code, 0, c.stderr);
     assert.ok(existsSync(onnx));
     const fromPth = cli(["detect", path.join(dir, "imgs"), "--detector", "grag2021", "--weights", path.join(models, "grag_tiny.pth"), "--json"]);
     const fromOnnx = cli(["detect", path.join(dir, "imgs"), "--detector", "grag2021", "--weights", onnx, "--json"]);
     assert.equal(fromPth.code, 1, "the broken file is reported");
-    const a = JSON.parse(fromPth.stdout);
-    assert.deepEqual(JSON.parse(fromOnnx.stdout), a);
+    const a = jsonLines(fromPth.stdout);
+    assert.deepEqual(jsonLines(fromOnnx.stdout), a);
     assert.deepEqual(a.map((r: { file: string }) => path.relative(dir, r.file)), ["imgs/a.png", "imgs/broken.png", "imgs/sub/b.jpg"]);
     assert.match(a[1].error, /broken\.png: not a readable image/);
     const session = await DetectorSession.create((await buildFromCheckpoint("grag2021", path.join(models, "grag_tiny.pth"))).onnx);
@@ -53,21 +53,21 @@ describe("imaginet detect and convert", () => {
     writeFileSync(cal, JSON.stringify({ a: 2, b: -0.5 }));
     const r = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "grag2021", "--weights", path.join(models, "grag_tiny.pth"), "--calibration", cal, "--json"]);
     assert.equal(r.code, 0, r.stderr);
-    const [row] = JSON.parse(r.stdout);
+    const [row] = jsonLines(r.stdout);
     assert.equal(row.calibrated, true);
     assert.ok(Math.abs(row.p - 1 / (1 + Math.exp(-(2 * row.score - 0.5)))) < 1e-15);
     const id = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "imaginet-id", "--weights", path.join(models, "imaginet_id_tiny.pth"), "--json"]);
     assert.equal(id.code, 0, id.stderr);
-    const [g] = JSON.parse(id.stdout);
+    const [g] = jsonLines(id.stdout);
     assert.equal(g.logits.length, 4);
     assert.equal(g.group, ["gan", "sd", "midjourney", "dalle3"][g.logits.indexOf(Math.max(...g.logits))]);
   });
 
   test("corvi2022 with two checkpoints scores the average of the two models' logit maps", () => {
-    const one = (w: string) => JSON.parse(cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "corvi2022", "--weights", path.join(models, w), "--json"]).stdout)[0].score as number;
+    const one = (w: string) => jsonLines(cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "corvi2022", "--weights", path.join(models, w), "--json"]).stdout)[0].score as number;
     const r = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "corvi2022", "--weights", path.join(models, "corvi_tiny.pth"), "--weights", path.join(models, "corvi_tiny_b.pth"), "--json"]);
     assert.equal(r.code, 0, r.stderr);
-    const both = JSON.parse(r.stdout)[0].score as number;
+    const both = jsonLines(r.stdout)[0].score as number;
     // a 256×256 image: both maps have one size, so the mean of the averaged map is the average of the means
     assert.ok(Math.abs(both - (one("corvi_tiny.pth") + one("corvi_tiny_b.pth")) / 2) < 1e-4 * Math.abs(both));
     const g = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "grag2021", "--weights", path.join(models, "grag_tiny.pth"), "--weights", path.join(models, "grag_tiny.pth")]);
@@ -89,12 +89,12 @@ describe("imaginet detect and convert", () => {
     assert.equal(none.code, 2);
     assert.match(none.stderr, /pass --anchors/);
     const onnx = path.join(dir, "lasted.onnx");
-    const c = cli(["convert", weights, "--detector", "wu2023", "--anchors", anchors, "-o", onnx]);
+    const c = cli(["convert", "--weights", weights, "--detector", "wu2023", "--anchors", anchors, "-o", onnx]);
     assert.equal(c.code, 0, c.stderr);
     const fromPth = cli(["detect", img, "--detector", "wu2023", "--weights", weights, "--anchors", anchors, "--json"]);
     const fromOnnx = cli(["detect", img, "--detector", "wu2023", "--weights", onnx, "--json"]);
     assert.equal(fromPth.code, 0, fromPth.stderr);
-    assert.deepEqual(JSON.parse(fromOnnx.stdout), JSON.parse(fromPth.stdout));
+    assert.deepEqual(jsonLines(fromOnnx.stdout), jsonLines(fromPth.stdout));
     // the same by hand: features of the 448-padded images, anchor = their mean
     const spec = findDetector("wu2023");
     const sd = stateDict(await readTorchCheckpoint(weights));
@@ -107,7 +107,7 @@ describe("imaginet detect and convert", () => {
     const d = feat.data.length;
     let want = 0;
     for (let j = 0; j < d; j++) want += feat.data[j]! * ((anchorFeats.data[j]! + anchorFeats.data[d + j]! + anchorFeats.data[2 * d + j]!) / 3);
-    const got = JSON.parse(fromPth.stdout)[0].score as number;
+    const got = jsonLines(fromPth.stdout)[0].score as number;
     assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
   });
 
@@ -148,7 +148,7 @@ describe("imaginet detect and convert", () => {
     const u = cli(["detect", dir, "--detector", "nope", "--weights", "x.pth"]);
     assert.equal(u.code, 2);
     assert.match(u.stderr, /unknown detector "nope": expected one of grag2021, corvi2022, imaginet, wu2023, imaginet-id/);
-    const w = cli(["convert", path.join(models, "grag_tiny.pth"), "--detector", "imaginet", "-o", path.join(dir, "x.onnx")]);
+    const w = cli(["convert", "--weights", path.join(models, "grag_tiny.pth"), "--detector", "imaginet", "-o", path.join(dir, "x.onnx")]);
     assert.equal(w.code, 2);
     assert.equal(existsSync(path.join(dir, "x.onnx")), false);
   });

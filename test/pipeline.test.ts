@@ -22,7 +22,7 @@ describe("end to end", () => {
 
     const run = path.join(tmpDir(), "run");
     const weights = path.join(REPO, "test/fixtures/models/grag_tiny.pth");
-    const d = cli(["eval", "detect", ...lists, "--calibration", calibration, "--detector", "grag2021", "--weights", weights, "--root", testset, "--out", run]);
+    const d = cli(["eval", "detect", ...lists, "--calibration-list", calibration, "--detector", "grag2021", "--weights", weights, "--root", testset, "--out", run]);
     assert.equal(d.code, 0, d.stderr);
     const loaded = await readRun(run);
     assert.equal(loaded.predictions.length, 16);

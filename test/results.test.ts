@@ -46,7 +46,7 @@ describe("results schema", () => {
     const scores = path.join(dir, "scores.csv");
     writeFileSync(scores, "path,score\n./testset/photos/synthetic/gan/00000.webp,2.5\ntestset/photos/real/00001.webp,-1\n./testset/faces/synthetic/sd/00002.webp,0.25\n./testset/faces/real/00003.webp,-0.5\n");
     const run = path.join(dir, "run");
-    const r = cli(["eval", "import", gan, sd, "--scores", scores, "--detector", "Mine", "--out", run, "--calibration", calib]);
+    const r = cli(["eval", "import", gan, sd, "--scores", scores, "--name", "Mine", "--out", run, "--calibration-list", calib]);
     assert.equal(r.code, 0, r.stderr);
     const loaded = await readRun(run);
     assert.equal(loaded.manifest.detector.name, "Mine");
@@ -61,11 +61,11 @@ describe("results schema", () => {
     assert.equal(readFileSync(path.join(run, "predictions.jsonl"), "utf8").split("\n").length, 5);
 
     writeFileSync(scores, "path,score\n./testset/photos/synthetic/gan/00000.webp,2.5\n");
-    const missing = cli(["eval", "import", gan, "--scores", scores, "--detector", "Mine", "--out", run]);
+    const missing = cli(["eval", "import", gan, "--scores", scores, "--name", "Mine", "--out", run]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /no score for 1 image\(s\) of .*test_gan\.txt, e\.g\. "testset\/photos\/real\/00001\.webp"/);
     writeFileSync(scores, "path,score\na.png,abc\n");
-    const nan = cli(["eval", "import", gan, "--scores", scores, "--detector", "Mine", "--out", run]);
+    const nan = cli(["eval", "import", gan, "--scores", scores, "--name", "Mine", "--out", run]);
     assert.match(nan.stderr, /scores\.csv:2: score must be a finite number, got "abc"/);
   });
 });

@@ -94,7 +94,7 @@ describe("testset build", () => {
     rmSync(path.join(broken, missing));
     const out = path.join(tmpDir(), "out");
     const r = cli(["testset", "build", "--root", broken, "--out", out]);
-    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /30 built, 0 already done, 2 failed of 32/);
     const errors = readFileSync(path.join(out, "errors.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(errors.map((e) => [e.k, e.source]), [[1, victim], [2, missing]]);

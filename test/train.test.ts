@@ -14,7 +14,7 @@ import { nativeAvailable } from "../src/engine/index.js";
 import { buildFromCheckpoint } from "../src/models/load.js";
 import { trainClassifier, trainRepresentation, type RepresentOptions } from "../src/train/train.js";
 import { TrainingDivergedError } from "../src/train/loop.js";
-import { cli, tmpDir } from "./helpers.js";
+import { cli, jsonLines, tmpDir } from "./helpers.js";
 
 const skip = !nativeAvailable() && "the libtorch addon is not built (node scripts/build-native.mjs)";
 
@@ -84,7 +84,7 @@ describe("imaginet train", { skip }, () => {
     const img = path.join(root, (readFileSync(path.join(root, "annotations", "test_annotations.txt"), "utf8").split("\n")[0] ?? "").split(",")[0]!);
     const d = cli(["detect", img, "--detector", "imaginet", "--weights", c.detector, "--json"]);
     assert.equal(d.code, 0, d.stderr);
-    const [row] = JSON.parse(d.stdout);
+    const [row] = jsonLines(d.stdout);
     assert.ok(Number.isFinite(row.score));
   });
 
@@ -103,7 +103,7 @@ describe("imaginet train", { skip }, () => {
     assert.ok(existsSync(JSON.parse(c.stdout).detector));
     const bad = cli(["train", "represent", train, "--root", root, "--out", tmpDir(), "--layers", "1,1,1"]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--layers expects four positive integers/);
+    assert.match(bad.stderr, /--layers expects 4 positive integers like 3,4,6,3, got "1,1,1"/);
     const noCkpt = cli(["train", "represent", train, "--root", root, "--out", tmpDir(), "--resume"]);
     assert.equal(noCkpt.code, 2);
     assert.match(noCkpt.stderr, /--resume: no checkpoint/);

@@ -12,6 +12,7 @@ import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { DTYPE_SIZE, LazyTensor, contiguousStrides, Storage, bytesOf, readFileRange, tensorFromArray, type DType, type ReadOptions, type TypedArray } from "./tensor.js";
+import { InputError } from "../util/errors.js";
 
 /** safetensors dtype names, in the order of the reference's Dtype enum (the writer sorts by it). */
 const ST_ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"] as const;
@@ -41,24 +42,24 @@ export async function readSafetensors(file: string): Promise<SafetensorsFile> {
   try {
     size = (await fsp.stat(file)).size;
   } catch (err) {
-    throw new Error(`${file}: cannot read: ${(err as Error).message}`);
+    throw new InputError(`${file}: cannot read: ${(err as Error).message}`);
   }
-  if (size < 8) throw new Error(`${file}: not a safetensors file: ${size} bytes is shorter than the 8-byte header length`);
+  if (size < 8) throw new InputError(`${file}: not a safetensors file: ${size} bytes is shorter than the 8-byte header length`);
   const lenBytes = await readFileRange(file, 0, 8, "the header length");
   const n64 = Buffer.from(lenBytes).readBigUInt64LE(0);
-  if (n64 > BigInt(MAX_HEADER_SIZE)) throw new Error(`${file}: not a safetensors file: header length ${n64} exceeds ${MAX_HEADER_SIZE}`);
+  if (n64 > BigInt(MAX_HEADER_SIZE)) throw new InputError(`${file}: not a safetensors file: header length ${n64} exceeds ${MAX_HEADER_SIZE}`);
   const n = Number(n64);
-  if (8 + n > size) throw new Error(`${file}: truncated: the header needs bytes 8..${8 + n} but the file has ${size}`);
+  if (8 + n > size) throw new InputError(`${file}: truncated: the header needs bytes 8..${8 + n} but the file has ${size}`);
   const headerBytes = await readFileRange(file, 8, n, "the header");
   const text = Buffer.from(headerBytes).toString("utf8");
-  if (!text.startsWith("{")) throw new Error(`${file}: not a safetensors file: the header does not start with '{'`);
+  if (!text.startsWith("{")) throw new InputError(`${file}: not a safetensors file: the header does not start with '{'`);
   let header: unknown;
   try {
     header = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file}: invalid safetensors header JSON: ${(err as Error).message}`);
+    throw new InputError(`${file}: invalid safetensors header JSON: ${(err as Error).message}`);
   }
-  if (typeof header !== "object" || header === null || Array.isArray(header)) throw new Error(`${file}: invalid safetensors header: not a JSON object`);
+  if (typeof header !== "object" || header === null || Array.isArray(header)) throw new InputError(`${file}: invalid safetensors header: not a JSON object`);
   const dataOffset = 8 + n;
   const dataLength = size - dataOffset;
   let metadata: Record<string, string> | null = null;
@@ -66,16 +67,16 @@ export async function readSafetensors(file: string): Promise<SafetensorsFile> {
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
       if (v === null) continue;
-      if (typeof v !== "object" || Array.isArray(v)) throw new Error(`${file}: invalid safetensors header: __metadata__ is not an object`);
+      if (typeof v !== "object" || Array.isArray(v)) throw new InputError(`${file}: invalid safetensors header: __metadata__ is not an object`);
       metadata = Object.create(null) as Record<string, string>;
       for (const [mk, mv] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof mv !== "string") throw new Error(`${file}: invalid safetensors header: __metadata__.${mk} is not a string`);
+        if (typeof mv !== "string") throw new InputError(`${file}: invalid safetensors header: __metadata__.${mk} is not a string`);
         metadata[mk] = mv;
       }
       continue;
     }
     const bad = (why: string): never => {
-      throw new Error(`${file}: invalid safetensors header: tensor ${JSON.stringify(name)} ${why}`);
+      throw new InputError(`${file}: invalid safetensors header: tensor ${JSON.stringify(name)} ${why}`);
     };
     if (typeof v !== "object" || v === null) bad("is not an object");
     const info = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
@@ -95,11 +96,11 @@ export async function readSafetensors(file: string): Promise<SafetensorsFile> {
   const sorted = [...infos].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let at = 0;
   for (const t of sorted) {
-    if (t.begin !== at) throw new Error(`${file}: invalid safetensors header: tensor ${JSON.stringify(t.name)} starts at ${t.begin}, expected ${at} (gap or overlap)`);
+    if (t.begin !== at) throw new InputError(`${file}: invalid safetensors header: tensor ${JSON.stringify(t.name)} starts at ${t.begin}, expected ${at} (gap or overlap)`);
     at = t.end;
   }
-  if (at > dataLength) throw new Error(`${file}: truncated: the tensors need ${at} bytes of data but the file has ${dataLength}`);
-  if (at !== dataLength) throw new Error(`${file}: invalid safetensors file: ${dataLength - at} bytes after the last tensor`);
+  if (at > dataLength) throw new InputError(`${file}: truncated: the tensors need ${at} bytes of data but the file has ${dataLength}`);
+  if (at !== dataLength) throw new InputError(`${file}: invalid safetensors file: ${dataLength - at} bytes after the last tensor`);
   const tensors = new Map<string, LazyTensor>();
   for (const t of infos) {
     const storage = new Storage(t.name, t.dtype, t.end - t.begin, { kind: "file", file, offset: dataOffset + t.begin }, file);

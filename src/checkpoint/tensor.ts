@@ -51,7 +51,7 @@ export async function readFileRange(file: string, offset: number, length: number
     while (done < length) {
       const { bytesRead } = await fh.read(out, done, Math.min(length - done, READ_CHUNK), offset + done);
       if (bytesRead === 0) {
-        throw new Error(`${file}: truncated: ${what} needs bytes ${offset}..${offset + length} but the file ends at byte ${offset + done}`);
+        throw new InputError(`${file}: truncated: ${what} needs bytes ${offset}..${offset + length} but the file ends at byte ${offset + done}`);
       }
       done += bytesRead;
     }
@@ -115,10 +115,10 @@ export class Storage {
   /** Reads bytes [start, end) of this storage into a fresh array. */
   async readBytes(start: number, end: number): Promise<Uint8Array> {
     if (start < 0 || end > this.byteLength || start > end) {
-      throw new Error(`${this.file}: bytes ${start}..${end} lie outside storage ${this.name} (${this.byteLength} bytes)`);
+      throw new InputError(`${this.file}: bytes ${start}..${end} lie outside storage ${this.name} (${this.byteLength} bytes)`);
     }
     const src = this.source;
-    if (src === undefined) throw new Error(`${this.file}: storage ${this.name} was never located in the file`);
+    if (src === undefined) throw new InputError(`${this.file}: storage ${this.name} was never located in the file`);
     if (src.kind === "view") return src.parent.readBytes(src.offset + start, src.offset + end);
     this.reads++;
     this.bytesRead += end - start;
@@ -155,9 +155,9 @@ export class LazyTensor {
     readonly requiresGrad = false,
   ) {
     const where = `${storage.file}: tensor on storage ${storage.name}`;
-    if (shape.length !== strides.length) throw new Error(`${where} has ${shape.length} sizes but ${strides.length} strides`);
+    if (shape.length !== strides.length) throw new InputError(`${where} has ${shape.length} sizes but ${strides.length} strides`);
     for (const v of [...shape, ...strides, storageOffset]) {
-      if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${where} has an invalid size, stride or offset (${v})`);
+      if (!Number.isSafeInteger(v) || v < 0) throw new InputError(`${where} has an invalid size, stride or offset (${v})`);
     }
     this.numel = shape.reduce((a, b) => a * b, 1);
     if (this.numel === 0) {
@@ -168,7 +168,7 @@ export class LazyTensor {
       this.span = { lo: storageOffset, hi: hi + 1 };
       const es = DTYPE_SIZE[dtype];
       if (this.span.hi * es > storage.byteLength) {
-        throw new Error(
+        throw new InputError(
           `${where}: the view (offset ${storageOffset}, sizes [${shape.join(", ")}], strides [${strides.join(", ")}]) reaches byte ${this.span.hi * es}, past the storage's ${storage.byteLength} bytes`,
         );
       }

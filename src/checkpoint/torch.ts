@@ -55,27 +55,27 @@ const DTYPES: Record<string, DType> = {
 
 function storageDtypeOf(v: PyValue | undefined): DType {
   if (v instanceof PyGlobal && "storageDtype" in v.handler) return (v.handler as StorageTypeHandler).storageDtype;
-  throw new Error(`storage type ${v instanceof PyGlobal ? v.name : String(v)} is not supported`);
+  throw new InputError(`storage type ${v instanceof PyGlobal ? v.name : String(v)} is not supported`);
 }
 
 function dtypeOf(v: PyValue | undefined): DType {
   if (v instanceof PyGlobal && "torchDtype" in v.handler) return (v.handler as DtypeHandler).torchDtype;
-  throw new Error(`dtype ${v instanceof PyGlobal ? v.name : String(v)} is not supported`);
+  throw new InputError(`dtype ${v instanceof PyGlobal ? v.name : String(v)} is not supported`);
 }
 
 function intList(v: PyValue | undefined, what: string): number[] {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === "number" && Number.isSafeInteger(x))) throw new Error(`${what} is not a tuple of ints`);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "number" && Number.isSafeInteger(x))) throw new InputError(`${what} is not a tuple of ints`);
   return v as number[];
 }
 
 function makeTensor(storage: PyValue | undefined, offset: PyValue | undefined, size: PyValue | undefined, stride: PyValue | undefined, requiresGrad: PyValue | undefined, dtype?: DType): LazyTensor {
-  if (!(storage instanceof Storage)) throw new Error("the tensor's storage is not a storage");
-  if (typeof offset !== "number") throw new Error("the tensor's storage offset is not an int");
+  if (!(storage instanceof Storage)) throw new InputError("the tensor's storage is not a storage");
+  if (typeof offset !== "number") throw new InputError("the tensor's storage offset is not an int");
   return new LazyTensor(storage, dtype ?? storage.dtype, intList(size, "the tensor's size"), intList(stride, "the tensor's stride"), offset, requiresGrad === true);
 }
 
 function withGrad(t: PyValue | undefined, requiresGrad: PyValue | undefined): LazyTensor {
-  if (!(t instanceof LazyTensor)) throw new Error("a parameter's data is not a tensor");
+  if (!(t instanceof LazyTensor)) throw new InputError("a parameter's data is not a tensor");
   return new LazyTensor(t.storage, t.dtype, t.shape, t.strides, t.storageOffset, requiresGrad === true);
 }
 
@@ -96,8 +96,8 @@ function torchGlobals(): Map<string, GlobalHandler> {
   m.set("torch._tensor._rebuild_from_type_v2", {
     call(a, _kw, ctx) {
       const [fn, , args] = a;
-      if (!(fn instanceof PyGlobal) || fn.handler.call === undefined) throw new Error("rebuilds with a function that is not allowed");
-      if (!Array.isArray(args)) throw new Error("rebuild arguments are not a tuple");
+      if (!(fn instanceof PyGlobal) || fn.handler.call === undefined) throw new InputError("rebuilds with a function that is not allowed");
+      if (!Array.isArray(args)) throw new InputError("rebuild arguments are not a tuple");
       return fn.handler.call(args, undefined, ctx);
     },
   });
@@ -113,7 +113,7 @@ function torchGlobals(): Map<string, GlobalHandler> {
   m.set("torch.device", {
     call(a) {
       const [type, index] = a;
-      if (typeof type !== "string") throw new Error("torch.device expects a string");
+      if (typeof type !== "string") throw new InputError("torch.device expects a string");
       return typeof index === "number" ? `${type}:${index}` : type;
     },
   });
@@ -154,11 +154,11 @@ export async function readTorchCheckpoint(file: string, opts: ReadTorchOptions =
     size = (await fsp.stat(file)).size;
     head = await readFileRange(file, 0, Math.min(size, 512), "the header");
   } catch (err) {
-    throw new Error(`${file}: cannot read: ${(err as Error).message}`);
+    throw new InputError(`${file}: cannot read: ${(err as Error).message}`);
   }
   if (size >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return readZip(file, size, globals);
   if (size >= 262 && Buffer.from(head.subarray(257, 262)).toString("latin1") === "ustar") {
-    throw new Error(`${file}: a tar-format checkpoint (PyTorch before 0.4) is not supported`);
+    throw new InputError(`${file}: a tar-format checkpoint (PyTorch before 0.4) is not supported`);
   }
   return readLegacy(file, size, globals);
 }
@@ -180,7 +180,7 @@ async function listZip(file: string): Promise<ZipEntryInfo[]> {
   try {
     zip = await yauzl.openPromise(file, { lazyEntries: true, decodeStrings: false, autoClose: false, validateEntrySizes: true });
   } catch (err) {
-    throw new Error(`${file}: not a readable zip archive (truncated or corrupt): ${(err as Error).message}`);
+    throw new InputError(`${file}: not a readable zip archive (truncated or corrupt): ${(err as Error).message}`);
   }
   const out: ZipEntryInfo[] = [];
   try {
@@ -195,7 +195,7 @@ async function listZip(file: string): Promise<ZipEntryInfo[]> {
       });
     }
   } catch (err) {
-    throw new Error(`${file}: corrupt zip central directory: ${(err as Error).message}`);
+    throw new InputError(`${file}: corrupt zip central directory: ${(err as Error).message}`);
   } finally {
     zip.close();
   }
@@ -203,20 +203,20 @@ async function listZip(file: string): Promise<ZipEntryInfo[]> {
 }
 
 async function entrySource(file: string, fh: fsp.FileHandle, size: number, e: ZipEntryInfo): Promise<StorageSource> {
-  if (e.encrypted) throw new Error(`${file}: zip entry ${e.name} is encrypted`);
+  if (e.encrypted) throw new InputError(`${file}: zip entry ${e.name} is encrypted`);
   const header = Buffer.alloc(30);
   const { bytesRead } = await fh.read(header, 0, 30, e.headerOffset);
-  if (bytesRead < 30 || header.readUInt32LE(0) !== 0x04034b50) throw new Error(`${file}: corrupt zip: no local header for ${e.name} at byte ${e.headerOffset}`);
+  if (bytesRead < 30 || header.readUInt32LE(0) !== 0x04034b50) throw new InputError(`${file}: corrupt zip: no local header for ${e.name} at byte ${e.headerOffset}`);
   const dataOffset = e.headerOffset + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
   if (dataOffset + e.compressedSize > size) {
-    throw new Error(`${file}: truncated: zip entry ${e.name} needs bytes ${dataOffset}..${dataOffset + e.compressedSize} but the file has ${size}`);
+    throw new InputError(`${file}: truncated: zip entry ${e.name} needs bytes ${dataOffset}..${dataOffset + e.compressedSize} but the file has ${size}`);
   }
   if (e.method === 0) {
-    if (e.compressedSize !== e.uncompressedSize) throw new Error(`${file}: corrupt zip: stored entry ${e.name} has differing sizes`);
+    if (e.compressedSize !== e.uncompressedSize) throw new InputError(`${file}: corrupt zip: stored entry ${e.name} has differing sizes`);
     return { kind: "file", file, offset: dataOffset };
   }
   if (e.method === 8) return { kind: "deflate", file, offset: dataOffset, compressedLength: e.compressedSize };
-  throw new Error(`${file}: zip entry ${e.name} uses compression method ${e.method} (only stored and deflated entries are read)`);
+  throw new InputError(`${file}: zip entry ${e.name} uses compression method ${e.method} (only stored and deflated entries are read)`);
 }
 
 async function readZip(file: string, size: number, globals: GlobalTable): Promise<TorchCheckpoint> {
@@ -225,8 +225,8 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
   const pkls = entries.filter((e) => /^([^/]+\/)?data\.pkl$/.test(e.name));
   if (pkls.length !== 1) {
     const jit = entries.some((e) => /(^|\/)(constants\.pkl|code\/)/.test(e.name));
-    if (jit) throw new Error(`${file}: a TorchScript archive (torch.jit.save), not a torch.save checkpoint`);
-    throw new Error(pkls.length === 0 ? `${file}: a zip archive without data.pkl: not a PyTorch checkpoint` : `${file}: the zip archive holds several data.pkl (${pkls.map((e) => e.name).join(", ")})`);
+    if (jit) throw new InputError(`${file}: a TorchScript archive (torch.jit.save), not a torch.save checkpoint`);
+    throw new InputError(pkls.length === 0 ? `${file}: a zip archive without data.pkl: not a PyTorch checkpoint` : `${file}: the zip archive holds several data.pkl (${pkls.map((e) => e.name).join(", ")})`);
   }
   const pklEntry = pkls[0]!;
   const prefix = pklEntry.name.slice(0, -"data.pkl".length);
@@ -244,7 +244,7 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
     pkl = await readEntry(file, pklSource, pklEntry);
     if (byteorder !== undefined) {
       const text = Buffer.from(await readEntry(file, await entrySource(file, fh, size, byteorder), byteorder)).toString("latin1").trim();
-      if (text !== "little" && text !== "big") throw new Error(`${file}: unknown byte order ${JSON.stringify(text)}`);
+      if (text !== "little" && text !== "big") throw new InputError(`${file}: unknown byte order ${JSON.stringify(text)}`);
       bigEndian = text === "big";
     }
     for (const e of entries) {
@@ -257,15 +257,15 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
   }
   const storages = new Map<string, Storage>();
   const persistentLoad = (pid: PyValue): PyValue => {
-    if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length < 5) throw new Error(`unsupported persistent id ${describePid(pid)}`);
+    if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length < 5) throw new InputError(`unsupported persistent id ${describePid(pid)}`);
     const [, stype, key, , numel] = pid;
     const dtype = storageDtypeOf(stype);
-    if (typeof key !== "string") throw new Error("a storage key is not a string");
-    if (typeof numel !== "number" || !Number.isSafeInteger(numel) || numel < 0) throw new Error(`storage ${key} has an invalid size`);
+    if (typeof key !== "string") throw new InputError("a storage key is not a string");
+    if (typeof numel !== "number" || !Number.isSafeInteger(numel) || numel < 0) throw new InputError(`storage ${key} has an invalid size`);
     const known = storages.get(key);
     if (known !== undefined) return known;
     const found = sources.get(key);
-    if (found === undefined) throw new Error(`the pickle references storage data/${key}, which the archive lacks`);
+    if (found === undefined) throw new InputError(`the pickle references storage data/${key}, which the archive lacks`);
     const byteLength = numel * DTYPE_SIZE[dtype];
     if (found.entry.uncompressedSize !== byteLength) {
       throw new InputError(`${file}: zip entry ${found.entry.name} holds ${found.entry.uncompressedSize} bytes, but the pickle declares storage data/${key} as ${numel} × ${DTYPE_SIZE[dtype]} = ${byteLength} bytes`);
@@ -336,24 +336,24 @@ async function readLegacy(file: string, size: number, globals: GlobalTable): Pro
   const notTorch = `${file}: not a PyTorch checkpoint (neither a zip archive nor the legacy format's magic number)`;
   // the three header pickles hold only numbers and a dict: no globals are needed there
   let r = await pickleAt(file, size, 0, { source: file, globals: new Map() }, none).catch((err: unknown) => {
-    if (err instanceof PickleError && !(err instanceof RefusedGlobalError)) throw new Error(`${notTorch}: ${err.message.slice(file.length + 2)}`);
+    if (err instanceof PickleError && !(err instanceof RefusedGlobalError)) throw new InputError(`${notTorch}: ${err.message.slice(file.length + 2)}`);
     throw err;
   });
-  if (r.value !== MAGIC_NUMBER) throw new Error(notTorch);
+  if (r.value !== MAGIC_NUMBER) throw new InputError(notTorch);
   r = await pickleAt(file, size, r.end, { source: file, globals: new Map() }, none);
-  if (r.value !== PROTOCOL_VERSION) throw new Error(`${file}: legacy checkpoint protocol version ${String(r.value)} is not supported (expected ${PROTOCOL_VERSION})`);
+  if (r.value !== PROTOCOL_VERSION) throw new InputError(`${file}: legacy checkpoint protocol version ${String(r.value)} is not supported (expected ${PROTOCOL_VERSION})`);
   r = await pickleAt(file, size, r.end, { source: file, globals: new Map() }, none); // sys_info: the data is little-endian whatever it says
 
   let roots = new Map<string, LegacyStorage>();
   let views = new Map<string, Storage>();
   const persistentLoad = (pid: PyValue): PyValue => {
-    if (!Array.isArray(pid)) throw new Error(`unsupported persistent id ${describePid(pid)}`);
-    if (pid[0] === "module") throw new Error("the checkpoint pickles a whole nn.Module (its source code), not a state dict: not supported");
-    if (pid[0] !== "storage" || pid.length < 5) throw new Error(`unsupported persistent id ${describePid(pid)}`);
+    if (!Array.isArray(pid)) throw new InputError(`unsupported persistent id ${describePid(pid)}`);
+    if (pid[0] === "module") throw new InputError("the checkpoint pickles a whole nn.Module (its source code), not a state dict: not supported");
+    if (pid[0] !== "storage" || pid.length < 5) throw new InputError(`unsupported persistent id ${describePid(pid)}`);
     const [, stype, rootKey, , numel, viewMeta] = pid;
     const dtype = storageDtypeOf(stype);
-    if (typeof rootKey !== "string") throw new Error("a storage key is not a string");
-    if (typeof numel !== "number" || !Number.isSafeInteger(numel) || numel < 0) throw new Error(`storage ${rootKey} has an invalid size`);
+    if (typeof rootKey !== "string") throw new InputError("a storage key is not a string");
+    if (typeof numel !== "number" || !Number.isSafeInteger(numel) || numel < 0) throw new InputError(`storage ${rootKey} has an invalid size`);
     let root = roots.get(rootKey);
     if (root === undefined) {
       root = { storage: new Storage(`storage ${rootKey}`, dtype, numel * DTYPE_SIZE[dtype], undefined, file), numel };
@@ -361,13 +361,13 @@ async function readLegacy(file: string, size: number, globals: GlobalTable): Pro
     }
     if (viewMeta === undefined || viewMeta === null) return root.storage;
     // an old storage view: (view_key, offset, view_size), in elements
-    if (!Array.isArray(viewMeta) || viewMeta.length !== 3) throw new Error("invalid storage view metadata");
+    if (!Array.isArray(viewMeta) || viewMeta.length !== 3) throw new InputError("invalid storage view metadata");
     const [viewKey, offset, viewSize] = viewMeta;
-    if (typeof viewKey !== "string" || typeof offset !== "number" || typeof viewSize !== "number") throw new Error("invalid storage view metadata");
+    if (typeof viewKey !== "string" || typeof offset !== "number" || typeof viewSize !== "number") throw new InputError("invalid storage view metadata");
     let view = views.get(viewKey);
     if (view === undefined) {
       const es = DTYPE_SIZE[root.storage.dtype];
-      if ((offset + viewSize) * es > root.storage.byteLength) throw new Error(`storage view ${viewKey} lies outside storage ${rootKey}`);
+      if ((offset + viewSize) * es > root.storage.byteLength) throw new InputError(`storage view ${viewKey} lies outside storage ${rootKey}`);
       view = new Storage(`storage ${viewKey}`, root.storage.dtype, viewSize * es, { kind: "view", parent: root.storage, offset: offset * es }, file);
       views.set(viewKey, view);
     }
@@ -380,7 +380,7 @@ async function readLegacy(file: string, size: number, globals: GlobalTable): Pro
   const tree = r.value;
   r = await pickleAt(file, size, r.end, { source: file, globals: new Map() }, none);
   const keys = r.value;
-  if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) throw new Error(`${file}: corrupt legacy checkpoint: the storage key list is not a list of strings`);
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) throw new InputError(`${file}: corrupt legacy checkpoint: the storage key list is not a list of strings`);
 
   // the storages follow in the order of that list: an 8-byte element count, then the bytes
   let pos = r.end;
@@ -389,14 +389,14 @@ async function readLegacy(file: string, size: number, globals: GlobalTable): Pro
     const count = Buffer.alloc(8);
     for (const key of keys as string[]) {
       const root = roots.get(key);
-      if (root === undefined) throw new Error(`${file}: corrupt legacy checkpoint: storage ${key} is listed but no tensor references it`);
+      if (root === undefined) throw new InputError(`${file}: corrupt legacy checkpoint: storage ${key} is listed but no tensor references it`);
       const { bytesRead } = await fh.read(count, 0, 8, pos);
-      if (bytesRead < 8) throw new Error(`${file}: truncated: the file ends at byte ${size}, inside the header of storage ${key}`);
+      if (bytesRead < 8) throw new InputError(`${file}: truncated: the file ends at byte ${size}, inside the header of storage ${key}`);
       const n = count.readBigInt64LE(0);
-      if (n !== BigInt(root.numel)) throw new Error(`${file}: corrupt legacy checkpoint: storage ${key} has ${n} elements in the file, the pickle says ${root.numel}`);
+      if (n !== BigInt(root.numel)) throw new InputError(`${file}: corrupt legacy checkpoint: storage ${key} has ${n} elements in the file, the pickle says ${root.numel}`);
       const start = pos + 8;
       const end = start + root.storage.byteLength;
-      if (end > size) throw new Error(`${file}: truncated: storage ${key} needs bytes ${start}..${end} but the file has ${size}`);
+      if (end > size) throw new InputError(`${file}: truncated: storage ${key} needs bytes ${start}..${end} but the file has ${size}`);
       root.storage.source = { kind: "file", file, offset: start };
       pos = end;
     }
@@ -405,7 +405,7 @@ async function readLegacy(file: string, size: number, globals: GlobalTable): Pro
   }
   const storages = new Map<string, Storage>();
   for (const [key, root] of roots) {
-    if (root.storage.source === undefined) throw new Error(`${file}: corrupt legacy checkpoint: storage ${key} is referenced but not in the storage list`);
+    if (root.storage.source === undefined) throw new InputError(`${file}: corrupt legacy checkpoint: storage ${key} is referenced but not in the storage list`);
     storages.set(key, root.storage);
   }
   for (const [key, view] of views) if (!storages.has(key)) storages.set(key, view);
@@ -439,8 +439,8 @@ export function stateDict(tree: PyValue | TorchCheckpoint, opts: StateDictOption
   const root = isCheckpoint(tree) ? tree.tree : tree;
   const strip = opts.stripModule ?? true;
   const skip = new Set(opts.skip ?? DEFAULT_SKIP);
-  if (root instanceof LazyTensor) throw new Error("the checkpoint is a single tensor, not a state dict");
-  if (!(root instanceof Map)) throw new Error("the checkpoint is not a dict");
+  if (root instanceof LazyTensor) throw new InputError("the checkpoint is a single tensor, not a state dict");
+  if (!(root instanceof Map)) throw new InputError("the checkpoint is not a dict");
   let prefix = opts.prefix;
   if (prefix === undefined) {
     for (const k of ["state_dict", "model_state_dict"]) {
@@ -463,7 +463,7 @@ export function stateDict(tree: PyValue | TorchCheckpoint, opts: StateDictOption
       }
       const name = strip && k === "module" ? path : path === "" ? k : `${path}.${k}`;
       if (v instanceof LazyTensor) {
-        if (out.has(name)) throw new Error(`two tensors are named ${name}${strip ? " once module. is removed" : ""}`);
+        if (out.has(name)) throw new InputError(`two tensors are named ${name}${strip ? " once module. is removed" : ""}`);
         out.set(name, v);
       } else if (v instanceof Map) {
         visit(v, name, false, seen);
@@ -475,7 +475,7 @@ export function stateDict(tree: PyValue | TorchCheckpoint, opts: StateDictOption
   const want = `${prefix}.`;
   const picked = new Map<string, LazyTensor>();
   for (const [k, v] of out) if (k.startsWith(want)) picked.set(k.slice(want.length), v);
-  if (picked.size === 0) throw new Error(`no tensors under ${prefix} (the checkpoint has ${[...new Set([...out.keys()].map((k) => k.split(".")[0]))].join(", ") || "none"})`);
+  if (picked.size === 0) throw new InputError(`no tensors under ${prefix} (the checkpoint has ${[...new Set([...out.keys()].map((k) => k.split(".")[0]))].join(", ") || "none"})`);
   return picked;
 }
 

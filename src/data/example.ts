@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { loadSharp } from "../image/sharp.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { Rng } from "../util/rng.js";
+import { InputError } from "../util/errors.js";
 
 interface ExampleKind {
   dir: string;
@@ -72,7 +73,7 @@ export interface ExampleResult {
 export async function makeExampleDataset(root: string, opts: { seed?: number; perKind?: number; size?: number } = {}): Promise<ExampleResult> {
   const seed = opts.seed ?? 42;
   const perKind = opts.perKind ?? 4;
-  if (perKind < 4) throw new Error(`per-kind must be at least 4, so that train, calibration and test each hold every kind (got ${perKind})`);
+  if (perKind < 4) throw new InputError(`per-kind must be at least 4, so that train, calibration and test each hold every kind (got ${perKind})`);
   const size = opts.size ?? 64;
   const lines: string[] = [];
   for (const kind of KINDS) {

@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { readAnnotationFile, type AnnotationFile } from "./annotations.js";
+import { InputError } from "../util/errors.js";
 
 /** Annotation files that reference source images, looked for in `<root>/annotations/` when none are given (upstream's `delete_not_needed.py` uses train + test). */
 export const DEFAULT_ANNOTATION_FILES = ["train_annotations.txt", "calibration.txt", "test_annotations.txt"];
@@ -17,7 +18,7 @@ export interface References {
 export function defaultAnnotationFiles(root: string): string[] {
   const found = DEFAULT_ANNOTATION_FILES.map((f) => path.join(root, "annotations", f)).filter((f) => existsSync(f));
   if (found.length === 0) {
-    throw new Error(
+    throw new InputError(
       `no annotation files given and none of ${DEFAULT_ANNOTATION_FILES.join(", ")} found in ${path.join(root, "annotations")}: pass annotation files, or fetch them with \`imaginet dataset download annotations --root ${root}\``,
     );
   }

@@ -2,6 +2,7 @@
  * The registry of upstream sources: where each must sit under the dataset root (as in the upstream
  * README), which annotation path prefixes belong to it, and how it can be fetched.
  */
+import { InputError } from "../util/errors.js";
 
 /** How a file of a source is fetched. */
 export type FetchSpec =
@@ -199,6 +200,6 @@ export function sourceOfPath(relPath: string): Source | undefined {
 
 export function findSource(id: string): Source {
   const s = SOURCES.find((x) => x.id === id);
-  if (!s) throw new Error(`unknown source "${id}": expected one of ${SOURCES.map((x) => x.id).join(", ")}`);
+  if (!s) throw new InputError(`unknown source "${id}": expected one of ${SOURCES.map((x) => x.id).join(", ")}`);
   return s;
 }

@@ -8,17 +8,18 @@
  */
 import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { readAnnotationFile } from "../data/annotations.js";
 import { buildTestset } from "../data/testset/build.js";
-import { evaluateRuns, type Evaluation } from "../eval/evaluate.js";
-import { joinScores, type Scores } from "../eval/import.js";
-import { hardwareInfo, RUN_SCHEMA, sha256OfFile, writeRun, type PredictionRow, type RunManifest } from "../eval/results.js";
+import { builtListName } from "../data/testset/plan.js";
+import { evaluateRuns, writeMetrics, type Evaluation } from "../eval/evaluate.js";
+import { joinScores } from "../eval/import.js";
+import { makeManifest, writeRun, type PredictionRow } from "../eval/results.js";
+import { annotatedPaths, inferenceSoftware, scoreItems, scoresOf } from "../eval/score.js";
 import { recipeHash, type Recipe } from "../image/recipe.js";
 import { CENTER256, jpegSweep, TESTSET, TESTSET_COMPRESSION } from "../image/recipes.js";
 import { buildFromCheckpoint } from "../models/load.js";
 import type { DetectorSpec } from "../models/registry.js";
 import { writeReport } from "../report/build.js";
-import { defaultWorkers, detect, type Detection, type PerFile } from "../runtime/detect.js";
+import { defaultWorkers } from "../runtime/detect.js";
 import type { TrainEvent } from "../train/loop.js";
 import type { ClassifierOptions, RepresentOptions, TrunkSize } from "../train/train.js";
 import { startTraining } from "../train/worker.js";
@@ -92,6 +93,8 @@ export interface DemoResult {
   timing: { stage: string; seconds: number; reused: boolean; note: string }[];
 }
 
+/** images per inference batch in the evaluation */
+const BATCH = 16;
 const DETECTOR: DetectorSpec = { name: "demo", title: "Demo detector (SelfCon)", arch: "imaginet", nodown: true, output: "binary", preprocess: CENTER256 };
 const IDENTIFIER: DetectorSpec = { name: "demo-id", title: "Demo identification (SelfCon)", arch: "imaginet", nodown: true, output: "groups", preprocess: CENTER256 };
 
@@ -104,7 +107,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const identifier = await classifierStage(demo, "identify", encoder);
   await evaluateStage(demo, detector, identifier);
   const evaluations = await evaluateRuns(demo.runs, { seed: o.seed, resamples: o.fast ? 50 : 1000 });
-  for (const [i, e] of evaluations.entries()) await writeFileAtomic(path.join(demo.runs[i]!, "metrics.json"), `${JSON.stringify(e, null, 2)}\n`);
+  for (const [i, e] of evaluations.entries()) await writeMetrics(demo.runs[i]!, e);
   const markdown = await reportStage(demo, evaluations);
   const timing = stageTiming(demo.stages.used);
   await writeFileAtomic(demo.dir("timing.json"), `${JSON.stringify(timing, null, 2)}\n`);
@@ -147,7 +150,7 @@ async function startDemo(o: DemoOptions): Promise<Demo> {
     data,
     annotations: (f) => path.join(data, "annotations", f),
     testset,
-    lists: GROUPS.map((g) => path.join(testset, `test_${g}.txt`)),
+    lists: GROUPS.map((g) => path.join(testset, builtListName(g))),
     runs: [dir("runs", "detector"), dir("runs", "identify")],
     reportDir: dir("report"),
   };
@@ -266,7 +269,7 @@ async function classifierStage(demo: Demo, name: "classifier" | "identify", enco
 /** 6. evaluation: both tracks, calibration on the calibration split (perturbed as the test set is), a JPEG sweep */
 async function evaluateStage(demo: Demo, detector: string, identifier: string): Promise<void> {
   await demo.stages.run("evaluate", { sweepPerGroup: demo.plan.sweepPerGroup }, async () => {
-    const testPaths = await listPaths(demo.lists);
+    const testPaths = await annotatedPaths(demo.lists);
     const detection = await detectionRun(demo, detector, testPaths);
     const identifyMsPerImage = await identificationRun(demo, identifier, testPaths, detection.rows);
     return { outputs: demo.runs.map((r) => path.join(r, "run.json")), info: { detectorMsPerImage: detection.msPerImage, identifyMsPerImage } };
@@ -276,15 +279,15 @@ async function evaluateStage(demo: Demo, detector: string, identifier: string): 
 /** The detector's run: the test set's images and, for calibration, the calibration split's. */
 async function detectionRun(demo: Demo, weights: string, testPaths: string[]): Promise<{ rows: PredictionRow[]; msPerImage: number }> {
   const calibrationFile = demo.annotations("test_calibration.txt");
-  const calPaths = await listPaths([calibrationFile]);
+  const calPaths = await annotatedPaths([calibrationFile]);
   const model = (await buildFromCheckpoint("imaginet", weights, { nodown: true })).onnx;
   // the calibration images get the test set's perturbation on the fly, drawn from the seed and their annotation path
   const items = [...testPaths.map((p) => ({ root: demo.testset, path: p })), ...calPaths.map((p) => ({ root: demo.data, path: p, recipe: TESTSET, key: `${demo.o.seed}/${p}` }))];
   const t0 = performance.now();
-  const scores = await scoreFiles(DETECTOR, model, items, demo.workers);
+  const scores = await scoreItems(DETECTOR, model, items, { workers: demo.workers, batchSize: BATCH });
   const msPerImage = (performance.now() - t0) / items.length;
-  const rows = await joinScores(scoresOf(DETECTOR, items.slice(0, testPaths.length), scores), demo.lists);
-  const calibration = await joinScores(scoresOf(DETECTOR, items.slice(testPaths.length), scores.slice(testPaths.length)), [calibrationFile]);
+  const rows = await joinScores(scoresOf(DETECTOR.name, items.slice(0, testPaths.length), scores), demo.lists);
+  const calibration = await joinScores(scoresOf(DETECTOR.name, items.slice(testPaths.length), scores.slice(testPaths.length)), [calibrationFile]);
   await writeDemoRun({ dir: demo.runs[0]!, spec: DETECTOR, weights, lists: demo.lists, predictions: rows, calibration, seed: demo.o.seed, msPerImage });
   return { rows, msPerImage };
 }
@@ -299,9 +302,9 @@ async function identificationRun(demo: Demo, weights: string, testPaths: string[
   const sweepItems = jpegSweep().flatMap(({ recipe, severity }) => sample.map((p) => ({ root: demo.testset, path: p, recipe, severity })));
   const items = [...testPaths.map((p) => ({ root: demo.testset, path: p })), ...sweepItems];
   const t0 = performance.now();
-  const scores = await scoreFiles(IDENTIFIER, model, items, demo.workers);
+  const scores = await scoreItems(IDENTIFIER, model, items, { workers: demo.workers, batchSize: BATCH });
   const msPerImage = (performance.now() - t0) / items.length;
-  const rows = await joinScores(scoresOf(IDENTIFIER, items.slice(0, testPaths.length), scores), demo.lists);
+  const rows = await joinScores(scoresOf(IDENTIFIER.name, items.slice(0, testPaths.length), scores), demo.lists);
   const rowOf = new Map(rows.filter((r) => r.labels[0] === 1).map((r) => [r.path, r]));
   sweepItems.forEach((it, k) => rows.push({ ...rowOf.get(it.path)!, logits: scores[testPaths.length + k] as number[], perturbation: "jpeg", severity: it.severity }));
   await writeDemoRun({ dir: demo.runs[1]!, spec: IDENTIFIER, weights, lists: demo.lists, predictions: rows, calibration: null, seed: demo.o.seed, msPerImage });
@@ -351,32 +354,6 @@ function trainingKey(o: RepresentOptions | ClassifierOptions): Record<string, un
   return key;
 }
 
-/** The distinct image paths of annotation files (normalised as the parser gives them). */
-async function listPaths(files: readonly string[]): Promise<string[]> {
-  const out = new Set<string>();
-  for (const f of files) for (const r of (await readAnnotationFile(f, { format: "imaginet" })).records) out.add(r.path);
-  return [...out];
-}
-
-interface ToScore extends PerFile {
-  root: string;
-  /** the path as the annotation files give it */
-  path: string;
-}
-
-/** Scores (binary) or logits (groups) of the images, in their order, in one detect run. */
-async function scoreFiles(spec: DetectorSpec, model: Parameters<typeof detect>[1], items: readonly ToScore[], workers: number): Promise<(number | number[])[]> {
-  const results: Detection[] = await detect(spec, model, items.map((i) => path.join(i.root, i.path)), { workers, batchSize: 16, perFile: items });
-  return results.map((r) => {
-    if ("error" in r) throw new Error(`${r.file}: ${r.error}`);
-    return "logits" in r ? r.logits : r.score;
-  });
-}
-
-function scoresOf(spec: DetectorSpec, items: readonly ToScore[], values: readonly (number | number[])[]): Scores {
-  return { file: spec.name, byPath: new Map(items.map((it, i) => [it.path, values[i]!])), columns: [] };
-}
-
 /** What a demo run's folder gets: its detector, the lists scored, the rows and how long they took. */
 interface DemoRunFiles {
   dir: string;
@@ -391,19 +368,17 @@ interface DemoRunFiles {
 
 /** The run folder (run.json, predictions, calibration rows), as `imaginet eval detect` writes one. */
 async function writeDemoRun({ dir, spec, weights, lists, predictions, calibration, seed, msPerImage }: DemoRunFiles): Promise<void> {
-  const manifest: RunManifest = {
-    schema: RUN_SCHEMA,
-    detector: { name: spec.title, weightsSha256: await sha256OfFile(weights) },
-    annotations: await Promise.all(lists.map(async (f) => ({ file: path.basename(f), sha256: await sha256OfFile(f) }))),
+  const manifest = await makeManifest({
+    detector: spec.title,
+    weights: [weights],
+    annotations: lists,
     recipeHash: recipeHash(spec.preprocess),
     seed,
-    software: { imaginet: "demo", node: process.version },
-    hardware: hardwareInfo(),
-    batchSize: 16,
+    software: inferenceSoftware(),
+    batchSize: BATCH,
     precision: "fp32",
     wallSeconds: (msPerImage * predictions.length) / 1000,
-    createdAt: new Date().toISOString(),
-  };
+  });
   await writeRun(dir, manifest, predictions, calibration);
 }
 

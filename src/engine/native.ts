@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { InputError } from "../util/errors.js";
 
 declare const tensorBrand: unique symbol;
 declare const optimizerBrand: unique symbol;
@@ -177,11 +178,11 @@ let loaded: TorchAddon | undefined;
 export function native(): TorchAddon {
   if (loaded) return loaded;
   const p = addonPath();
-  if (!p) throw new Error("the libtorch engine is not built: run `node scripts/build-native.mjs` (needs libtorch: `bash scripts/setup.sh` or IMAGINET_LIBTORCH)");
+  if (!p) throw new InputError("the libtorch engine is not built: run `node scripts/build-native.mjs` (needs libtorch: `bash scripts/setup.sh` or IMAGINET_LIBTORCH)");
   try {
     loaded = createRequire(import.meta.url)(p) as TorchAddon;
   } catch (err) {
-    throw new Error(`the libtorch engine at ${p} does not load: ${(err as Error).message.split("\n")[0]}; rebuild it with \`node scripts/build-native.mjs --force\``);
+    throw new InputError(`the libtorch engine at ${p} does not load: ${(err as Error).message.split("\n")[0]}; rebuild it with \`node scripts/build-native.mjs --force\``);
   }
   return loaded;
 }

@@ -9,7 +9,9 @@
  * Headline numbers carry seeded percentile-bootstrap 95% intervals.
  */
 import { createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
 import * as os from "node:os";
+import * as path from "node:path";
 import { CONTENTS, GROUPS, GROUP_TITLES, SPECIFICS } from "../data/labels.js";
 import { mapPool } from "../util/pool.js";
 import { startWorker } from "../util/worker.js";
@@ -34,7 +36,9 @@ import {
   type Ranking,
   type Reliability,
 } from "./metrics.js";
-import type { PredictionRow, Run } from "./results.js";
+import { METRICS_FILE, readRun, type PredictionRow, type Run } from "./results.js";
+import { InputError, rebuildError, type PostedError } from "../util/errors.js";
+import { writeFileAtomic } from "../util/fs.js";
 
 export interface Estimate {
   value: number;
@@ -420,14 +424,34 @@ export async function evaluateRuns(dirs: readonly string[], options: EvaluateOpt
   return mapPool(dirs, Math.max(1, workers), (dir) =>
     new Promise<Evaluation>((resolve, reject) => {
       const w = startWorker(new URL("./worker.js", import.meta.url), { kind: "evaluate", dir, options });
-      w.once("message", (m: { ok: true; evaluation: Evaluation } | { ok: false; error: string }) => {
+      w.once("message", (m: { ok: true; evaluation: Evaluation } | { ok: false; error: PostedError }) => {
         void w.terminate();
         if (m.ok) resolve(m.evaluation);
-        else reject(new Error(m.error));
+        else reject(rebuildError(m.error));
       });
       w.once("error", reject);
     }),
   );
+}
+
+/** Saves an evaluation as RUN/metrics.json. */
+export async function writeMetrics(dir: string, e: Evaluation): Promise<void> {
+  await writeFileAtomic(path.join(dir, METRICS_FILE), `${JSON.stringify(e, null, 2)}\n`);
+}
+
+/** A run's saved metrics.json when `eval run` wrote one, else the run evaluated now. */
+export async function savedOrEvaluated(dir: string, options: EvaluateOptions = {}): Promise<Evaluation> {
+  const file = path.join(dir, METRICS_FILE);
+  const saved = await fsp.readFile(file, "utf8").catch(() => null);
+  if (saved === null) return evaluateRun(await readRun(dir), options);
+  let e: Evaluation;
+  try {
+    e = JSON.parse(saved) as Evaluation;
+  } catch {
+    throw new InputError(`${file}: not valid JSON (run \`imaginet eval run ${dir}\` again, or delete it)`);
+  }
+  if (typeof e?.detector !== "string" || e.detector === "") throw new InputError(`${file}: expected "detector": a non-empty string`);
+  return e;
 }
 
 function imagesFingerprint(rows: readonly PredictionRow[]): Evaluation["images"] {

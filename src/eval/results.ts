@@ -5,14 +5,18 @@
  */
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
+import { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 import { writeFileAtomic } from "../util/fs.js";
+import { InputError } from "../util/errors.js";
 
 export const RUN_SCHEMA = "imaginet-run/1";
 export const RUN_FILE = "run.json";
 export const PREDICTIONS_FILE = "predictions.jsonl";
 export const CALIBRATION_FILE = "calibration.jsonl";
+/** what `eval run` writes beside them (the evaluation, read back by `report`) */
+export const METRICS_FILE = "metrics.json";
 
 export interface PredictionRow {
   /** image path, as in the annotation file */
@@ -44,8 +48,12 @@ export interface RunManifest {
   createdAt: string;
 }
 
-export class SchemaError extends Error {
-  constructor(file: string, line: number, detail: string) {
+export class SchemaError extends InputError {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    detail: string,
+  ) {
     super(`${file}:${line}: ${detail}`);
     this.name = "SchemaError";
   }
@@ -80,7 +88,7 @@ export function rowProblem(v: unknown): string | null {
 
 export async function readPredictions(file: string): Promise<PredictionRow[]> {
   const text = await fsp.readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new Error(`${file}: cannot read predictions (${e.code ?? e.message})`);
+    throw new InputError(`${file}: cannot read predictions (${e.code ?? e.message})`);
   });
   const rows: PredictionRow[] = [];
   const lines = text.split("\n");
@@ -108,7 +116,7 @@ export async function writePredictions(file: string, rows: readonly PredictionRo
 export async function readManifest(dir: string): Promise<RunManifest> {
   const file = path.join(dir, RUN_FILE);
   const text = await fsp.readFile(file, "utf8").catch(() => {
-    throw new Error(`${dir}: not a run directory (no ${RUN_FILE})`);
+    throw new InputError(`${dir}: not a run directory (no ${RUN_FILE})`);
   });
   let m: RunManifest;
   try {
@@ -128,6 +136,40 @@ export async function sha256OfFile(file: string): Promise<string> {
 export function hardwareInfo(): RunManifest["hardware"] {
   const cpus = os.cpus();
   return { cpu: cpus[0]?.model ?? "unknown", cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), accelerator: null };
+}
+
+/** What makes a run's manifest; the rest (sha256s, versions, hardware, time) is filled in. */
+export interface ManifestInput {
+  /** the name shown in reports */
+  detector: string;
+  /** weight files, their sha256 recorded joined by "," (none: null) */
+  weights: readonly string[];
+  /** the annotation files the predictions come from (test lists, then the calibration list) */
+  annotations: readonly string[];
+  recipeHash?: string | null;
+  seed?: number | null;
+  batchSize?: number | null;
+  precision?: string | null;
+  wallSeconds?: number | null;
+  /** versions beyond imaginet's and node's (onnxruntime-node, the scores file) */
+  software?: Record<string, string>;
+}
+
+export async function makeManifest(m: ManifestInput): Promise<RunManifest> {
+  const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
+  return {
+    schema: RUN_SCHEMA,
+    detector: { name: m.detector, weightsSha256: m.weights.length > 0 ? (await Promise.all(m.weights.map(sha256OfFile))).join(",") : null },
+    annotations: await Promise.all(m.annotations.map(async (f) => ({ file: path.basename(f), sha256: await sha256OfFile(f) }))),
+    recipeHash: m.recipeHash ?? null,
+    seed: m.seed ?? null,
+    software: { imaginet: pkg.version, node: process.version, ...m.software },
+    hardware: hardwareInfo(),
+    batchSize: m.batchSize ?? null,
+    precision: m.precision ?? null,
+    wallSeconds: m.wallSeconds ?? null,
+    createdAt: new Date().toISOString(),
+  };
 }
 
 export interface Run {

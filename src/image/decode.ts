@@ -15,6 +15,7 @@ import { statRegularFile } from "../util/fs.js";
 import { SNIFF_BYTES, sniffImageFormat, type ImageFormat } from "./format.js";
 import { inputOptions, loadSharp } from "./sharp.js";
 import type { RgbImage } from "./types.js";
+import { InputError } from "../util/errors.js";
 
 /**
  * The most pixels a decoded image may have unless --max-pixels says otherwise: 8192×8192 (192 MiB
@@ -23,7 +24,7 @@ import type { RgbImage } from "./types.js";
  */
 export const DEFAULT_MAX_PIXELS = 1 << 26;
 
-export class ImageDecodeError extends Error {
+export class ImageDecodeError extends InputError {
   constructor(
     readonly source: string,
     detail: string,

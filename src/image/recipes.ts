@@ -1,5 +1,6 @@
 /** Upstream's augmentation recipes (ImagiNet `training_utils/datasets.py`, `testing_utils/eval_model_detection_*.py`) as data. */
 import type { Recipe, Step } from "./recipe.js";
+import { InputError } from "../util/errors.js";
 
 const jpeg = (lo: number, hi: number): Step => ({ op: "compress", codec: "jpeg", quality: [lo, hi], swapRB: true });
 const webp = (lo: number, hi: number): Step => ({ op: "compress", codec: "webp", quality: [lo, hi], swapRB: true });
@@ -123,6 +124,6 @@ export const RECIPES: Record<string, Recipe> = { testset: TESTSET, train: TRAIN,
 
 export function findRecipe(name: string): Recipe {
   const r = RECIPES[name];
-  if (!r) throw new Error(`unknown recipe "${name}": expected one of ${Object.keys(RECIPES).join(", ")}`);
+  if (!r) throw new InputError(`unknown recipe "${name}": expected one of ${Object.keys(RECIPES).join(", ")}`);
   return r;
 }

@@ -8,6 +8,7 @@ import { LazyTensor, readTorchCheckpoint, stateDict, type TorchCheckpoint } from
 import { INLINE_WEIGHTS_LIMIT, toOnnx, trace, type ExportOptions, type OnnxModel, type TracedGraph } from "../onnx/trace.js";
 import { LASTED_ANCHOR, lasted, type ClipResNetConfig } from "./clip.js";
 import { corvi2022, corvi2022Average, grag2021, imaginet, type ImagiNetConfig, type ResNetConfig } from "./resnet.js";
+import { InputError } from "../util/errors.js";
 
 export type Architecture = "grag2021" | "corvi2022" | "imaginet" | "lasted";
 
@@ -63,7 +64,7 @@ export function findTrunkPrefix(sd: ReadonlyMap<string, LazyTensor>): string {
     const m = /^(.*?)conv1\.weight$/.exec(k);
     if (m && !/layer\d/.test(m[1]!) && sd.has(`${m[1]}bn1.weight`)) found.push(m[1]!);
   }
-  if (found.length === 0) throw new Error("no ResNet trunk in the checkpoint: no conv1.weight beside bn1.weight");
+  if (found.length === 0) throw new InputError("no ResNet trunk in the checkpoint: no conv1.weight beside bn1.weight");
   found.sort((a, b) => a.length - b.length);
   return found[0]!;
 }
@@ -71,7 +72,7 @@ export function findTrunkPrefix(sd: ReadonlyMap<string, LazyTensor>): string {
 /** Reads blocks per stage, width and shortcut name off a trunk's keys. */
 export function inferResNetConfig(sd: ReadonlyMap<string, HasShape>, prefix: string, nodown: boolean): ResNetConfig {
   const stem = shapeOf(sd, `${prefix}conv1.weight`);
-  if (!stem || stem.length !== 4) throw new Error(`${prefix}conv1.weight is missing or not 4-D`);
+  if (!stem || stem.length !== 4) throw new InputError(`${prefix}conv1.weight is missing or not 4-D`);
   const width = stem[0]! / 64;
   const layers = [0, 0, 0, 0] as [number, number, number, number];
   let shortcut: "downsample" | "shortcut" | undefined;
@@ -83,21 +84,21 @@ export function inferResNetConfig(sd: ReadonlyMap<string, HasShape>, prefix: str
     layers[li] = Math.max(layers[li]!, Number(m[2]) + 1);
     if (m[3]) shortcut = m[3] as "downsample" | "shortcut";
   }
-  if (layers.some((n) => n === 0)) throw new Error(`the trunk under "${prefix}" lacks a stage: blocks per stage [${layers.join(", ")}]`);
+  if (layers.some((n) => n === 0)) throw new InputError(`the trunk under "${prefix}" lacks a stage: blocks per stage [${layers.join(", ")}]`);
   return { layers, width, nodown, shortcutName: shortcut ?? "downsample" };
 }
 
 /** Reads a CLIP ModifiedResNet's configuration off the keys under "PREFIX.attnpool" etc. */
 export function inferClipConfig(sd: ReadonlyMap<string, LazyTensor>): { cfg: ClipResNetConfig; prefix: string } {
   const posKey = [...sd.keys()].find((k) => k.endsWith("attnpool.positional_embedding"));
-  if (!posKey) throw new Error("no CLIP image tower in the checkpoint: no …attnpool.positional_embedding");
+  if (!posKey) throw new InputError("no CLIP image tower in the checkpoint: no …attnpool.positional_embedding");
   const prefix = posKey.slice(0, -"attnpool.positional_embedding".length);
   const pos = shapeOf(sd, posKey)!;
   const width = shapeOf(sd, `${prefix}layer1.0.conv1.weight`)?.[0];
   const out = shapeOf(sd, `${prefix}attnpool.c_proj.weight`)?.[0];
-  if (pos.length !== 2 || width === undefined || out === undefined) throw new Error(`the CLIP tower under "${prefix}" lacks layer1.0.conv1.weight or attnpool.c_proj.weight`);
+  if (pos.length !== 2 || width === undefined || out === undefined) throw new InputError(`the CLIP tower under "${prefix}" lacks layer1.0.conv1.weight or attnpool.c_proj.weight`);
   const side = Math.sqrt(pos[0]! - 1);
-  if (!Number.isInteger(side) || pos[1] !== width * 32) throw new Error(`${posKey}: shape [${pos.join(", ")}] is not [(side)²+1, ${width * 32}]`);
+  if (!Number.isInteger(side) || pos[1] !== width * 32) throw new InputError(`${posKey}: shape [${pos.join(", ")}] is not [(side)²+1, ${width * 32}]`);
   const layers = [0, 0, 0, 0] as [number, number, number, number];
   const re = new RegExp(`^${prefix.replace(/\./g, "\\.")}layer([1-4])\\.(\\d+)\\.`);
   for (const k of sd.keys()) {
@@ -115,9 +116,9 @@ export function inferConfig(arch: Architecture, sd: ReadonlyMap<string, LazyTens
     // an encoder trained with cross-entropy (the CE variant's LinResNet, with its fc head) has the standard strided trunk
     const trunk = inferResNetConfig(sd, "model.encoder.", sd.has(`${CE_HEAD}.0.weight`) ? false : nodown);
     const hiddenW = shapeOf(sd, "classifier.1.weight");
-    if (!hiddenW || hiddenW.length !== 2) throw new Error("ImagiNet checkpoint: classifier.1.weight is missing or not 2-D");
+    if (!hiddenW || hiddenW.length !== 2) throw new InputError("ImagiNet checkpoint: classifier.1.weight is missing or not 2-D");
     const head = sd.has("classifier.4.weight") ? "bn" : sd.has("classifier.3.weight") ? "l2norm" : undefined;
-    if (!head) throw new Error("ImagiNet checkpoint: neither classifier.4.weight (BN head) nor classifier.3.weight (L2Norm head) is present");
+    if (!head) throw new InputError("ImagiNet checkpoint: neither classifier.4.weight (BN head) nor classifier.3.weight (L2Norm head) is present");
     const last = shapeOf(sd, head === "bn" ? "classifier.4.weight" : "classifier.3.weight")!;
     return { arch, cfg: { trunk, head, hidden: hiddenW[0]!, classes: last[0]! } };
   }
@@ -144,7 +145,7 @@ export function traceArch(c: ArchConfig): TracedGraph {
 function toFloat32(key: string, t: LazyTensor, data: unknown): Float32Array {
   if (data instanceof Float32Array) return data;
   if (data instanceof Float64Array) return Float32Array.from(data);
-  throw new Error(`${key}: dtype ${t.dtype} is not a floating-point type`);
+  throw new InputError(`${key}: dtype ${t.dtype} is not a floating-point type`);
 }
 
 /** Checks a state dict against a traced graph's parameters and reads the weights (float32). */
@@ -177,7 +178,7 @@ export async function collectWeights(
   }
   if (missing.length + misShaped.length + unexpected.length > 0) {
     const list = (title: string, xs: string[]) => (xs.length ? [`${title} (${xs.length}):`, ...xs.slice(0, 50).map((x) => `  ${x}`), ...(xs.length > 50 ? [`  … and ${xs.length - 50} more`] : [])] : []);
-    throw new Error(
+    throw new InputError(
       [`the checkpoint does not match the ${c.arch} model:`, ...list("missing keys", missing), ...list("unexpected keys", unexpected), ...list("mis-shaped keys", misShaped)].join("\n"),
     );
   }
@@ -212,7 +213,7 @@ export async function buildFromStateDict(arch: Architecture, sd: ReadonlyMap<str
 
 /** Upstream's Corvi2022: the logit maps of several checkpoints (ProGAN- and latent-trained) averaged in one model. */
 export async function buildCorviAverage(sds: readonly ReadonlyMap<string, LazyTensor>[], opts: BuildOptions = {}): Promise<BuiltModel> {
-  if (sds.length < 2) throw new Error("averaging needs at least two Corvi2022 checkpoints");
+  if (sds.length < 2) throw new InputError("averaging needs at least two Corvi2022 checkpoints");
   const merged = new Map<string, LazyTensor>();
   const members = sds.map((sd, i) => {
     const c = inferConfig("corvi2022", sd, opts) as { trunk: ResNetConfig; prefix: string };

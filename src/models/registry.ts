@@ -8,6 +8,7 @@
 import type { Recipe } from "../image/recipe.js";
 import { CENTER256, CENTER448 } from "../image/recipes.js";
 import type { Architecture } from "./load.js";
+import { InputError } from "../util/errors.js";
 
 export interface DetectorSpec {
   name: string;
@@ -32,6 +33,6 @@ export const DETECTORS: DetectorSpec[] = [
 
 export function findDetector(name: string): DetectorSpec {
   const d = DETECTORS.find((x) => x.name === name);
-  if (!d) throw new Error(`unknown detector "${name}": expected one of ${DETECTORS.map((x) => x.name).join(", ")}`);
+  if (!d) throw new InputError(`unknown detector "${name}": expected one of ${DETECTORS.map((x) => x.name).join(", ")}`);
   return d;
 }

@@ -16,6 +16,7 @@
 import { inferResNetConfig, type HasShape } from "./load.js";
 import { Scope, batchNorm, linear, type Ops } from "./ops.js";
 import { IMAGE_INPUT, resnetFeatures, resnetTrunk, type ResNetConfig } from "./resnet.js";
+import { InputError } from "../util/errors.js";
 
 /** Anything with a shape: a LazyTensor of a checkpoint or an engine Tensor. */
 export type Shaped = HasShape;
@@ -206,8 +207,8 @@ export function linearStage<T>(ops: Ops<T>, cfg: LinearStageConfig, dropout?: (x
 
 function shapeAt(sd: ReadonlyMap<string, Shaped>, key: string, ndim: number): readonly number[] {
   const t = sd.get(key);
-  if (!t) throw new Error(`${key} is missing`);
-  if (t.shape.length !== ndim) throw new Error(`${key}: shape [${t.shape.join(", ")}] is not ${ndim}-D`);
+  if (!t) throw new InputError(`${key} is missing`);
+  if (t.shape.length !== ndim) throw new InputError(`${key}: shape [${t.shape.join(", ")}] is not ${ndim}-D`);
   return t.shape;
 }
 
@@ -222,7 +223,7 @@ export function inferConResNetConfig(sd: ReadonlyMap<string, Shaped>, prefix = "
   const trunk = inferTrunk(sd, `${p}encoder`, nodown);
   const re = new RegExp(`^${p.replace(/\./g, "\\.")}encoder\\.selfcon_layer\\.(\\d+)\\.weight$`);
   const positions = [...sd.keys()].flatMap((k) => (re.exec(k) ? [Number(re.exec(k)![1])] : []));
-  if (positions.length !== 1) throw new Error(`expected one ${p}encoder.selfcon_layer.*, found ${positions.length}`);
+  if (positions.length !== 1) throw new InputError(`expected one ${p}encoder.selfcon_layer.*, found ${positions.length}`);
   const head0 = shapeAt(sd, `${p}head.0.weight`, 2);
   const head2 = shapeAt(sd, `${p}head.2.weight`, 2);
   return { trunk, selfconStage: positions[0]! + 1, hidden: head0[0]!, featDim: head2[0]! };

@@ -13,6 +13,7 @@
  */
 
 import type { ScoreTable } from "./table.js";
+import { InputError } from "../util/errors.js";
 
 export type Eol = "\r\n" | "\n";
 
@@ -43,7 +44,7 @@ export interface UpstreamCsvOptions {
   digits?: number;
 }
 
-export class CsvFormatError extends Error {
+export class CsvFormatError extends InputError {
   constructor(where: string, message: string) {
     super(`${where}: ${message}`);
     this.name = "CsvFormatError";

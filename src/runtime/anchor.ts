@@ -3,10 +3,11 @@
  * `lasted_anchor.txt`, not renormalised), baked into the exported model as the "anchor" parameter.
  */
 import { DetectorSession, type ModelSource, type NormalizedImage, type SessionOptions } from "./session.js";
+import { InputError } from "../util/errors.js";
 
 /** Runs the feature-only model on the anchor images and averages their "feature" outputs. */
 export async function computeAnchor(featureModel: ModelSource, images: readonly NormalizedImage[], opts: SessionOptions = {}): Promise<Float32Array> {
-  if (images.length === 0) throw new Error("no anchor images");
+  if (images.length === 0) throw new InputError("no anchor images");
   const session = await DetectorSession.create(featureModel, opts);
   try {
     const out = (await session.runNormalized(images)).feature;

@@ -51,9 +51,9 @@ export interface LoadOptions extends SessionOptions {
  */
 export async function loadModel(spec: DetectorSpec, weights: string | readonly string[], opts: LoadOptions = {}): Promise<ModelSource> {
   const files = typeof weights === "string" ? [weights] : [...weights];
-  if (files.length === 0) throw new Error("no weights given");
+  if (files.length === 0) throw new InputError("no weights given");
   if (files.some((f) => f.endsWith(".onnx"))) {
-    if (files.length > 1) throw new Error("give one .onnx file, or PyTorch checkpoints");
+    if (files.length > 1) throw new InputError("give one .onnx file, or PyTorch checkpoints");
     return files[0]!;
   }
   return buildModel(spec, files, opts);
@@ -63,18 +63,18 @@ export async function loadModel(spec: DetectorSpec, weights: string | readonly s
 export async function buildModel(spec: DetectorSpec, files: readonly string[], opts: LoadOptions = {}): Promise<OnnxModel> {
   const build = { nodown: spec.nodown, ...(opts.name ? { name: opts.name } : {}) };
   if (files.length > 1) {
-    if (spec.arch !== "corvi2022") throw new Error(`${spec.title} takes one checkpoint; only corvi2022 averages several (upstream: its ProGAN- and latent-trained models)`);
+    if (spec.arch !== "corvi2022") throw new InputError(`${spec.title} takes one checkpoint; only corvi2022 averages several (upstream: its ProGAN- and latent-trained models)`);
     return (await buildCorviAverage(await Promise.all(files.map(async (f) => stateDict(await readTorchCheckpoint(f)))), build)).onnx;
   }
   if (!spec.anchors) return (await buildFromCheckpoint(spec.arch, files[0]!, build)).onnx;
   if (!opts.anchors || opts.anchors.length === 0) {
-    throw new Error(`${spec.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`);
+    throw new InputError(`${spec.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`);
   }
   const sd = stateDict(await readTorchCheckpoint(files[0]!));
   const features = await buildFromStateDict(spec.arch, sd, build);
   const prepared = await prepareAll(spec, opts.anchors, opts.workers ?? 0);
   const bad = prepared.filter((p) => "error" in p);
-  if (bad.length > 0) throw new Error(`${bad.length} anchor image(s) could not be read: ${bad.slice(0, 5).map((p) => `${p.file} (${"error" in p ? p.error : ""})`).join(", ")}`);
+  if (bad.length > 0) throw new InputError(`${bad.length} anchor image(s) could not be read: ${bad.slice(0, 5).map((p) => `${p.file} (${"error" in p ? p.error : ""})`).join(", ")}`);
   const anchor = await computeAnchor(features.onnx, prepared as NormalizedImage[], opts);
   return (await buildFromStateDict(spec.arch, sd, { ...build, anchor })).onnx;
 }
@@ -96,7 +96,7 @@ async function prepareAll(spec: DetectorSpec, files: readonly string[], workers:
  */
 export async function readImageList(listOrDir: string, root?: string): Promise<string[]> {
   const st = await fsp.stat(listOrDir).catch(() => null);
-  if (!st) throw new Error(`${listOrDir}: no such file or folder`);
+  if (!st) throw new InputError(`${listOrDir}: no such file or folder`);
   if (st.isDirectory()) return expandInputs([listOrDir]);
   const base = root ?? path.dirname(listOrDir);
   const out: string[] = [];
@@ -137,7 +137,8 @@ export interface DetectOptions extends SessionOptions {
   workers?: number;
   /** per file, in the files' order (e.g. a robustness sweep's severities in one run) */
   perFile?: readonly PerFile[];
-  onImage?: () => void;
+  /** each image's result as it is scored, in the files' order */
+  onImage?: (d: Detection) => void;
 }
 
 export function defaultWorkers(): number {
@@ -168,19 +169,21 @@ export async function detect(spec: DetectorSpec, model: ModelSource, files: read
       const logits = results[session.outputNames.includes("logit") ? "logit" : (session.outputNames[0] ?? "")];
       let k = 0;
       for (const x of prepared) {
-        if ("error" in x) out.push({ file: x.file, error: x.error });
+        let d: Detection;
+        if ("error" in x) d = { file: x.file, error: x.error };
         else if (logits) {
           const per = logits.data.length / (logits.dims[0] ?? 1);
           const row = Array.from(logits.data.subarray(k * per, (k + 1) * per));
           k++;
-          if (spec.output === "groups") out.push({ file: x.file, logits: row, group: GROUPS[row.indexOf(Math.max(...row))]! });
+          if (spec.output === "groups") d = { file: x.file, logits: row, group: GROUPS[row.indexOf(Math.max(...row))]! };
           else {
             const score = row[0]!;
             const p = opts.calibration ? sigmoid(opts.calibration.a * score + opts.calibration.b) : sigmoid(score);
-            out.push({ file: x.file, score, p, calibrated: opts.calibration !== undefined, verdict: p >= 0.5 ? "synthetic" : "real" });
+            d = { file: x.file, score, p, calibrated: opts.calibration !== undefined, verdict: p >= 0.5 ? "synthetic" : "real" };
           }
-        }
-        opts.onImage?.();
+        } else continue;
+        out.push(d);
+        opts.onImage?.(d);
       }
     }
   } finally {

@@ -9,6 +9,7 @@ import * as ort from "onnxruntime-node";
 import type { OnnxModel } from "../onnx/trace.js";
 import type { RgbImage } from "../image/types.js";
 import { writeFileAtomic } from "../util/fs.js";
+import { InputError } from "../util/errors.js";
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
@@ -114,7 +115,7 @@ export class DetectorSession {
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       if (so.executionProviders?.includes("cuda") && /Cuda|providers_shared|libcudart|libcudnn/i.test(msg)) {
-        throw new Error(
+        throw new InputError(
           "the CUDA execution provider is not available: onnxruntime-node bundles only the CPU one; on a Linux x64 machine with CUDA 12 (and its cuDNN), reinstall it with `npm install onnxruntime-node --onnxruntime-node-install-cuda=v12`, or use --device cpu" +
             ` (onnxruntime said: ${msg.split("\n")[0]!.slice(0, 160)})`,
           { cause: err },

@@ -10,6 +10,7 @@ import type { ImagiNetRecord } from "../data/annotations.js";
 import type { Recipe } from "../image/recipe.js";
 import { Preparer } from "../runtime/prepare.js";
 import { Rng } from "../util/rng.js";
+import { InputError } from "../util/errors.js";
 
 /** (origin, content, group, specific) per image, as upstream's label rows. */
 export const LABEL_COLUMNS = 4;
@@ -89,7 +90,7 @@ export class TrainLoader {
   private readonly preparer: Preparer;
 
   constructor(private readonly o: LoaderOptions) {
-    if (o.items.length === 0) throw new Error("no training images");
+    if (o.items.length === 0) throw new InputError("no training images");
     this.preparer = new Preparer(withCrop(o.recipe, o.crop), o.workers, o.seed, o.cacheBytes ?? 0);
   }
 
@@ -106,14 +107,14 @@ export class TrainLoader {
       ),
     );
     const first = views[0]![0]!;
-    if ("error" in first) throw new Error(`training image ${first.file}: ${first.error}`);
+    if ("error" in first) throw new InputError(`training image ${first.file}: ${first.error}`);
     const { width, height } = first;
     const per = 3 * width * height;
     const out = views.map((vs) => {
       const data = new Float32Array(vs.length * per);
       vs.forEach((p, k) => {
-        if ("error" in p) throw new Error(`training image ${p.file}: ${p.error}`);
-        if (p.width !== width || p.height !== height) throw new Error(`training image ${p.file} came out ${p.width}×${p.height}, not ${width}×${height}: give a crop size`);
+        if ("error" in p) throw new InputError(`training image ${p.file}: ${p.error}`);
+        if (p.width !== width || p.height !== height) throw new InputError(`training image ${p.file} came out ${p.width}×${p.height}, not ${width}×${height}: give a crop size`);
         data.set(p.chw, k * per);
       });
       return data;

@@ -12,6 +12,7 @@ import { manualSeed, type Optimizer, type ParamStore } from "../engine/index.js"
 import type { Batch, TrainLoader } from "./data.js";
 import { checkpointPath, saveTrainCheckpoint } from "./checkpoint.js";
 import { learningRate, type Schedule } from "./schedule.js";
+import { ProblemsError } from "../util/errors.js";
 
 /** What a stage gives the loop: a step per batch, its optimizer, and the stores a checkpoint holds. */
 export interface Stage {
@@ -42,7 +43,8 @@ export interface LoopOptions {
   shouldStop?: () => boolean;
 }
 
-export class TrainingDivergedError extends Error {}
+/** The loss stopped being finite: the run ran and failed (exit 1), naming the last good checkpoint. */
+export class TrainingDivergedError extends ProblemsError {}
 
 /** A per-epoch seed for libtorch's global generator (dropout masks), from the run's seed. */
 export function epochSeed(seed: number, epoch: number): number {

@@ -54,6 +54,7 @@ import {
   type Shaped,
 } from "../models/selfcon.js";
 import { GROUP, ORIGIN, bceWithLogitsLoss, conLoss, crossEntropyLoss, imaginetMultiLabelLoss } from "./losses.js";
+import { InputError } from "../util/errors.js";
 
 /** What is trained: the SelfCon ConResNet, the CE LinResNet, or the linear stage (either of them under "model." + "classifier."). */
 export type TrainSpec =
@@ -133,7 +134,7 @@ export async function createModel(spec: TrainSpec, opts: CreateModelOptions = {}
   const misShaped = want.filter((p) => from.has(p.name) && from.get(p.name)!.shape.join(",") !== p.shape.join(",")).map((p) => `${p.name}: given [${from.get(p.name)!.shape.join(", ")}], model [${p.shape.join(", ")}]`);
   if (unexpected.length + missing.length + misShaped.length > 0) {
     const list = (title: string, xs: string[]) => (xs.length ? [`${title} (${xs.length}): ${xs.slice(0, 20).join(", ")}${xs.length > 20 ? ", …" : ""}`] : []);
-    throw new Error([`the state dict does not match the ${spec.kind} model:`, ...list("missing", missing), ...list("unexpected", unexpected), ...list("mis-shaped", misShaped)].join("\n"));
+    throw new InputError([`the state dict does not match the ${spec.kind} model:`, ...list("missing", missing), ...list("unexpected", unexpected), ...list("mis-shaped", misShaped)].join("\n"));
   }
   const loaded = await loadParams(from, { device });
   const init = defaultInit({ seed: opts.seed ?? 0, conv: "torchvision-resnet", device });

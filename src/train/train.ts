@@ -21,6 +21,7 @@ import { writeFileAtomic } from "../util/fs.js";
 import { latestCheckpoint, loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint.js";
 import { itemsFromRecords, TrainLoader, type Batch, type TrainItem } from "./data.js";
 import { trainLoop, type LoopResult, type TrainEvent } from "./loop.js";
+import { InputError } from "../util/errors.js";
 import { createModel, disposeModel, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
 
 /** The trunk's size: upstream's ResNet-50 ([3,4,6,3], width 1) or something smaller for quick runs. */
@@ -109,7 +110,7 @@ interface ResumeState {
 async function resumeState(o: CommonOptions): Promise<ResumeState | null> {
   if (!o.resume) return null;
   const last = await latestCheckpoint(path.join(o.out, "checkpoints"));
-  if (!last) throw new Error(`--resume: no checkpoint in ${path.join(o.out, "checkpoints")}`);
+  if (!last) throw new InputError(`--resume: no checkpoint in ${path.join(o.out, "checkpoints")}`);
   const c = await loadTrainCheckpoint(last.file);
   const from = new Map<string, LazyTensor>();
   for (const [group, sd] of c.stateDicts) if (group === "model" || group === "classifier") for (const [k, v] of sd) from.set(`${group}.${k}`, v);
@@ -207,7 +208,7 @@ export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = 
   setNumThreads(o.threads ?? os.availableParallelism());
   const enc = stateDict(await readTorchCheckpoint(o.encoder));
   const encModel = new Map([...enc].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
-  if (encModel.size === 0) throw new Error(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
+  if (encModel.size === 0) throw new InputError(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
   const encoder = inferLinearEncoder(encModel);
   const features = resnetFeatures(encoder.cfg.trunk);
   const classes = o.target === "group" ? 4 : 1;

@@ -4,6 +4,7 @@
  * after the current step (completed epochs are already checkpointed).
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { postError, rebuildError, type PostedError } from "../util/errors.js";
 import { startWorker } from "../util/worker.js";
 import type { TrainEvent } from "./loop.js";
 import { trainClassifier, trainRepresentation, type ClassifierOptions, type RepresentOptions, type StageHooks } from "./train.js";
@@ -14,7 +15,7 @@ type FromWorker =
   | { type: "event"; event: TrainEvent }
   | { type: "start"; info: Parameters<NonNullable<StageHooks["onStart"]>>[0] }
   | { type: "done"; result: unknown }
-  | { type: "error"; message: string; diverged: boolean };
+  | { type: "error"; error: PostedError };
 
 export interface WorkerRun<R> {
   result: Promise<R>;
@@ -32,7 +33,7 @@ export function startTraining<R>(req: StageRequest, hooks: Pick<StageHooks, "onE
       if (m.type === "event") hooks.onEvent?.(m.event);
       else if (m.type === "start") hooks.onStart?.(m.info);
       else if (m.type === "done") resolve(m.result as R);
-      else reject(new Error(m.message));
+      else reject(rebuildError(m.error));
     });
     w.on("error", reject);
     w.on("exit", (code) => reject(new Error(`the training worker exited (code ${code})`)));
@@ -63,7 +64,7 @@ if (parentPort && (workerData as { data?: { kind?: string } } | null)?.data?.kin
       port.close();
     },
     (err: unknown) => {
-      port.postMessage({ type: "error", message: err instanceof Error ? err.message : String(err), diverged: err instanceof Error && err.name === "TrainingDivergedError" } satisfies FromWorker);
+      port.postMessage({ type: "error", error: postError(err) } satisfies FromWorker);
       port.close();
     },
   );

@@ -1,50 +1,37 @@
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import * as path from "node:path";
 import { readAnnotationFile } from "../../data/annotations.js";
 import { sha256OfFile } from "../../eval/results.js";
 import { fitLogistic } from "../../eval/calibration.js";
-import { findDetector, DETECTORS } from "../../models/registry.js";
-import { detect } from "../../runtime/detect.js";
+import { scoreItems } from "../../eval/score.js";
+import { findDetector } from "../../models/registry.js";
+import { InputError } from "../../util/errors.js";
 import { writeFileAtomic } from "../../util/fs.js";
 import { Progress } from "../../util/progress.js";
-import { action, collect, parsePositiveInt, printJson } from "../common.js";
-import { loadModelFromCli, type DetectCliOptions } from "./detect.js";
+import { action, outOption, printJson } from "../common.js";
+import { addInferenceOptions, addModelOptions, inferenceOptions, resolveModel, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";
 
 export function registerCalibrate(program: Command): void {
-  program
+  const cmd = program
     .command("calibrate")
     .description("fit upstream's calibration (logistic regression, C = 1e10, on the raw score) on labelled images; write {a, b} for `detect --calibration`")
     .argument("<annotations>", "calibration annotation file (upstream: test_calibration.txt, 40 real + 40 synthetic)")
-    .requiredOption("--detector <name>", `detector: ${DETECTORS.map((d) => d.name).join(", ")}`)
-    .requiredOption("--weights <file>", "PyTorch checkpoint or .onnx (twice for corvi2022's average)", collect)
-    .requiredOption("--root <dir>", "folder the annotation paths are relative to")
-    .requiredOption("-o, --out <file>", "calibration JSON to write")
-    .option("--anchors <list>", "wu2023: real anchor images")
-    .option("--anchor-root <dir>", "folder the --anchors paths are relative to (default: --root)")
-    .option("--batch <n>", "images per inference batch", parsePositiveInt("--batch"), 16)
-    .option("--threads <n>", "onnxruntime intra-op threads", parsePositiveInt("--threads"))
-    .option("--workers <n>", "worker threads decoding images", parsePositiveInt("--workers"))
-    .addOption(new Option("--device <device>", "where the model runs").choices(["cpu", "cuda"]).default("cpu"))
+    .requiredOption("--root <dir>", "folder the annotation paths are relative to");
+  addModelOptions(cmd, "--root")
+    .addOption(outOption("<file>", "calibration JSON to write"));
+  addInferenceOptions(cmd)
     .option("--json", "print the calibration as JSON")
     .action(
-      action(async (annotations: string, opts: DetectCliOptions & { root: string; out: string; json?: boolean }) => {
-        const spec = findDetector(opts.detector);
-        if (spec.output !== "binary") throw new Error(`${spec.title} identifies generators; calibrate a detection model`);
+      action(async (annotations: string, opts: ModelCliOptions & InferenceCliOptions & { root: string; out: string; json?: boolean }) => {
+        const chosen = findDetector(opts.detector);
+        if (chosen.output !== "binary") throw new InputError(`${chosen.title} identifies generators; calibrate a detection model`);
         const records = (await readAnnotationFile(annotations, { format: "imaginet" })).records;
-        const model = await loadModelFromCli(spec, { ...opts, anchorRoot: opts.anchorRoot ?? opts.root });
+        const { spec, model } = await resolveModel(opts, { anchorRoot: opts.root });
         const progress = new Progress("scoring", { total: records.length, unit: "img", enabled: opts.json ? false : undefined });
-        const results = await detect(spec, model, records.map((r) => path.join(opts.root, r.path)), {
-          batchSize: opts.batch,
-          executionProviders: [opts.device],
-          ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
-          ...(opts.workers ? { workers: opts.workers } : {}),
-          onImage: () => progress.tick(),
-        });
+        const items = records.map((r) => ({ root: opts.root, path: r.path }));
+        const scores = await scoreItems(spec, model, items, { ...inferenceOptions(opts), onImage: () => progress.tick() });
         progress.finish();
-        const bad = results.filter((r) => "error" in r);
-        if (bad.length > 0) throw new Error(`${bad.length} calibration image(s) could not be read: ${bad.slice(0, 5).map((r) => r.file).join(", ")}`);
-        const scores = Float64Array.from(results, (r) => ("score" in r ? r.score : NaN));
-        const fit = fitLogistic(scores, Float64Array.from(records, (r) => r.origin));
+        const fit = fitLogistic(Float64Array.from(scores as number[]), Float64Array.from(records, (r) => r.origin));
         const out = {
           a: fit.a,
           b: fit.b,

@@ -1,9 +1,9 @@
-import type { Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import * as path from "node:path";
 import { downloadAnnotations, downloadSource, type SourceDownloadReport } from "../../data/download/index.js";
 import { findSource, SOURCES, UPSTREAM_ANNOTATIONS } from "../../data/sources.js";
 import { formatBytes } from "../../util/progress.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, parseNonNegativeInt, parsePositiveInt, printJson } from "../common.js";
 
 const ANNOTATIONS = "annotations";
 
@@ -14,18 +14,22 @@ interface DownloadOpts {
   keepArchives?: boolean;
   force?: boolean;
   verifyExisting?: boolean;
-  mirror: string[];
+  mirror: Mirror[];
   json?: boolean;
 }
 
-/** `--mirror FROM=TO`: requests for URLs starting with FROM go to TO instead. */
-export function mirrorRewriter(mirrors: readonly string[]): ((url: string) => string) | undefined {
-  if (mirrors.length === 0) return undefined;
-  const pairs = mirrors.map((m) => {
-    const eq = m.indexOf("=");
-    if (eq <= 0 || eq === m.length - 1) throw new Error(`--mirror expects FROM=TO (two URL prefixes), got "${m}"`);
-    return [m.slice(0, eq), m.slice(eq + 1)] as const;
-  });
+type Mirror = readonly [from: string, to: string];
+
+/** `--mirror FROM=TO` (repeatable), checked as it is parsed. */
+function parseMirror(v: string, previous: Mirror[]): Mirror[] {
+  const eq = v.indexOf("=");
+  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError(`--mirror expects FROM=TO (two URL prefixes), got "${v}"`);
+  return [...previous, [v.slice(0, eq), v.slice(eq + 1)]];
+}
+
+/** Requests for URLs starting with a mirror's FROM go to its TO instead. */
+function mirrorRewriter(pairs: readonly Mirror[]): ((url: string) => string) | undefined {
+  if (pairs.length === 0) return undefined;
   return (url) => {
     for (const [from, to] of pairs) if (url.startsWith(from)) return to + url.slice(from.length);
     return url;
@@ -42,12 +46,12 @@ export function registerDownload(dataset: Command): void {
     .description("fetch sources into the dataset root: resumable, retried, verified, extracted safely")
     .argument("[sources...]", `source ids (see \`imaginet dataset sources\`), "${ANNOTATIONS}" for the upstream annotation files, or "all"`, [ANNOTATIONS])
     .requiredOption("--root <dir>", "dataset root")
-    .option("--jobs <n>", "parallel transfers (default 4; FFHQ images 8)", parsePositiveInt("--jobs"))
-    .option("--retries <n>", "retries per file", (v) => Number.parseInt(v, 10), 5)
+    .addOption(new Option("--jobs <n>", "parallel transfers").argParser(parsePositiveInt("--jobs")).default(undefined, "4; FFHQ images 8"))
+    .option("--retries <n>", "retries per file", parseNonNegativeInt("--retries"), 5)
     .option("--keep-archives", "keep downloaded archives in ROOT/.imaginet-downloads after extracting")
     .option("--force", "fetch again even if a source is marked done")
     .option("--verify-existing", "FFHQ: re-check the pixel md5 of images already present")
-    .option("--mirror <from=to>", "fetch URLs starting with FROM from TO instead (repeatable)", (v: string, acc: string[]) => [...acc, v], [])
+    .addOption(new Option("--mirror <from=to>", "fetch URLs starting with FROM from TO instead (repeatable)").argParser(parseMirror).default([], "none"))
     .option("--json", "print the outcome as JSON")
     .addHelpText(
       "after",

@@ -4,7 +4,7 @@ import { warnRepeats } from "./dataset-inspect.js";
 import { verifyDataset, type VerifyReport } from "../../data/verify.js";
 import { DEFAULT_MAX_PIXELS } from "../../image/decode.js";
 import { renderTable } from "../../util/table.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson, workersOption } from "../common.js";
 
 export function registerVerify(dataset: Command): void {
   dataset
@@ -14,7 +14,7 @@ export function registerVerify(dataset: Command): void {
     .requiredOption("--root <dir>", "dataset root")
     .option("--deep", "decode every image and report corrupt or truncated ones")
     .option("--max-pixels <n>", "with --deep: images with more pixels count as corrupt", parsePositiveInt("--max-pixels"), DEFAULT_MAX_PIXELS)
-    .option("--workers <n>", "worker threads for the header checks (default: one per core)", parsePositiveInt("--workers"))
+    .addOption(workersOption("for the header checks", "one per core"))
     .option("--examples <n>", "example paths shown per problem and source", parsePositiveInt("--examples"), 5)
     .option("--json", "print the report as JSON")
     .action(

@@ -1,28 +1,27 @@
-import { InvalidArgumentError, type Command } from "commander";
+import { Option, type Command } from "commander";
 import * as path from "node:path";
 import { runDemo, STAGES, type StageName } from "../../demo/run.js";
+import { native } from "../../engine/native.js";
 import type { TrainEvent } from "../../train/loop.js";
 import { Progress } from "../../util/progress.js";
 import { renderTable } from "../../util/table.js";
-import { action, parsePositiveInt, printJson } from "../common.js";
+import { action, outOption, parsePositiveInt, parseSeed, printJson, workersOption } from "../common.js";
 
 export function registerDemo(program: Command): void {
   program
     .command("demo")
     .description("the built-in benchmark: generate a small ImagiNet-format dataset, build its perturbed test set, train a detector (SelfCon), calibrate, evaluate both tracks, report, time — no download")
-    .option("--out <dir>", "where everything goes", "imaginet-demo")
-    .option("--seed <n>", "seed of the whole run", (v) => Number.parseInt(v, 10), 1)
+    .addOption(outOption("<dir>", "where everything goes", "imaginet-demo"))
+    .option("--seed <n>", "seed of the whole run", parseSeed, 1)
     .option("--fast", "the same path at toy size (under a minute; for tests)")
-    .option("--from <stage>", `rerun from this stage: ${STAGES.join(", ")}`, (v: string) => {
-      if (!(STAGES as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${STAGES.join(", ")}`);
-      return v;
-    })
-    .option("--epochs <n>", "representation (SelfCon) epochs: more is slower and more accurate (default: 14, with --fast 10; 160 meets the accuracy targets, about 50 min on 2 cores)", parsePositiveInt("--epochs"))
-    .option("--workers <n>", "worker threads for images (default: half the cores)", parsePositiveInt("--workers"))
-    .option("--threads <n>", "libtorch threads (default: every core)", parsePositiveInt("--threads"))
+    .addOption(new Option("--from <stage>", "rerun from this stage").choices(STAGES))
+    .addOption(new Option("--epochs <n>", "representation (SelfCon) epochs: more is slower and more accurate; 160 meets the accuracy targets, about 50 min on 2 cores").argParser(parsePositiveInt("--epochs")).default(undefined, "14, with --fast 10"))
+    .addOption(workersOption("for images", "half the cores"))
+    .addOption(new Option("--threads <n>", "libtorch threads").argParser(parsePositiveInt("--threads")).default(undefined, "every core"))
     .option("--json", "print the result as JSON")
     .action(
       action(async (o: { out: string; seed: number; fast?: boolean; from?: StageName; epochs?: number; workers?: number; threads?: number; json?: boolean }) => {
+        native(); // no libtorch engine: fail before the first stage writes anything
         const started = performance.now();
         let bar: Progress | null = null;
         const r = await runDemo({

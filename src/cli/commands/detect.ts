@@ -1,96 +1,41 @@
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import { Progress } from "../../util/progress.js";
 import { renderTable } from "../../util/table.js";
-import { DETECTORS, findDetector, type DetectorSpec } from "../../models/registry.js";
-import { defaultWorkers, detect, expandInputs, loadModel, readCalibration, readImageList } from "../../runtime/detect.js";
-import * as path from "node:path";
-import type { OnnxModel } from "../../onnx/trace.js";
-import { writeOnnxModel, type ModelSource } from "../../runtime/session.js";
-import { action, collect, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson } from "../common.js";
-
-const detectorHelp = `detector: ${DETECTORS.map((d) => d.name).join(", ")}`;
-
-export interface DetectCliOptions {
-  detector: string;
-  weights: string[];
-  anchors?: string;
-  anchorRoot?: string;
-  batch: number;
-  threads?: number;
-  workers?: number;
-  device: string;
-}
-
-/** The model for --weights (and --anchors), as `detect`, `convert` and `eval detect` take them. */
-export async function loadModelFromCli(spec: DetectorSpec, opts: { weights: string[]; anchors?: string; anchorRoot?: string; workers?: number }, name?: string): Promise<ModelSource> {
-  const anchors = opts.anchors ? await readImageList(opts.anchors, opts.anchorRoot) : undefined;
-  return loadModel(spec, opts.weights, { ...(anchors ? { anchors } : {}), workers: opts.workers ?? defaultWorkers(), ...(name ? { name } : {}) });
-}
+import { detect, expandInputs, readCalibration, type Detection } from "../../runtime/detect.js";
+import { InputError } from "../../util/errors.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, printJsonLine } from "../common.js";
+import { addInferenceOptions, addModelOptions, inferenceOptions, resolveModel, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";
 
 export function registerDetect(program: Command): void {
-  program
+  const cmd = program
     .command("detect")
     .description("score images with a detector: p(synthetic) per image (calibrated when a calibration is given), or the generator group")
-    .argument("<inputs...>", "image files or folders (searched recursively)")
-    .requiredOption("--detector <name>", detectorHelp)
-    .requiredOption("--weights <file>", "PyTorch checkpoint (.pth/.pt) or an exported .onnx; give it twice for corvi2022 to average two models as upstream does", collect)
-    .option("--anchors <list>", "wu2023: real anchor images, a list/annotation file (upstream: annotations/lasted_anchor.txt) or a folder")
-    .option("--anchor-root <dir>", "folder the --anchors paths are relative to (default: the list's folder)")
-    .option("--calibration <file>", 'JSON {"a","b"} or a run\'s metrics.json: p = sigmoid(a·score + b)')
-    .option("--batch <n>", "images per inference batch", parsePositiveInt("--batch"), 16)
-    .option("--threads <n>", "onnxruntime intra-op threads", parsePositiveInt("--threads"))
-    .option("--workers <n>", "worker threads decoding and preprocessing images (default: half the cores)", parsePositiveInt("--workers"))
-    .addOption(new Option("--device <device>", "where the model runs").choices(["cpu", "cuda"]).default("cpu"))
-    .option("--json", "print one JSON object per image")
+    .argument("<inputs...>", "image files or folders (searched recursively)");
+  addModelOptions(cmd, "the list's folder");
+  cmd.option("--calibration <file>", 'calibration JSON {"a", "b"} (`imaginet calibrate`) or a run\'s metrics.json: p = sigmoid(a·score + b)');
+  addInferenceOptions(cmd)
+    .option("--json", "print JSON Lines: one object per image, as it is scored")
     .addHelpText("after", "\nExit code: 0 when every image was scored, 1 when some could not be read (they are listed).")
     .action(
-      action(async (inputs: string[], opts: DetectCliOptions & { calibration?: string; json?: boolean }) => {
-        const spec = findDetector(opts.detector);
+      action(async (inputs: string[], opts: ModelCliOptions & InferenceCliOptions & { calibration?: string; json?: boolean }) => {
         const files = await expandInputs(inputs);
-        if (files.length === 0) throw new Error(`no images found in ${inputs.join(", ")}`);
-        const model = await loadModelFromCli(spec, opts);
+        if (files.length === 0) throw new InputError(`no images found in ${inputs.join(", ")}`);
+        const calibration = opts.calibration ? await readCalibration(opts.calibration) : undefined;
+        const { spec, model } = await resolveModel(opts);
         const progress = new Progress("detecting", { total: files.length, unit: "img", enabled: opts.json ? false : undefined });
         const results = await detect(spec, model, files, {
-          batchSize: opts.batch,
-          ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
-          executionProviders: [opts.device],
-          ...(opts.workers ? { workers: opts.workers } : {}),
-          ...(opts.calibration ? { calibration: await readCalibration(opts.calibration) } : {}),
-          onImage: () => progress.tick(),
+          ...inferenceOptions(opts),
+          ...(calibration ? { calibration } : {}),
+          onImage: (d) => (opts.json ? printJsonLine(d) : progress.tick()),
         });
         progress.finish();
-        if (opts.json) printJson(results);
-        else {
-          const rows = results.map((r) =>
-            "error" in r ? [r.file, "", "", `unreadable: ${r.error}`] : "group" in r ? [r.file, "", "", r.group] : [r.file, r.score.toFixed(4), r.p.toFixed(4), r.verdict],
-          );
-          process.stdout.write(`${renderTable(["file", "score", results.some((r) => "calibrated" in r && r.calibrated) ? "p (calibrated)" : "sigmoid(score)", "verdict"], rows)}\n`);
-        }
+        if (!opts.json) process.stdout.write(formatDetections(results));
         return results.some((r) => "error" in r) ? EXIT_PROBLEMS : EXIT_OK;
       }),
     );
 }
 
-export function registerConvert(program: Command): void {
-  program
-    .command("convert")
-    .description("export a detector's PyTorch checkpoint to ONNX (dynamic batch and image size)")
-    .argument("<weights...>", "PyTorch checkpoint(s) (.pth/.pt); two for corvi2022 average them as upstream does")
-    .requiredOption("--detector <name>", detectorHelp)
-    .requiredOption("-o, --out <file>", "the .onnx file to write")
-    .option("--anchors <list>", "wu2023: real anchor images (list/annotation file or folder), baked into the model")
-    .option("--anchor-root <dir>", "folder the --anchors paths are relative to (default: the list's folder)")
-    .option("--json", "print what was written as JSON")
-    .action(
-      action(async (weights: string[], opts: { detector: string; out: string; anchors?: string; anchorRoot?: string; json?: boolean }) => {
-        const spec = findDetector(opts.detector);
-        if (weights.some((w) => w.endsWith(".onnx"))) throw new Error("convert takes PyTorch checkpoints (.pth/.pt), not .onnx");
-        const onnx = (await loadModelFromCli(spec, { ...opts, weights }, path.basename(opts.out).replace(/\.onnx$/i, ""))) as OnnxModel;
-        await writeOnnxModel(opts.out, onnx);
-        const dataFile = onnx.external ? path.join(path.dirname(opts.out), onnx.external.location) : null;
-        const summary = { out: opts.out, bytes: onnx.model.length, externalData: dataFile, detector: spec.name, weights };
-        if (opts.json) return printJson(summary);
-        process.stdout.write(`wrote ${opts.out} (${onnx.model.length} bytes${dataFile ? `; weights in ${dataFile}` : ""}) for ${spec.title}\n`);
-      }),
-    );
+function formatDetections(results: readonly Detection[]): string {
+  const rows = results.map((r) => ("error" in r ? [r.file, "", "", `unreadable: ${r.error}`] : "group" in r ? [r.file, "", "", r.group] : [r.file, r.score.toFixed(4), r.p.toFixed(4), r.verdict]));
+  return `${renderTable(["file", "score", results.some((r) => "calibrated" in r && r.calibrated) ? "p (calibrated)" : "sigmoid(score)", "verdict"], rows)}\n`;
 }

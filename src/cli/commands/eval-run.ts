@@ -1,25 +1,21 @@
 import type { Command } from "commander";
-import * as path from "node:path";
-import { evaluateRuns, type DetectionTable, type Evaluation } from "../../eval/evaluate.js";
-import { writeFileAtomic } from "../../util/fs.js";
+import { evaluateRuns, writeMetrics, type DetectionTable, type Evaluation } from "../../eval/evaluate.js";
 import { renderTable } from "../../util/table.js";
-import { action, printJson } from "../common.js";
-
-export const METRICS_FILE = "metrics.json";
+import { action, parseNonNegativeInt, parseNumberBetween, parseSeed, printJson } from "../common.js";
 
 export function registerEvalRun(evalCmd: Command): void {
   evalCmd
     .command("run")
     .description("compute both tracks' metrics from saved predictions; writes RUN/metrics.json")
     .argument("<runs...>", "run directories (run.json + predictions.jsonl [+ calibration.jsonl])")
-    .option("--seed <n>", "seed for the bootstrap and the real-image subsamples", (v) => Number.parseInt(v, 10), 42)
-    .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0: none)", (v) => Number.parseInt(v, 10), 1000)
-    .option("--target-fpr <x>", "false-positive rate for the operating point chosen on the calibration images", (v) => Number(v), 0.05)
+    .option("--seed <n>", "seed for the bootstrap and the real-image subsamples", parseSeed, 42)
+    .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0: none)", parseNonNegativeInt("--bootstrap"), 1000)
+    .option("--target-fpr <x>", "false-positive rate (between 0 and 1) for the operating point chosen on the calibration images", parseNumberBetween("--target-fpr", 0, 1), 0.05)
     .option("--json", "print the evaluations as JSON")
     .action(
       action(async (dirs: string[], opts: { seed: number; bootstrap: number; targetFpr: number; json?: boolean }) => {
         const evaluations = await evaluateRuns(dirs, { seed: opts.seed, resamples: opts.bootstrap, targetFpr: opts.targetFpr });
-        for (const [i, e] of evaluations.entries()) await writeFileAtomic(path.join(dirs[i]!, METRICS_FILE), `${JSON.stringify(e, null, 2)}\n`);
+        for (const [i, e] of evaluations.entries()) await writeMetrics(dirs[i]!, e);
         if (opts.json) return printJson(evaluations);
         for (const e of evaluations) process.stdout.write(formatEvaluation(e));
       }),

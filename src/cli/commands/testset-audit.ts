@@ -1,12 +1,8 @@
 import type { Command } from "commander";
-import { existsSync } from "node:fs";
-import * as path from "node:path";
 import { auditTestset, type AuditReport } from "../../data/testset/audit.js";
+import { auditFiles } from "../../data/testset/plan.js";
 import { renderTable } from "../../util/table.js";
 import { action, EXIT_OK, EXIT_PROBLEMS, printJson } from "../common.js";
-import { defaultTestFiles } from "./testset-build.js";
-
-const BUILT_LISTS = ["test_gan.txt", "test_sd.txt", "test_midjourney.txt", "test_dalle3.txt"];
 
 export function registerTestsetAudit(testset: Command): void {
   testset
@@ -18,8 +14,7 @@ export function registerTestsetAudit(testset: Command): void {
     .addHelpText("after", "\nExit code: 0 when nothing is flagged, 1 when a split is flagged.")
     .action(
       action(async (dir: string, files: string[], opts: { json?: boolean }) => {
-        const built = BUILT_LISTS.map((f) => path.join(dir, f)).filter((f) => existsSync(f));
-        const chosen = files.length > 0 ? files : built.length > 0 ? built : defaultTestFiles(dir);
+        const chosen = files.length > 0 ? files : auditFiles(dir);
         const report = await auditTestset(dir, chosen, { progress: opts.json ? false : undefined });
         if (opts.json) printJson(report);
         else process.stdout.write(formatAudit(report));

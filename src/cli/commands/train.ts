@@ -1,17 +1,12 @@
-import { InvalidArgumentError, Option, type Command } from "commander";
+import { Option, type Command } from "commander";
+import { native } from "../../engine/native.js";
 import type { TrainEvent } from "../../train/loop.js";
 import type { SelfConLoss } from "../../train/steps.js";
 import { DEFAULT_CACHE_MB, RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
 import { defaultWorkers } from "../../runtime/detect.js";
 import { startTraining, type StageRequest } from "../../train/worker.js";
 import { Progress } from "../../util/progress.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, parseIntInRange, parsePositiveInt, parsePositiveNumber, printJson } from "../common.js";
-
-function parseLayers(v: string): [number, number, number, number] {
-  const xs = v.split(",").map(Number);
-  if (xs.length !== 4 || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new InvalidArgumentError(`--layers expects four positive integers like 3,4,6,3, got "${v}"`);
-  return xs as [number, number, number, number];
-}
+import { action, EXIT_OK, EXIT_PROBLEMS, outOption, parseNonNegativeInt, parsePositiveInt, parsePositiveIntList, parsePositiveNumber, parseSeed, printJson, workersOption } from "../common.js";
 
 interface CommonCli {
   root: string;
@@ -34,15 +29,15 @@ interface CommonCli {
 function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number; saveEvery: number }): Command {
   return cmd
     .requiredOption("--root <dir>", "dataset root the annotation paths are relative to")
-    .requiredOption("--out <dir>", "run folder: checkpoints/, metrics.jsonl, config.json")
+    .addOption(outOption("<dir>", "run folder: checkpoints/, metrics.jsonl, config.json"))
     .option("--epochs <n>", "epochs", parsePositiveInt("--epochs"), d.epochs)
     .option("--batch <n>", "batch size", parsePositiveInt("--batch"), d.batch)
     .option("--lr <x>", "learning rate", parsePositiveNumber("--lr"), d.lr)
     .option("--crop <n>", "random crop after the augmentation (upstream: 256)", parsePositiveInt("--crop"), 96)
-    .option("--seed <n>", "seed of every random choice (order, augmentation, initialisation, dropout)", (v) => Number.parseInt(v, 10), 42)
-    .option("--workers <n>", "worker threads decoding and augmenting images (default: half the cores)", parsePositiveInt("--workers"))
-    .option("--threads <n>", "libtorch threads (default: every core)", parsePositiveInt("--threads"))
-    .option("--cache-mb <n>", "decoded images kept in memory, MiB (0: decode every epoch)", parseIntInRange("--cache-mb", 0, 1 << 30), DEFAULT_CACHE_MB)
+    .option("--seed <n>", "seed of every random choice (order, augmentation, initialisation, dropout)", parseSeed, 42)
+    .addOption(workersOption("decoding and augmenting images", "half the cores"))
+    .addOption(new Option("--threads <n>", "libtorch threads").argParser(parsePositiveInt("--threads")).default(undefined, "every core"))
+    .option("--cache-mb <n>", "decoded images kept in memory, MiB (0: decode every epoch)", parseNonNegativeInt("--cache-mb"), DEFAULT_CACHE_MB)
     .option("--save-every <n>", "checkpoint every n epochs (the last epoch is always saved)", parsePositiveInt("--save-every"), d.saveEvery)
     .option("--resume", "continue from the newest checkpoint in --out")
     .addOption(new Option("--balance <label>", "draw images equally often per class").choices(["origin", "group"]))
@@ -72,6 +67,7 @@ function common(annotations: string[], o: CommonCli): CommonOptions {
 
 /** Runs a stage in a worker with a progress bar per epoch; Ctrl-C stops after the current step, twice ends it at once. */
 async function run(req: StageRequest, json: boolean): Promise<number> {
+  native(); // no libtorch engine: fail here, before the run folder is written
   await writeRunConfig(req.options.out, req);
   let bar: Progress | null = null;
   const onEvent = (e: TrainEvent) => {
@@ -120,8 +116,8 @@ export function registerTrain(program: Command): void {
     { epochs: 400, batch: 200, lr: 0.005, saveEvery: 10 },
   )
     .addOption(new Option("--method <m>", "objective").choices(["selfcon", "ce"]).default("selfcon"))
-    .option("--warm <n>", "warm-up epochs before the cosine", (v) => Number.parseInt(v, 10), 10)
-    .option("--layers <list>", "Bottleneck blocks per stage", parseLayers, RESNET50_SIZE.layers)
+    .option("--warm <n>", "warm-up epochs before the cosine", parseNonNegativeInt("--warm"), 10)
+    .option("--layers <list>", "Bottleneck blocks per stage", parsePositiveIntList("--layers", 4), RESNET50_SIZE.layers)
     .option("--width <x>", "channel multiplier (1 = ResNet-50)", parsePositiveNumber("--width"), RESNET50_SIZE.width)
     .option("--feat-dim <n>", "SelfCon projection size", parsePositiveInt("--feat-dim"), 128)
     .option("--init <file>", "torchvision ResNet-50 state dict to start the encoder from (ImageNet weights)")

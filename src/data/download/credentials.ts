@@ -2,6 +2,7 @@
 import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { InputError } from "../../util/errors.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -14,7 +15,7 @@ export interface CredentialOptions {
   help?: string;
 }
 
-export class MissingCredentialsError extends Error {
+export class MissingCredentialsError extends InputError {
   constructor(
     readonly service: string,
     /** the environment variables that are not set */
@@ -59,12 +60,12 @@ function parseKaggleJson(text: string, file: string): { username: string; key: s
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+    throw new InputError(`${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
   }
   const obj = typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
   const { username, key } = obj;
   if (typeof username !== "string" || typeof key !== "string" || !username || !key) {
-    throw new Error(`${file}: expected {"username": "...", "key": "..."}`);
+    throw new InputError(`${file}: expected {"username": "...", "key": "..."}`);
   }
   return { username, key };
 }

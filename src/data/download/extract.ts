@@ -16,8 +16,9 @@ import { x as tarExtract, type ReadEntry } from "tar";
 import type { ArchiveFormat } from "../sources.js";
 import { resolveInside } from "../../util/fs.js";
 import { hashFile } from "./http.js";
+import { InputError } from "../../util/errors.js";
 
-export class UnsafeArchiveEntryError extends Error {
+export class UnsafeArchiveEntryError extends InputError {
   constructor(
     readonly archive: string,
     readonly entry: string,

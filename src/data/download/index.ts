@@ -13,6 +13,7 @@ import { downloadDriveFile, driveUrl } from "./drive.js";
 import { extractArchive } from "./extract.js";
 import { downloadFfhq, parseFfhqList, type FfhqResult } from "./ffhq.js";
 import { ChecksumMismatchError, downloadFile, hashFile, HttpStatusError, type DownloadOptions, type DownloadStatus } from "./http.js";
+import { InputError } from "../../util/errors.js";
 
 export { MissingCredentialsError } from "./credentials.js";
 export { ChecksumMismatchError, DownloadError, HtmlPageError, HttpStatusError } from "./http.js";
@@ -96,7 +97,7 @@ export async function downloadSource(source: Source, opts: DownloadSourceOptions
     if (done) return { source: source.id, alreadyDone: true, complete: true, files: done.files.map((f) => ({ ...f, status: "skipped-present" })), placed: done.placed };
   }
   if (source.fetch.length === 0) {
-    throw new Error(`${source.title} cannot be downloaded automatically: get it from ${source.homepage}${source.note ? ` (${source.note})` : ""}`);
+    throw new InputError(`${source.title} cannot be downloaded automatically: get it from ${source.homepage}${source.note ? ` (${source.note})` : ""}`);
   }
   const archives = source.fetch.filter((s): s is ArchiveSpec => s.kind !== "ffhq-list");
   const format = source.archive;
@@ -183,7 +184,7 @@ async function authHeaders(source: Source, opts: DownloadSourceOptions): Promise
 
 function withCredentialsHelp(err: unknown, source: Source): unknown {
   if (err instanceof HttpStatusError && (err.status === 401 || err.status === 403) && source.credentials) {
-    return new Error(`${err.message}. ${source.credentials.help}`, { cause: err });
+    return new InputError(`${err.message}. ${source.credentials.help}`, { cause: err });
   }
   return err;
 }
@@ -315,10 +316,10 @@ async function readChecksums(file: string): Promise<Record<string, string>> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+    throw new InputError(`${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
   }
   if (typeof value !== "object" || value === null || Object.values(value).some((v) => typeof v !== "string" || !/^[0-9a-f]{64}$/i.test(v))) {
-    throw new Error(`${file}: expected an object mapping file names to sha256 hex strings`);
+    throw new InputError(`${file}: expected an object mapping file names to sha256 hex strings`);
   }
   return { ...(value as Record<string, string>) };
 }

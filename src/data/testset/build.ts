@@ -15,8 +15,9 @@ import { writeFileAtomic } from "../../util/fs.js";
 import { Progress } from "../../util/progress.js";
 import { startWorker } from "../../util/worker.js";
 import { walkFiles } from "../prune.js";
-import { listLine, makePlan, type PlanItem } from "./plan.js";
+import { builtListName, listLine, makePlan, type PlanItem } from "./plan.js";
 import type { Job, JobResult, WorkerSetup } from "./worker.js";
+import { InputError } from "../../util/errors.js";
 
 export const MANIFEST = "manifest.jsonl";
 const PARTIAL = "manifest.partial.jsonl";
@@ -109,7 +110,7 @@ async function checkIdentity(out: string, identity: BuildIdentity): Promise<void
   const prev = JSON.parse(text) as BuildIdentity;
   const same = prev.seed === identity.seed && prev.recipeHash === identity.recipeHash && prev.webpEffort === identity.webpEffort && JSON.stringify(prev.annotations) === JSON.stringify(identity.annotations);
   if (!same) {
-    throw new Error(`${out} holds a test set built with other settings (seed ${prev.seed}, recipe ${prev.recipeHash.slice(0, 12)}, WebP effort ${prev.webpEffort}, annotations ${prev.annotations.map((a) => a.file).join(", ")}): choose another --out, or remove it`);
+    throw new InputError(`${out} holds a test set built with other settings (seed ${prev.seed}, recipe ${prev.recipeHash.slice(0, 12)}, WebP effort ${prev.webpEffort}, annotations ${prev.annotations.map((a) => a.file).join(", ")}): choose another --out, or remove it`);
   }
 }
 
@@ -173,7 +174,7 @@ export async function buildTestset(opts: BuildOptions): Promise<BuildReport> {
   else await fsp.rm(path.join(opts.out, ERRORS), { force: true });
   for (const list of plan.lists) {
     const lines = plan.items.filter((it) => it.list === list && done.has(it.k)).map(listLine);
-    await writeFileAtomic(path.join(opts.out, `test_${list}.txt`), lines.map((l) => `${l}\n`).join(""));
+    await writeFileAtomic(path.join(opts.out, builtListName(list)), lines.map((l) => `${l}\n`).join(""));
   }
   await fsp.rm(path.join(opts.out, PARTIAL), { force: true });
   return {

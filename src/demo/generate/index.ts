@@ -16,6 +16,7 @@ import { startWorker } from "../../util/worker.js";
 import { encodeImage } from "./encode.js";
 import { annotationFiles, planItems, PRESETS, type Counts, type Item, type Split } from "./plan.js";
 import { renderItem, type Rendered } from "./render.js";
+import { InputError } from "../../util/errors.js";
 
 export { GENERATORS } from "./generators.js";
 export { annotationFiles, FORMAT_MIX, planItems, PRESETS, QUALITY, SIZES, type Counts, type Format, type Item, type Split } from "./plan.js";
@@ -175,7 +176,7 @@ export async function generateBenchmark(opts: GenerateOptions): Promise<Benchmar
   const t0 = performance.now();
   const root = path.resolve(opts.root);
   const seed = opts.seed ?? 1;
-  if (!Number.isSafeInteger(seed)) throw new Error(`demo seed must be an integer (got ${seed})`);
+  if (!Number.isSafeInteger(seed)) throw new InputError(`demo seed must be an integer (got ${seed})`);
   const counts = resolveCounts(opts.size);
   const items = planItems(seed, counts);
   const files = filesOf(root);
