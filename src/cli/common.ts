@@ -1,5 +1,6 @@
 /** What every command shares: error reporting, exit codes, option parsers, JSON output. */
 import { CommanderError, InvalidArgumentError, Option, type Command } from "commander";
+import { repeatsWarning, type AnnotationFile } from "../data/annotations.js";
 import { InputError, ProblemsError } from "../util/errors.js";
 
 export const EXIT_OK = 0;
@@ -134,4 +135,12 @@ export function workersOption(what: string, defaultText: string): Option {
 export function outOption(placeholder: "<file>" | "<dir>", description: string, defaultValue?: string): Option {
   const o = new Option(`-o, --out ${placeholder}`, description);
   return defaultValue === undefined ? o.makeOptionMandatory() : o.default(defaultValue);
+}
+
+/** One warning on stderr per file with identical repeats (they are counted once; see `repeatsWarning`). */
+export function warnRepeats(files: readonly AnnotationFile[]): void {
+  for (const af of files) {
+    const w = repeatsWarning(af);
+    if (w) process.stderr.write(`imaginet: warning: ${w}\n`);
+  }
 }

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { readAnnotationFile, repeatsWarning, type AnnotationFile, type AnnotationFormat, type ImagiNetRecord } from "../../data/annotations.js";
+import { readAnnotationFile, type AnnotationFile, type AnnotationFormat, type ImagiNetRecord } from "../../data/annotations.js";
 import { CONTENTS, GROUPS, ORIGINS, SPECIFICS } from "../../data/labels.js";
 import { countBy, type SplitKey } from "../../data/tracks.js";
 import { renderTable } from "../../util/table.js";
-import { action, printJson } from "../common.js";
+import { action, printJson, warnRepeats } from "../common.js";
 
 const NAMES: Record<SplitKey, readonly string[]> = { origin: ORIGINS, content: CONTENTS, group: GROUPS, specific: SPECIFICS };
 
@@ -28,14 +28,6 @@ export function statsOf(af: AnnotationFile): FileStats {
     for (const r of af.records) counts.origin[r.originName] = (counts.origin[r.originName] ?? 0) + 1;
   }
   return { file: af.file, format: af.format, records: af.records.length, repeatedLines: af.repeats.length, counts };
-}
-
-/** One warning on stderr per file with identical repeats (they are counted once; see `repeatsWarning`). */
-export function warnRepeats(files: readonly AnnotationFile[]): void {
-  for (const af of files) {
-    const w = repeatsWarning(af);
-    if (w) process.stderr.write(`imaginet: warning: ${w}\n`);
-  }
 }
 
 export function registerInspect(dataset: Command): void {

@@ -1,10 +1,9 @@
 import type { Command } from "commander";
 import { applyPrune, planPrune } from "../../data/prune.js";
 import { defaultAnnotationFiles, loadReferences } from "../../data/references.js";
-import { warnRepeats } from "./dataset-inspect.js";
 import { formatBytes } from "../../util/progress.js";
 import { renderTable } from "../../util/table.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, printJson } from "../common.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, printJson, warnRepeats } from "../common.js";
 
 export function registerPrune(dataset: Command): void {
   dataset

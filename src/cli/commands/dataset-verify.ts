@@ -1,10 +1,9 @@
 import type { Command } from "commander";
 import { defaultAnnotationFiles, loadReferences } from "../../data/references.js";
-import { warnRepeats } from "./dataset-inspect.js";
 import { verifyDataset, type VerifyReport } from "../../data/verify.js";
 import { DEFAULT_MAX_PIXELS } from "../../image/decode.js";
 import { renderTable } from "../../util/table.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson, workersOption } from "../common.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, parsePositiveInt, printJson, workersOption, warnRepeats } from "../common.js";
 
 export function registerVerify(dataset: Command): void {
   dataset
