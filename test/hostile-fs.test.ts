@@ -136,7 +136,7 @@ describe("hostile input: anchor lists", () => {
       return true;
     });
     const absolute = path.join(anchors, "absolute.txt");
-    const r = cli(["convert", path.join(dir, "none.pth"), "--detector", "wu2023", "--anchors", absolute, "-o", path.join(dir, "out.onnx")]);
+    const r = cli(["convert", "--weights", path.join(dir, "none.pth"), "--detector", "wu2023", "--anchors", absolute, "-o", path.join(dir, "out.onnx")]);
     assert.equal(r.code, 2);
     assert.equal(r.stderr, `imaginet: error: ${absolute}:2: absolute path ${JSON.stringify(path.join(dir, "secret.png"))}: paths must be relative to the anchor root ${anchors}\n`);
     assert.equal(existsSync(path.join(dir, "out.onnx")), false);

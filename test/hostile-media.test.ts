@@ -40,7 +40,8 @@ async function verify(name: string, deep: boolean): Promise<{ code: number; prob
 /** `detect --json` on inputs: its exit code and, per file (relative to the case), the error or "scored". */
 async function detect(name: string, inputs: string[]): Promise<{ code: number; results: [string, string][] }> {
   const r = await run(["detect", ...inputs, "--detector", "grag2021", "--weights", WEIGHTS, "--workers", "1", "--json"]);
-  const results = (JSON.parse(r.stdout) as { file: string; error?: string; score?: number }[]).map((d): [string, string] => [
+  const lines = r.stdout.split("\n").filter((l) => l !== "");
+  const results = lines.map((l) => JSON.parse(l) as { file: string; error?: string; score?: number }).map((d): [string, string] => [
     path.relative(caseDir(name), d.file),
     d.error !== undefined ? d.error.replace(`${caseDir(name)}/`, "") : typeof d.score === "number" ? "scored" : "?",
   ]);
@@ -85,7 +86,7 @@ describe("hostile media", () => {
     assert.deepEqual(await verify("device-and-folder-listed", true), { code: 1, problems });
     const message = (f: string, kind: string): string => `root/${GAN_FOLDER}/${f}: not a regular file (${kind})`;
     assert.deepEqual(await testsetBuild("device-and-folder-listed"), {
-      code: 2, // testset build exits with the number of failed images
+      code: 1, // some images failed
       built: 1,
       failed: [
         [`${GAN_FOLDER}/zero.png`, message("zero.png", "a character device")],
@@ -104,21 +105,21 @@ describe("hostile media", () => {
 
   test("corrupt-idat: a PNG with a flipped IDAT byte (bad CRC, or CRC fixed and a bad zlib stream) is corrupt for verify --deep and an error for detect", TEST, async () => {
     assert.deepEqual(await verify("corrupt-idat", false), { code: 0, problems: [] }, "the header is intact");
-    assert.deepEqual(await verify("corrupt-idat", true), {
-      code: 1,
-      problems: [
-        ["corrupt", `${GAN_FOLDER}/bad-crc.png`, "pngload: libspng read error"],
-        ["corrupt", `${GAN_FOLDER}/bad-zlib.png`, "pngload: libspng read error"],
-      ],
-    });
-    assert.deepEqual(await detect("corrupt-idat", [path.join(rootOf("corrupt-idat"), GAN_FOLDER)]), {
-      code: 1,
-      results: [
-        [`root/${GAN_FOLDER}/bad-crc.png`, `root/${GAN_FOLDER}/bad-crc.png: cannot decode (pngload: libspng read error)`],
-        [`root/${GAN_FOLDER}/bad-zlib.png`, `root/${GAN_FOLDER}/bad-zlib.png: cannot decode (pngload: libspng read error)`],
-        [`root/${GAN_FOLDER}/ok.png`, "scored"],
-      ],
-    });
+    // libvips keeps its error text per thread: when the failing read ran on another of its threads,
+    // sharp can only say "Unknown error". Either way the file is corrupt, and named.
+    const libspng = "(pngload: libspng read error|Unknown error)";
+    const deep = await verify("corrupt-idat", true);
+    assert.equal(deep.code, 1);
+    assert.deepEqual(deep.problems.map(([status, file]) => [status, file]), [
+      ["corrupt", `${GAN_FOLDER}/bad-crc.png`],
+      ["corrupt", `${GAN_FOLDER}/bad-zlib.png`],
+    ]);
+    for (const [, , reason] of deep.problems) assert.match(reason, new RegExp(`^${libspng}$`));
+    const scored = await detect("corrupt-idat", [path.join(rootOf("corrupt-idat"), GAN_FOLDER)]);
+    assert.equal(scored.code, 1);
+    assert.deepEqual(scored.results.map(([file]) => file), [`root/${GAN_FOLDER}/bad-crc.png`, `root/${GAN_FOLDER}/bad-zlib.png`, `root/${GAN_FOLDER}/ok.png`]);
+    for (const [file, result] of scored.results.slice(0, 2)) assert.match(result, new RegExp(`^${file}: cannot decode \\(${libspng}\\)$`));
+    assert.equal(scored.results[2]![1], "scored");
   });
 
   test("svg-bomb: an SVG declaring 30000×30000 (as .svg or named .png) is refused before libvips sees it", TEST, async () => {
@@ -186,7 +187,7 @@ describe("hostile media", () => {
       assert.ok(ms < 1000, `${ms} ms`);
       assert.ok(peakBytes < 1 << 30, `peak RSS ${peakBytes} bytes`);
       if (name.startsWith("ckpt-storage-inflates")) return; // its zip opens; only reading the tensor is refused
-      const r = await run(["convert", file, "--detector", "grag2021", "-o", path.join(tmpDir(), "x.onnx")]);
+      const r = await run(["convert", "--weights", file, "--detector", "grag2021", "-o", path.join(tmpDir(), "x.onnx")]);
       assert.deepEqual([r.code, r.stderr], [2, `imaginet: error: ${file}: ${message}\n`]);
     });
   }

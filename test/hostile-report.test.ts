@@ -92,7 +92,7 @@ describe("hostile input: reports, eval import, calibration files, annotation lis
   });
 
   test("double-slash-paths: ./a//r0.webp in the annotations and the scores is the same image", () => {
-    const r = cli(["eval", "import", at("double-slash-paths", "test.txt"), "--scores", at("double-slash-paths", "scores.csv"), "--detector", "D", "--out", at("double-slash-paths", "run")]);
+    const r = cli(["eval", "import", at("double-slash-paths", "test.txt"), "--scores", at("double-slash-paths", "scores.csv"), "--name", "D", "--out", at("double-slash-paths", "run")]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `${at("double-slash-paths", "run")}: 2 test predictions for D\n`);
     assert.equal(
@@ -102,14 +102,14 @@ describe("hostile input: reports, eval import, calibration files, annotation lis
   });
 
   test("score-path-escape: a score path that leaves the dataset root is refused with file:line", () => {
-    const r = cli(["eval", "import", at("score-path-escape", "test.txt"), "--scores", at("score-path-escape", "scores.csv"), "--detector", "D", "--out", at("score-path-escape", "run")]);
+    const r = cli(["eval", "import", at("score-path-escape", "test.txt"), "--scores", at("score-path-escape", "scores.csv"), "--name", "D", "--out", at("score-path-escape", "run")]);
     assert.equal(r.code, 2);
     assert.equal(r.stderr, `imaginet: error: ${at("score-path-escape", "scores.csv")}:3: path "./a/../../x.webp" escapes the dataset root\n`);
     assert.equal(existsSync(at("score-path-escape", "run")), false);
   });
 
   test("score-path-absolute: an absolute score path is refused with file:line", () => {
-    const r = cli(["eval", "import", at("score-path-absolute", "test.txt"), "--scores", at("score-path-absolute", "scores.csv"), "--detector", "D", "--out", at("score-path-absolute", "run")]);
+    const r = cli(["eval", "import", at("score-path-absolute", "test.txt"), "--scores", at("score-path-absolute", "scores.csv"), "--name", "D", "--out", at("score-path-absolute", "run")]);
     assert.equal(r.code, 2);
     assert.equal(r.stderr, `imaginet: error: ${at("score-path-absolute", "scores.csv")}:2: absolute path "/etc/r0.webp": paths must be relative to the dataset root\n`);
     assert.equal(existsSync(at("score-path-absolute", "run")), false);

@@ -124,7 +124,7 @@ describe("imaginet train", { skip }, () => {
     const img = path.join(root, (readFileSync(path.join(root, "annotations", "test_annotations.txt"), "utf8").split("\n")[0] ?? "").split(",")[0]!);
     const d = cli(["detect", img, "--detector", "imaginet", "--weights", detector, "--json"]);
     assert.equal(d.code, 0, d.stderr);
-    const [row] = JSON.parse(d.stdout);
+    const [row] = jsonLines(d.stdout);
     assert.ok(Number.isFinite(row.score));
   });
 
