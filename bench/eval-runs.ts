@@ -38,8 +38,8 @@ for (let d = 0; d < 5; d++) {
   const calib = Array.from({ length: 80 }, (_, i) => JSON.stringify({ path: `c/${i}.webp`, labels: i % 2 ? [1, 0, 0, 0] : [0, 0, 4, 8], score: normal(rng) + (i % 2 ? 0.5 + d * 0.2 : 0) }));
   const dir = path.join(work, `det${d}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, "predictions.jsonl"), lines.join("\n") + "\n");
-  writeFileSync(path.join(dir, "calibration.jsonl"), calib.join("\n") + "\n");
+  writeFileSync(path.join(dir, "predictions.jsonl"), `${lines.join("\n")}\n`);
+  writeFileSync(path.join(dir, "calibration.jsonl"), `${calib.join("\n")}\n`);
   writeFileSync(path.join(dir, "run.json"), JSON.stringify({ schema: "imaginet-run/1", detector: { name: `Detector ${d}`, weightsSha256: null }, annotations: [], recipeHash: null, seed: null, software: {}, hardware: { cpu: "", cores: 2, memoryGiB: 24, accelerator: null }, batchSize: null, precision: null, wallSeconds: null, createdAt: "2026-01-01T00:00:00Z" }));
   dirs.push(dir);
 }

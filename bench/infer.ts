@@ -106,7 +106,7 @@ async function main(): Promise<void> {
 
   const pin = readF32(path.join(OUT, "parity_input.bin"));
   const pref = readF32(path.join(OUT, "parity_logit.bin"));
-  const pout = (await session.runTensor(pin, [cfg.parityN, 3, 256, 256]))["logit"]!.data;
+  const pout = (await session.runTensor(pin, [cfg.parityN, 3, 256, 256])).logit!.data;
   const parity = relErr(pout, pref);
   console.error(`parity (random batch): ours ${Array.from(pout).map((v) => v.toPrecision(7))} vs torch ${Array.from(pref).map((v) => v.toPrecision(7))}`);
 

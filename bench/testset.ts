@@ -41,7 +41,7 @@ mkdirSync(work, { recursive: true });
 // labels alternate real / GAN only so the builder has a list to write; they do not change the work
 const lines = Array.from({ length: N }, (_, i) => `./${photos[i % photos.length]},${i % 2 === 0 ? "0,0,4,8" : "1,0,0,1"}`);
 const ann = path.join(work, "bench_annotations.txt");
-writeFileSync(ann, lines.join("\n") + "\n");
+writeFileSync(ann, `${lines.join("\n")}\n`);
 
 function time(cmd: string, args: string[]): number {
   const t0 = performance.now();

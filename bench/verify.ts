@@ -33,7 +33,7 @@ if (!existsSync(ann)) {
     lines.push(`./${rel},0,0,4,8`);
   }
   mkdirSync(path.dirname(ann), { recursive: true });
-  writeFileSync(ann, lines.join("\n") + "\n");
+  writeFileSync(ann, `${lines.join("\n")}\n`);
 }
 
 function time(cmd: string, args: string[]): { seconds: number; out: string } {

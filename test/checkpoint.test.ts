@@ -247,7 +247,7 @@ describe("malicious pickles are refused and nothing runs", () => {
     test(`${name}: refused, naming ${global}`, async () => {
       const file = fx(name);
       const re = new RegExp(
-        `^${escape(file)}: refusing to load: the pickle references ${escape(global)}( \\(written as [^)]+\\))? \\(not on the allow-list of tensor-rebuilding globals\\)$`,
+        `^${escapeRegExp(file)}: refusing to load: the pickle references ${escapeRegExp(global)}( \\(written as [^)]+\\))? \\(not on the allow-list of tensor-rebuilding globals\\)$`,
       );
       await assert.rejects(readTorchCheckpoint(file), (err: unknown) => err instanceof RefusedGlobalError && err.global === global && re.test(err.message));
       if (name.endsWith(".pkl")) {
@@ -258,7 +258,7 @@ describe("malicious pickles are refused and nothing runs", () => {
   }
 });
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 

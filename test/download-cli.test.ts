@@ -55,7 +55,7 @@ describe("dataset download (CLI)", () => {
     assert.deepEqual(readdirSync(path.join(root, ".imaginet-downloads")), ["coco-val2017.done.json"], "archive removed after extraction");
     const ann = path.join(example, "annotations", "val.txt");
     const { writeFileSync } = await import("node:fs");
-    writeFileSync(ann, ["00000", "00001", "00002", "00003"].map((n) => `./val2017/${n}.jpg,0,0,4,8`).join("\n") + "\n");
+    writeFileSync(ann, `${["00000", "00001", "00002", "00003"].map((n) => `./val2017/${n}.jpg,0,0,4,8`).join("\n")}\n`);
     const v = await cliAsync(["dataset", "verify", "--root", root, ann]);
     assert.equal(v.code, 0, v.stdout);
     const again = await cliAsync(["dataset", "download", "coco-val2017", "--root", root, "--mirror", `${COCO}=${srv.base}/coco`]);

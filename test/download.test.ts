@@ -14,7 +14,7 @@ import { downloadFfhq, parseFfhqList, pixelMd5 } from "../src/data/download/ffhq
 import { huggingFaceAuthHeaders, kaggleAuthHeaders, MissingCredentialsError } from "../src/data/download/credentials.js";
 import { downloadAnnotations, downloadSource, markerPath } from "../src/data/download/index.js";
 import { serveBytes, TestServer, type Handler } from "./support/http-server.js";
-import { makeZip, type ZipItem } from "./support/zip.js";
+import { makeZip, } from "./support/zip.js";
 
 const srv = new TestServer();
 /** a second origin, to check that credentials are not forwarded across a redirect */

@@ -336,7 +336,7 @@ describe("bootstrap", () => {
       const resampler = createResampler(new Uint8Array(n), 4, `uniform-${n}`);
       const buckets = new Float64Array(3);
       let draws = 0;
-      for (let b = 0; draws < 300000; b++) {
+      for (let _b = 0; draws < 300000; _b++) {
         resampler.next().forEach((c, i) => {
           buckets[Math.floor((3 * i) / n)]! += c;
         });

@@ -18,7 +18,7 @@ describe("end to end", () => {
     const lines = readFileSync(lists[0]!, "utf8").trim().split("\n");
     const calibration = path.join(testset, "test_calibration.txt");
     const origin = (l: string): string => l.split(",").at(-4)!;
-    writeFileSync(calibration, [...lines.filter((l) => origin(l) === "0").slice(0, 2), ...lines.filter((l) => origin(l) === "1").slice(0, 2)].join("\n") + "\n");
+    writeFileSync(calibration, `${[...lines.filter((l) => origin(l) === "0").slice(0, 2), ...lines.filter((l) => origin(l) === "1").slice(0, 2)].join("\n")}\n`);
 
     const run = path.join(tmpDir(), "run");
     const weights = path.join(REPO, "test/fixtures/models/grag_tiny.pth");

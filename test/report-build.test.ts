@@ -13,7 +13,7 @@ function otherRun(dir: string): void {
   const rows = readFileSync(path.join(dir, "predictions.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const shifted = rows.map((r) => ({ ...r, score: r.labels[0] === 1 ? r.score + 1 : r.score }));
   const sweep = shifted.slice(0, 100).flatMap((r) => [60, 80, 100].map((q) => ({ ...r, perturbation: "jpeg", severity: q, score: (r.score * q) / 100 })));
-  writeFileSync(path.join(dir, "predictions.jsonl"), [...shifted, ...sweep].map((r) => JSON.stringify(r)).join("\n") + "\n");
+  writeFileSync(path.join(dir, "predictions.jsonl"), `${[...shifted, ...sweep].map((r) => JSON.stringify(r)).join("\n")}\n`);
 }
 
 describe("imaginet report", () => {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import sharp from "sharp";
-import { formatMetric, parseUpstreamCsv, roundHalfUp, scoreTableCsv, upstreamCsv, writeLikeUpstream } from "../src/report/csv.js";
+import { formatMetric, parseUpstreamCsv, scoreTableCsv, upstreamCsv, writeLikeUpstream } from "../src/report/csv.js";
 import { reportHtml, type Report } from "../src/report/html.js";
 import { scoreTableJson, valueTableJson } from "../src/report/json.js";
 import { README_LAYOUTS, markdownTableAfter, parseScoreTableMarkdown, scoreTableMarkdown, valueTableMarkdown } from "../src/report/markdown.js";

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
+import { type LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
 import * as E from "../src/engine/index.js";
 import { toOnnx, trace } from "../src/onnx/trace.js";
 import { DetectorSession } from "../src/runtime/session.js";

@@ -199,7 +199,7 @@ function fixImports(module: string, name: string): string {
   const named = NAME_MAPPING[full];
   if (named !== undefined) return named;
   if (module === "exceptions") return `builtins.${name}`;
-  const mod = Object.prototype.hasOwnProperty.call(IMPORT_MAPPING, module) ? IMPORT_MAPPING[module] : undefined;
+  const mod = Object.hasOwn(IMPORT_MAPPING, module) ? IMPORT_MAPPING[module] : undefined;
   return mod !== undefined ? `${mod}.${name}` : full;
 }
 
@@ -456,6 +456,7 @@ class Machine {
 interface Opcode {
   name: string;
   /** executes the opcode (reading its arguments); STOP alone returns, with the result */
+  // biome-ignore lint/suspicious/noConfusingVoidType: the handlers are one-line arrows whose values are discarded, only STOP's is not
   run(m: Machine): UnpickleResult | void;
 }
 

@@ -14,7 +14,6 @@
  * LazyTensor, OrderedDicts PyDict, argparse.Namespace PyObject; any other global is refused.
  */
 import { promises as fsp } from "node:fs";
-import * as zlib from "node:zlib";
 import yauzl from "yauzl";
 import { NUMPY_GLOBALS } from "./numpy.js";
 import {

@@ -53,6 +53,7 @@ export function reportError(err: unknown, json: boolean): number {
 }
 
 /** Runs a command body; reports any error (as JSON under `--json`) and sets the exit code. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a command body returns its exit code, or nothing for 0
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {

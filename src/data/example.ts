@@ -57,7 +57,7 @@ async function writeGroupTestFiles(root: string, testLines: string[]): Promise<s
     const synthetic = testLines.filter((l) => l.split(",")[3] === String(g));
     const lines = [...synthetic, ...synthetic.map(() => real[next++ % real.length]!)];
     const f = path.join(root, "annotations", `test_annotations_${name}.txt`);
-    await writeFileAtomic(f, lines.join("\n") + "\n");
+    await writeFileAtomic(f, `${lines.join("\n")}\n`);
     files.push(f);
   }
   return files;
@@ -96,7 +96,7 @@ export async function makeExampleDataset(root: string, opts: { seed?: number; pe
   const annotationFiles: string[] = [];
   for (const [name, content] of Object.entries(files)) {
     const f = path.join(root, "annotations", name);
-    await writeFileAtomic(f, content.join("\n") + "\n");
+    await writeFileAtomic(f, `${content.join("\n")}\n`);
     annotationFiles.push(f);
   }
   const extras = ["val2017/unused_000.jpg", "val2017/unused_001.jpg", "wikiart/Baroque/unused_002.jpg"];

@@ -1,6 +1,5 @@
 /** Splits of ImagiNet records by one of their labels. */
 import type { ImagiNetRecord } from "./annotations.js";
-import { InputError } from "../util/errors.js";
 
 export type SplitKey = "origin" | "content" | "group" | "specific";
 

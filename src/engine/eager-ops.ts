@@ -71,7 +71,7 @@ export class EagerOps implements Ops<Tensor> {
     const y = nn.batchNorm(x, weight, bias, runningMean, runningVar, { training: this.training, momentum: this.momentum, eps });
     if (this.training) {
       const rm = this.#names.get(runningMean);
-      const counter = rm?.endsWith("running_mean") ? this.params.get(rm.slice(0, -"running_mean".length) + "num_batches_tracked") : undefined;
+      const counter = rm?.endsWith("running_mean") ? this.params.get(`${rm.slice(0, -"running_mean".length)}num_batches_tracked`) : undefined;
       if (counter) noGrad(() => counter.add_(1));
     }
     return y;

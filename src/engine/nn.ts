@@ -1,6 +1,6 @@
 /** Functional layers and losses (torch.nn.functional's meaning and defaults). */
 import { native, type Reduction } from "./native.js";
-import { Tensor, w, type TensorLike } from "./tensor.js";
+import { type Tensor, w, type TensorLike } from "./tensor.js";
 
 export interface Conv2dOptions {
   stride?: number;

@@ -85,7 +85,7 @@ export function defaultInit(opts: InitOptions = {}): ParamInit {
     else if (leaf === "num_batches_tracked") t = zeros(shape, { dtype: "int64" });
     else if (leaf === "weight" && shape.length === 1) t = ones(shape);
     else if (leaf === "bias") {
-      const wt = store.get(name.slice(0, -"bias".length) + "weight");
+      const wt = store.get(`${name.slice(0, -"bias".length)}weight`);
       t = !wt || wt.ndim === 1 ? zeros(shape) : uniform(name, shape, 1 / Math.sqrt(fanIn(wt.shape)));
     } else if (shape.length >= 2 && opts.conv === "torchvision-resnet" && shape.length === 4) {
       const fanOut = shape[0]! * shape.slice(2).reduce((a, b) => a * b, 1);

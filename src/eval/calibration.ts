@@ -224,7 +224,7 @@ export function fitLogistic(x: ArrayLike<number>, y: ArrayLike<number>, opts: Lo
       `the unpenalised fit diverges, and this slope (${a.toPrecision(6)}) is set by the penalty C = ${C}, not by the data ` +
       `(sklearn's lbfgs and saga stop early, with smaller slopes)`;
   }
-  if (!converged) warning = (warning ? warning + "; " : "") + `Newton did not converge in ${iterations} iterations${stalled ? " (line search stalled)" : ""}`;
+  if (!converged) warning = `${warning ? `${warning}; ` : ""}Newton did not converge in ${iterations} iterations${stalled ? " (line search stalled)" : ""}`;
   return warning === undefined ? { a, b, iterations, converged, separation } : { a, b, iterations, converged, separation, warning };
 }
 

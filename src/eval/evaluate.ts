@@ -210,7 +210,7 @@ export interface RankedRow {
 export function resampledRow(row: RankedRow, counts: Float64Array): { auc: number; acc: number } {
   const { group, label, pred, index } = row;
   let area2 = 0, tps = 0, pg = 0, ng = 0, current = group.length > 0 ? group[0]! : 0;
-  let tp = 0, fn = 0, fp = 0, tn = 0;
+  let tp = 0, _fn = 0, fp = 0, tn = 0;
   for (let j = 0; j < group.length; j++) {
     const g = group[j]!;
     if (g !== current) {
@@ -227,7 +227,7 @@ export function resampledRow(row: RankedRow, counts: Float64Array): { auc: numbe
     ng += neg;
     const pp = pred[j]!;
     tp += pos * pp;
-    fn += pos - pos * pp;
+    _fn += pos - pos * pp;
     fp += neg * pp;
     tn += neg - neg * pp;
   }

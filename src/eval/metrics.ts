@@ -671,7 +671,10 @@ function resamplerAt(yTrue: Numbers, seed: number, id: string, stratified: boole
  */
 function drawMembers(rng: Rng, members: Uint32Array, counts: Float64Array): void {
   const k = members.length;
-  if (k > 65536) return drawMembersWide(rng, members, counts);
+  if (k > 65536) {
+    drawMembersWide(rng, members, counts);
+    return;
+  }
   const bits = k <= 256 ? 8 : k <= 1024 ? 10 : 16;
   const chunks = Math.floor(32 / bits), mask = (1 << bits) - 1;
   const reject = (1 << bits) % k;

@@ -10,7 +10,7 @@
  * it declares); corrupt data and images past the pixel limit are errors (see inputOptions).
  */
 import { promises as fsp } from "node:fs";
-import type { Sharp } from "sharp";
+import type { Metadata, Sharp } from "sharp";
 import { statRegularFile } from "../util/fs.js";
 import { SNIFF_BYTES, sniffImageFormat, type ImageFormat } from "./format.js";
 import { inputOptions, loadSharp } from "./sharp.js";
@@ -50,7 +50,7 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
   const sharp = await loadSharp();
   const options = { ...inputOptions(maxPixels), ignoreIcc: true, pages: 1, page: 0 };
   const open = (): Sharp => sharp(input, options);
-  let meta;
+  let meta: Metadata;
   try {
     // the header only, without libvips' limit, so that an image past it gets the message below
     meta = await sharp(input, { ...options, limitInputPixels: false }).metadata();
@@ -87,7 +87,7 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
 /** The input's format by its signature; a path is first checked to be a regular file. */
 async function sniffInput(input: string | Uint8Array, name: string): Promise<ImageFormat | null> {
   if (typeof input !== "string") return sniffImageFormat(input.subarray(0, SNIFF_BYTES));
-  let fh;
+  let fh: fsp.FileHandle | undefined;
   try {
     await statRegularFile(input);
     fh = await fsp.open(input, "r");

@@ -57,11 +57,11 @@ function roundHalfEven(v: number): number {
 /** saturate_cast<int>(double) (cvRound = lrint, half to even). */
 function saturateInt(v: number): number {
   const r = roundHalfEven(v);
-  return r > 2147483647 ? 2147483647 : r < -2147483648 ? -2147483648 : r;
+  return r > 2147483647 ? 2147483647 : Math.max(r , -2147483648);
 }
 
 function saturateShort(v: number): number {
-  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  return v > 32767 ? 32767 : Math.max(v , -32768);
 }
 
 // ---- kernel weights (float, as interpolateLanczos4 / interpolateCubic compute them) ----

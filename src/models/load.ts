@@ -4,7 +4,7 @@
  * checkpoint's keys and shapes, and every parameter must match the state dict exactly — missing,
  * unexpected and mis-shaped keys are listed in the error.
  */
-import { LazyTensor, readTorchCheckpoint, stateDict, type TorchCheckpoint } from "../checkpoint/index.js";
+import { type LazyTensor, readTorchCheckpoint, stateDict, type TorchCheckpoint } from "../checkpoint/index.js";
 import { INLINE_WEIGHTS_LIMIT, toOnnx, trace, type ExportOptions, type OnnxModel, type TracedGraph } from "../onnx/trace.js";
 import { LASTED_ANCHOR, lasted, type ClipResNetConfig } from "./clip.js";
 import { corvi2022, corvi2022Average, grag2021, imaginet, type ImagiNetConfig, type ResNetConfig } from "./resnet.js";
@@ -72,7 +72,7 @@ export function findTrunkPrefix(sd: ReadonlyMap<string, LazyTensor>): string {
 /** Reads blocks per stage, width and shortcut name off a trunk's keys. */
 export function inferResNetConfig(sd: ReadonlyMap<string, HasShape>, prefix: string, nodown: boolean): ResNetConfig {
   const stem = shapeOf(sd, `${prefix}conv1.weight`);
-  if (!stem || stem.length !== 4) throw new InputError(`${prefix}conv1.weight is missing or not 4-D`);
+  if (stem?.length !== 4) throw new InputError(`${prefix}conv1.weight is missing or not 4-D`);
   const width = stem[0]! / 64;
   const layers = [0, 0, 0, 0] as [number, number, number, number];
   let shortcut: "downsample" | "shortcut" | undefined;
@@ -116,7 +116,7 @@ export function inferConfig(arch: Architecture, sd: ReadonlyMap<string, LazyTens
     // an encoder trained with cross-entropy (the CE variant's LinResNet, with its fc head) has the standard strided trunk
     const trunk = inferResNetConfig(sd, "model.encoder.", sd.has(`${CE_HEAD}.0.weight`) ? false : nodown);
     const hiddenW = shapeOf(sd, "classifier.1.weight");
-    if (!hiddenW || hiddenW.length !== 2) throw new InputError("ImagiNet checkpoint: classifier.1.weight is missing or not 2-D");
+    if (hiddenW?.length !== 2) throw new InputError("ImagiNet checkpoint: classifier.1.weight is missing or not 2-D");
     const head = sd.has("classifier.4.weight") ? "bn" : sd.has("classifier.3.weight") ? "l2norm" : undefined;
     if (!head) throw new InputError("ImagiNet checkpoint: neither classifier.4.weight (BN head) nor classifier.3.weight (L2Norm head) is present");
     const last = shapeOf(sd, head === "bn" ? "classifier.4.weight" : "classifier.3.weight")!;

@@ -122,8 +122,8 @@ export function valueTableHtml(table: ValueTable, caption?: string): string {
 }
 
 /** A tag with its attributes (values double-quoted, as Vega writes them with `"` `<` `>` escaped). */
-const SVG_TAG = /<\/?([A-Za-z][\w:.-]*)((?:\s+[^\s="'<>\/]+="[^"]*")*)\s*\/?>/g;
-const SVG_ATTRIBUTE = /\s([^\s="'<>\/]+)="([^"]*)"/g;
+const SVG_TAG = /<\/?([A-Za-z][\w:.-]*)((?:\s+[^\s="'<>/]+="[^"]*")*)\s*\/?>/g;
+const SVG_ATTRIBUTE = /\s([^\s="'<>/]+)="([^"]*)"/g;
 
 /**
  * The SVG, when it has no scripts and no references outside itself. Only element and attribute names

@@ -132,7 +132,7 @@ export function scoreTableMarkdown(table: ScoreTable, layout: MarkdownLayout = {
       ]),
     );
   }
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }
 
 /** Renders a ValueTable as a Markdown table (lines end with `\n`); best values are bold. */
@@ -155,7 +155,7 @@ export function valueTableMarkdown(table: ValueTable, layout: MarkdownLayout = {
     line(sepWidths.map((w) => `:${"-".repeat(w)}:`)),
     ...body.map((r) => line(r.map((c, j) => cell(hasLabel && j === 0 ? padEnd(c, widths[j]!) : center(c, widths[j]!))))),
   ];
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }
 
 /**
@@ -201,5 +201,5 @@ export function markdownTableAfter(document: string, heading: string): string {
   const out: string[] = [];
   while (i < lines.length && lines[i]!.startsWith("|")) out.push(lines[i++]!);
   if (out.length === 0) throw new Error(`no table after heading: ${heading}`);
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }

@@ -292,7 +292,7 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 function prefixIds(svg: string): string {
   const ids = [...svg.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]!);
   if (ids.length === 0) return svg;
-  const prefix = "p" + createHash("sha256").update(svg).digest("hex").slice(0, 10) + "-";
+  const prefix = `p${createHash("sha256").update(svg).digest("hex").slice(0, 10)}-`;
   let out = svg;
   for (const id of new Set(ids)) {
     const esc = id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -6,7 +6,7 @@
  */
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { LazyTensor, readTorchCheckpoint, stateDict, writeTorchCheckpoint, type DType as CkptDType, type TorchValue } from "../checkpoint/index.js";
+import { type LazyTensor, readTorchCheckpoint, stateDict, writeTorchCheckpoint, type DType as CkptDType, type TorchValue } from "../checkpoint/index.js";
 import { storeToHost, type DType, type HostArray, type ParamStore } from "../engine/index.js";
 
 const TO_CKPT: Record<DType, CkptDType> = {

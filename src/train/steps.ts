@@ -94,7 +94,7 @@ export function stateDictSpec(spec: TrainSpec): ParamSpec[] {
   const out: ParamSpec[] = [];
   for (const p of traced) {
     out.push(p);
-    if (p.name.endsWith(".running_var")) out.push({ name: p.name.slice(0, -"running_var".length) + "num_batches_tracked", shape: [] });
+    if (p.name.endsWith(".running_var")) out.push({ name: `${p.name.slice(0, -"running_var".length)}num_batches_tracked`, shape: [] });
   }
   return out;
 }

@@ -88,7 +88,7 @@ function describeUnusablePage(id: string, page: HtmlPageError): string {
 /** Attributes of one tag, names lower-cased, values entity-decoded. */
 function parseAttributes(source: string): Map<string, string> {
   const attrs = new Map<string, string>();
-  for (const m of source.matchAll(/([^\s"'<>\/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g)) {
+  for (const m of source.matchAll(/([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g)) {
     const name = m[1];
     if (name) attrs.set(name.toLowerCase(), decodeEntities(m[2] ?? m[3] ?? m[4] ?? ""));
   }

@@ -11,7 +11,7 @@
  * encoder settings as the synthetic images, see ./plan.ts). Every step is mean-preserving up to the
  * noise, so real images keep the scene's brightness and colour statistics.
  */
-import { Rng } from "../../util/rng.js";
+import type { Rng } from "../../util/rng.js";
 import { gaussByte, type Planes } from "./raster.js";
 
 export interface CameraParams {
@@ -27,7 +27,7 @@ export interface CameraParams {
 
 export function cameraParams(rng: Rng): CameraParams {
   // ISO from base to ~8× base: shot gain 3e-4 .. 2.4e-3
-  const iso = Math.pow(2, rng.next() * 3);
+  const iso = 2 ** (rng.next() * 3);
   return {
     shot: 3e-4 * iso,
     read: 0.0015 + 0.002 * rng.next(),

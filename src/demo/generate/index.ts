@@ -221,8 +221,8 @@ export async function generateBenchmark(opts: GenerateOptions): Promise<Benchmar
     await renderOnWorkers(seed, items, threads, save);
   }
 
-  for (const [name, lines] of Object.entries(annotationFiles(items))) await writeFileAtomic(path.join(root, "annotations", name), lines.join("\n") + "\n");
+  for (const [name, lines] of Object.entries(annotationFiles(items))) await writeFileAtomic(path.join(root, "annotations", name), `${lines.join("\n")}\n`);
   const manifest: Manifest = { generator: "imaginet demo benchmark", version: DEMO_VERSION, seed, counts, images: items.length, summary };
-  await writeFileAtomic(files.manifest, JSON.stringify(manifest, null, 2) + "\n");
+  await writeFileAtomic(files.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
   return result(false);
 }

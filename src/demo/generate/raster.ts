@@ -6,7 +6,7 @@
  * description looks the same at any resolution: the camera renders it at the output size, a
  * generator at its latent size (half of it).
  */
-import { Rng } from "../../util/rng.js";
+import type { Rng } from "../../util/rng.js";
 
 export interface Planes {
   w: number;
@@ -378,7 +378,7 @@ export class Canvas {
 }
 
 export function clamp01(x: number): number {
-  return x < 0 ? 0 : x > 1 ? 1 : x;
+  return x < 0 ? 0 : Math.min(x , 1);
 }
 
 /** HSV (h in [0,1)) → RGB in [0,1]. */

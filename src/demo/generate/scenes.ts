@@ -4,7 +4,7 @@
  * so their content statistics are the same; only the resolution they are rendered at (the camera's
  * sensor vs a generator's latent grid) and what happens after differ.
  */
-import { Rng } from "../../util/rng.js";
+import type { Rng } from "../../util/rng.js";
 import { Canvas, hsv, jitter, texture, uniform, type RGB } from "./raster.js";
 
 function pick<T>(rng: Rng, xs: readonly T[]): T {
