@@ -123,7 +123,9 @@ try {
   }
   const versions = JSON.parse(py.stdout) as Record<string, string>;
   console.log(`photos: ${images.length} (${DIR}, centre ${SIZE}×${SIZE}, ignoreIcc)`);
-  console.log(`references: OpenCV ${versions.cv2} / Pillow ${versions.pillow} (libjpeg ${versions.pil_libjpeg}, libwebp ${versions.pil_libwebp}); ours: sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, mozjpeg ${sharp.versions.mozjpeg}, libwebp ${sharp.versions.webp}`);
+  console.log(
+    `references: OpenCV ${versions.cv2} / Pillow ${versions.pillow} (libjpeg ${versions.pil_libjpeg}, libwebp ${versions.pil_libwebp}); ours: sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, mozjpeg ${sharp.versions.mozjpeg}, libwebp ${sharp.versions.webp}`,
+  );
   console.log("each cell: mean abs diff per channel value, max abs diff, photos bit-identical");
   const h = "   mean max  exact";
   console.log(`         | ours(swapRB) vs cv2 | ours(plain) vs cv2  | ours(plain) vs PIL  | cv2 vs PIL`);

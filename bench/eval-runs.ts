@@ -40,7 +40,22 @@ for (let d = 0; d < 5; d++) {
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, "predictions.jsonl"), `${lines.join("\n")}\n`);
   writeFileSync(path.join(dir, "calibration.jsonl"), `${calib.join("\n")}\n`);
-  writeFileSync(path.join(dir, "run.json"), JSON.stringify({ schema: "imaginet-run/1", detector: { name: `Detector ${d}`, weightsSha256: null }, annotations: [], recipeHash: null, seed: null, software: {}, hardware: { cpu: "", cores: 2, memoryGiB: 24, accelerator: null }, batchSize: null, precision: null, wallSeconds: null, createdAt: "2026-01-01T00:00:00Z" }));
+  writeFileSync(
+    path.join(dir, "run.json"),
+    JSON.stringify({
+      schema: "imaginet-run/1",
+      detector: { name: `Detector ${d}`, weightsSha256: null },
+      annotations: [],
+      recipeHash: null,
+      seed: null,
+      software: {},
+      hardware: { cpu: "", cores: 2, memoryGiB: 24, accelerator: null },
+      batchSize: null,
+      precision: null,
+      wallSeconds: null,
+      createdAt: "2026-01-01T00:00:00Z",
+    }),
+  );
   dirs.push(dir);
 }
 

@@ -118,7 +118,8 @@ function runReference(labels: Uint8Array, detectors: Detector[]): Reference {
 }
 
 function largestDifference(ours: PointMetrics[], theirs: PointMetrics[]): { diff: number; where: string } {
-  let diff = 0, where = "";
+  let diff = 0,
+    where = "";
   ours.forEach((m, d) => {
     for (const [k, v] of Object.entries(m)) {
       const e = Math.abs(v - (theirs[d]?.[k] ?? NaN));
@@ -149,7 +150,9 @@ const naiveAll = ref.pointSeconds + ref.bootstrapSeconds * DETECTORS * 3;
 
 const row = (label: string, secs: number, note = ""): string => `${label.padEnd(62)} ${secs.toFixed(3).padStart(8)} s${note && `  ${note}`}`;
 const perDetector = ciTime / DETECTORS;
-console.log(`${N} images × ${DETECTORS} detectors, ${RESAMPLES} stratified resamples; node ${process.version}, ${os.cpus().length} cores (load average ${os.loadavg()[0]!.toFixed(2)}); sklearn ${ref.sklearn}`);
+console.log(
+  `${N} images × ${DETECTORS} detectors, ${RESAMPLES} stratified resamples; node ${process.version}, ${os.cpus().length} cores (load average ${os.loadavg()[0]!.toFixed(2)}); sklearn ${ref.sklearn}`,
+);
 console.log(intervals.join("\n"));
 console.log(row("ours: point metrics, all detectors", pointTime));
 console.log(row("ours: bootstrap CIs of AUC, balanced accuracy, AP, all detectors", ciTime));

@@ -40,11 +40,7 @@ interface Case {
   warmup: number;
   reps: number;
 }
-const CASES: Case[] = [
-  { size: 256, batch: 1, warmup: 1, reps: 3 },
-  { size: 256, batch: 16, warmup: 1, reps: B16_REPS },
-  ...(WITH_448 ? [{ size: 448, batch: 1, warmup: 1, reps: 2 }] : []),
-];
+const CASES: Case[] = [{ size: 256, batch: 1, warmup: 1, reps: 3 }, { size: 256, batch: 16, warmup: 1, reps: B16_REPS }, ...(WITH_448 ? [{ size: 448, batch: 1, warmup: 1, reps: 2 }] : [])];
 const E2E = [
   { batch: 1, n: Math.min(4, N_PHOTOS) },
   { batch: 16, n: N_PHOTOS },
@@ -165,8 +161,13 @@ async function main(): Promise<void> {
   }
   console.log(`\nGrag2021 nodown ResNet-50 [3,4,6,3], CPU, ${THREADS} threads: PyTorch ${ref.torch} (${ref.threads} threads) vs onnxruntime-node`);
   console.log(rows.join("\n"));
-  console.log(`\nparity, random batch of ${cfg.parityN} at 256: max abs ${parity.maxAbs.toExponential(3)}, max rel ${parity.maxRel.toExponential(3)} (abs / max|ref| ${parity.relToMax.toExponential(3)})`);
-  for (const o of oursE2e) console.log(`parity, ${o.n} photos at batch ${o.batch}: max abs ${o.parity.maxAbs.toExponential(3)}, max rel ${o.parity.maxRel.toExponential(3)} (abs / max|ref| ${o.parity.relToMax.toExponential(3)})`);
+  console.log(
+    `\nparity, random batch of ${cfg.parityN} at 256: max abs ${parity.maxAbs.toExponential(3)}, max rel ${parity.maxRel.toExponential(3)} (abs / max|ref| ${parity.relToMax.toExponential(3)})`,
+  );
+  for (const o of oursE2e)
+    console.log(
+      `parity, ${o.n} photos at batch ${o.batch}: max abs ${o.parity.maxAbs.toExponential(3)}, max rel ${o.parity.maxRel.toExponential(3)} (abs / max|ref| ${o.parity.relToMax.toExponential(3)})`,
+    );
   console.log(`ours: checkpoint → ONNX ${buildMs.toFixed(0)} ms, first session creation ${sessionMs.toFixed(0)} ms`);
   console.log(`model-alone runs (ms): ours ${ours.map((o) => `${o.size}b${o.batch} [${o.runsMs.map((x) => x.toFixed(0)).join(", ")}]`).join("; ")}`);
   console.log(`                       torch ${ref.model.map((r) => `${r.size}b${r.batch} [${r.runsMs.map((x) => x.toFixed(0)).join(", ")}]`).join("; ")}`);

@@ -51,7 +51,10 @@ for (const file of files) {
     continue;
   }
   const maxSide = Math.min(1000, img.width, img.height);
-  if (maxSide < SIZE) { skipped++; continue; }
+  if (maxSide < SIZE) {
+    skipped++;
+    continue;
+  }
   const side = randInt(SIZE, maxSide);
   crops.push({ file, side, img: crop(img, randInt(0, img.width - side), randInt(0, img.height - side), side, side) });
 }
@@ -73,10 +76,16 @@ try {
 
   const sides = crops.map((c) => c.side);
   console.log(`photos: ${crops.length} (skipped ${skipped}) from ${DIR}`);
-  console.log(`crops: side ${Math.min(...sides)}..${Math.max(...sides)} (mean ${(sides.reduce((a, b) => a + b, 0) / sides.length).toFixed(0)}) -> ${SIZE}x${SIZE}; cv2 ${ref.cv2}, default threads ${ref.threads}`);
+  console.log(
+    `crops: side ${Math.min(...sides)}..${Math.max(...sides)} (mean ${(sides.reduce((a, b) => a + b, 0) / sides.length).toFixed(0)}) -> ${SIZE}x${SIZE}; cv2 ${ref.cv2}, default threads ${ref.threads}`,
+  );
   console.log("mode      mean|diff|  max|diff|  identical values   images exact   ours ms/img   cv2 ms/img (default / 1 thread)   ours/cv2 (1 thread)");
   for (const mode of MODES) {
-    let sum = 0, n = 0, max = 0, same = 0, exactImages = 0;
+    let sum = 0,
+      n = 0,
+      max = 0,
+      same = 0,
+      exactImages = 0;
     for (let i = 0; i < crops.length; i++) {
       const ours = resize(crops[i]!.img, SIZE, SIZE, mode).data;
       const theirs = readFileSync(path.join(tmp, `${i}.${mode}.rgb`));
@@ -90,7 +99,10 @@ try {
       }
       n += ours.length;
       if (imgMax === 0) exactImages++;
-      else if (imgMax > max) { max = imgMax; console.log(`  ${mode}: ${crops[i]!.file} (crop ${crops[i]!.side}) differs by up to ${imgMax}`); }
+      else if (imgMax > max) {
+        max = imgMax;
+        console.log(`  ${mode}: ${crops[i]!.file} (crop ${crops[i]!.side}) differs by up to ${imgMax}`);
+      }
     }
     // timing: same inputs, one warm-up call each, REPEAT timed calls
     let total = 0;

@@ -51,12 +51,40 @@ function time(cmd: string, args: string[]): number {
 }
 
 // warm the page cache for both sides
-time(process.execPath, ["-e", `for (const l of require("fs").readFileSync(${JSON.stringify(ann)},"utf8").trim().split("\\n")) require("fs").readFileSync(require("path").join(${JSON.stringify(wild)}, l.slice(2, l.length - 8)))`]);
+time(process.execPath, [
+  "-e",
+  `for (const l of require("fs").readFileSync(${JSON.stringify(ann)},"utf8").trim().split("\\n")) require("fs").readFileSync(require("path").join(${JSON.stringify(wild)}, l.slice(2, l.length - 8)))`,
+]);
 const ours = time(process.execPath, ["dist/cli/main.js", "testset", "build", "--root", wild, "--out", path.join(work, "ours"), "--workers", String(workers), "--json", ann]);
 // the same WebP encoder effort as Pillow's default (method 4): identical pixels, smaller files
-const ours4 = time(process.execPath, ["dist/cli/main.js", "testset", "build", "--root", wild, "--out", path.join(work, "ours-effort4"), "--workers", String(workers), "--webp-effort", "4", "--json", ann]);
+const ours4 = time(process.execPath, [
+  "dist/cli/main.js",
+  "testset",
+  "build",
+  "--root",
+  wild,
+  "--out",
+  path.join(work, "ours-effort4"),
+  "--workers",
+  String(workers),
+  "--webp-effort",
+  "4",
+  "--json",
+  ann,
+]);
 const reference = (method: number): number =>
-  time("/usr/bin/python3", [path.join(here, "testset_reference.py"), "--root", wild, "--out", path.join(work, `reference-m${method}`), "--workers", String(workers), "--webp-method", String(method), ann]);
+  time("/usr/bin/python3", [
+    path.join(here, "testset_reference.py"),
+    "--root",
+    wild,
+    "--out",
+    path.join(work, `reference-m${method}`),
+    "--workers",
+    String(workers),
+    "--webp-method",
+    String(method),
+    ann,
+  ]);
 const ref0 = reference(0);
 const ref4 = reference(4);
 

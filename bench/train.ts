@@ -26,7 +26,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function reference(): number[] {
-  const r = spawnSync(process.env.REFERENCE_PYTHON ?? "/usr/bin/python3", [path.join(here, "train_reference.py"), String(BATCH), String(SIZE), String(STEPS), String(THREADS), DEVICE], { encoding: "utf8" });
+  const r = spawnSync(process.env.REFERENCE_PYTHON ?? "/usr/bin/python3", [path.join(here, "train_reference.py"), String(BATCH), String(SIZE), String(STEPS), String(THREADS), DEVICE], {
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`the PyTorch reference failed (needs Debian's python3-torch):\n${r.stderr}`);
   return (JSON.parse(r.stdout) as { ms: number[] }).ms;
 }

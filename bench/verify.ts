@@ -19,7 +19,18 @@ const ann = path.join(root, "annotations", "test_annotations.txt");
 
 // a 1×1 PNG: the smallest real image file
 const PNG = Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082", "hex");
-const FOLDERS = ["imagenet/ILSVRC/Data/CLS-LOC/val", "val2017", "ffhq", "wikiart/Impressionism", "danbooru2021", "photozilla/dataset/nature", "imagenet_stylegan", "sd_photos_fake", "journeydb", "dalle3"];
+const FOLDERS = [
+  "imagenet/ILSVRC/Data/CLS-LOC/val",
+  "val2017",
+  "ffhq",
+  "wikiart/Impressionism",
+  "danbooru2021",
+  "photozilla/dataset/nature",
+  "imagenet_stylegan",
+  "sd_photos_fake",
+  "journeydb",
+  "dalle3",
+];
 
 if (!existsSync(ann)) {
   process.stderr.write(`generating ${N} files under ${root} ...\n`);

@@ -102,7 +102,11 @@ async function main() {
   const cuda = existsSync(path.join(torch.lib, "libtorch_cuda.so"));
   const cxx = process.env.CXX || "g++";
   const cflags = [
-    "-std=c++17", "-O2", "-fPIC", "-fvisibility=hidden", "-w",
+    "-std=c++17",
+    "-O2",
+    "-fPIC",
+    "-fvisibility=hidden",
+    "-w",
     `-D_GLIBCXX_USE_CXX11_ABI=${abi}`,
     // /usr/include is searched already; naming it again breaks libstdc++'s #include_next
     ...[nodeHeaders(), addonApiHeaders(), ...torch.includes].filter((d) => d !== "/usr/include").flatMap((d) => ["-isystem", d]),
@@ -112,8 +116,13 @@ async function main() {
   const ldflags = ["-shared", `-L${torch.lib}`, `-Wl,-rpath,${torch.lib}`];
 
   mkdirSync(path.join(OUT, "obj"), { recursive: true });
-  const headers = readdirSync(SRC).filter((f) => f.endsWith(".h")).sort().map((f) => readFileSync(path.join(SRC, f), "utf8"));
-  const sources = readdirSync(SRC).filter((f) => f.endsWith(".cc")).sort();
+  const headers = readdirSync(SRC)
+    .filter((f) => f.endsWith(".h"))
+    .sort()
+    .map((f) => readFileSync(path.join(SRC, f), "utf8"));
+  const sources = readdirSync(SRC)
+    .filter((f) => f.endsWith(".cc"))
+    .sort();
   const jobs = Math.max(1, Number(process.env.IMAGINET_JOBS) || Math.min(os.availableParallelism(), 4));
   console.log(`build-native: libtorch ${torch.lib} (C++11 ABI ${abi} from ${how}${cuda ? ", CUDA" : ""}), ${jobs} jobs`);
 

@@ -19,7 +19,11 @@ if (!out) {
   process.exit(2);
 }
 mkdirSync(out, { recursive: true });
-for (const [area, make] of [["fs", fsCorpus], ["media", mediaCorpus], ["report", reportCorpus]] as const) {
+for (const [area, make] of [
+  ["fs", fsCorpus],
+  ["media", mediaCorpus],
+  ["report", reportCorpus],
+] as const) {
   const cases = await make(out);
   process.stdout.write(`${path.join(out, area)}: ${cases.join(", ")}\n`);
 }

@@ -27,7 +27,15 @@ describe("upstream annotation files", { skip: !HAVE_SHARED && "../shared/imagine
     assert.deepEqual(asObject(countBy(synthetic, "group")), { 0: 7500, 1: 7500, 2: 2500, 3: 2500 });
     // content balance: photos, paintings, faces, uncategorized — the same for real and synthetic
     assert.deepEqual(asObject(countBy(synthetic, "content")), { 0: 6000, 1: 4500, 2: 4500, 3: 5000 });
-    assert.deepEqual(asObject(countBy(recs.filter((r) => r.origin === 0), "content")), { 0: 6000, 1: 4500, 2: 4500, 3: 5000 });
+    assert.deepEqual(
+      asObject(
+        countBy(
+          recs.filter((r) => r.origin === 0),
+          "content",
+        ),
+      ),
+      { 0: 6000, 1: 4500, 2: 4500, 3: 5000 },
+    );
     const first = recs[0]!;
     assert.equal(first.path, "imagenet/ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_00039402.JPEG");
     assert.equal(first.originName, "real");
@@ -36,8 +44,18 @@ describe("upstream annotation files", { skip: !HAVE_SHARED && "../shared/imagine
 
   // upstream's original-image group files repeat some real images (identical lines); each line is one perturbed image
   // [first repeated path, its first line, the line repeating it, repeated lines in the file]
-  const repeats = { gan: ["photozilla/dataset/food/50603.jpg", 7796, 7808, 29], sd: ["photozilla/dataset/nature/33213.jpg", 7530, 8556, 20], midjourney: null, dalle3: ["photozilla/dataset/nature/53289.jpg", 2589, 3381, 6] } as const;
-  for (const [group, id, n] of [["gan", 0, 7500], ["sd", 1, 7500], ["midjourney", 2, 2500], ["dalle3", 3, 2500]] as const) {
+  const repeats = {
+    gan: ["photozilla/dataset/food/50603.jpg", 7796, 7808, 29],
+    sd: ["photozilla/dataset/nature/33213.jpg", 7530, 8556, 20],
+    midjourney: null,
+    dalle3: ["photozilla/dataset/nature/53289.jpg", 2589, 3381, 6],
+  } as const;
+  for (const [group, id, n] of [
+    ["gan", 0, 7500],
+    ["sd", 1, 7500],
+    ["midjourney", 2, 2500],
+    ["dalle3", 3, 2500],
+  ] as const) {
     test(`test_${group}.txt and test_annotations_${group}.txt: ${n} real / ${n} ${group}`, async () => {
       for (const f of [`test_${group}.txt`, `test_annotations_${group}.txt`]) {
         const recs = await imaginet(ann(f), true);
@@ -67,7 +85,11 @@ describe("upstream annotation files", { skip: !HAVE_SHARED && "../shared/imagine
   });
 
   test("LASTED anchor lists: 100 real images in each format", async () => {
-    for (const [f, format] of [[ann("lasted_anchor.txt"), "imaginet"], [add("anchor_lasted_corvi.txt"), "corvi"], [add("anchor_lasted_practical.txt"), "practical"]] as const) {
+    for (const [f, format] of [
+      [ann("lasted_anchor.txt"), "imaginet"],
+      [add("anchor_lasted_corvi.txt"), "corvi"],
+      [add("anchor_lasted_practical.txt"), "practical"],
+    ] as const) {
       const af = await readAnchorList(f);
       assert.equal(af.format, format, f);
       assert.equal(af.records.length, 100, f);
@@ -84,10 +106,28 @@ describe("upstream annotation files", { skip: !HAVE_SHARED && "../shared/imagine
       const k = r.genName ?? "real";
       gens[k] = (gens[k] ?? 0) + 1;
     }
-    assert.deepEqual(gens, { real: 5000, progan: 1000, stylegan2: 1000, stylegan3: 1000, biggan: 1000, eg3d: 1000, taming_trans: 2000, dalle_mini: 1000, dalle2: 1000, glide: 1000, latent_diff: 3000, stable_diff: 1000, adm: 2000 });
+    assert.deepEqual(gens, {
+      real: 5000,
+      progan: 1000,
+      stylegan2: 1000,
+      stylegan3: 1000,
+      biggan: 1000,
+      eg3d: 1000,
+      taming_trans: 2000,
+      dalle_mini: 1000,
+      dalle2: 1000,
+      glide: 1000,
+      latent_diff: 3000,
+      stable_diff: 1000,
+      adm: 2000,
+    });
     const calib = await readAnnotationFile(add("annotations_calib_corvi.txt"));
     assert.equal(calib.records.length, 48);
-    assert.deepEqual(calib.records.map((r) => r.format === "corvi" && r.gen), new Array(48).fill(null), "two-field variant: no generator");
+    assert.deepEqual(
+      calib.records.map((r) => r.format === "corvi" && r.gen),
+      new Array(48).fill(null),
+      "two-field variant: no generator",
+    );
     const comma = af.records.find((r) => r.path.endsWith("trees, and houses.png"));
     assert.ok(comma && comma.format === "corvi", "a path with commas is kept whole");
     assert.equal(comma.path, "dalle_2/DALL·E 2022-10-23 23.31.07 - A clock tower stands near a road, trees, and houses.png");
@@ -95,7 +135,14 @@ describe("upstream annotation files", { skip: !HAVE_SHARED && "../shared/imagine
   });
 
   test("Practical set: each file holds the count in its name, half real and half synthetic", async () => {
-    for (const [f, n] of [["Test_DreamBooth_num1052.txt", 1052], ["Test_MidjourneyV4_num1354.txt", 1354], ["Test_MidjourneyV5_num2000.txt", 2000], ["Test_NightCafe_num1300.txt", 1300], ["Test_StableAI_num1290.txt", 1290], ["Test_YiJian_num796.txt", 796]] as const) {
+    for (const [f, n] of [
+      ["Test_DreamBooth_num1052.txt", 1052],
+      ["Test_MidjourneyV4_num1354.txt", 1354],
+      ["Test_MidjourneyV5_num2000.txt", 2000],
+      ["Test_NightCafe_num1300.txt", 1300],
+      ["Test_StableAI_num1290.txt", 1290],
+      ["Test_YiJian_num796.txt", 796],
+    ] as const) {
       const af = await readAnnotationFile(add(f));
       assert.equal(af.format, "practical", f);
       assert.equal(af.records.length, n, f);
@@ -108,20 +155,38 @@ describe("upstream annotation files", { skip: !HAVE_SHARED && "../shared/imagine
 
 describe("parsing and bad input", () => {
   const bad = (text: string, message: string, format?: "imaginet" | "corvi" | "practical"): void => {
-    assert.throws(() => parseAnnotations(text, "x.txt", { format }), (err: Error) => {
-      assert.equal(err.message, message);
-      return true;
-    });
+    assert.throws(
+      () => parseAnnotations(text, "x.txt", { format }),
+      (err: Error) => {
+        assert.equal(err.message, message);
+        return true;
+      },
+    );
   };
 
   test("records carry ids and names", () => {
     const af = parseAnnotations("./sdxl_faces_fake/a.webp,1,2,1,4\n", "x.txt");
     assert.deepEqual(af.records[0], {
-      format: "imaginet", path: "sdxl_faces_fake/a.webp", line: 1, origin: 1, originName: "synthetic",
-      content: 2, contentName: "faces", group: 1, groupName: "sd", specific: 4, specificName: "SDXL v1.0",
+      format: "imaginet",
+      path: "sdxl_faces_fake/a.webp",
+      line: 1,
+      origin: 1,
+      originName: "synthetic",
+      content: 2,
+      contentName: "faces",
+      group: 1,
+      groupName: "sd",
+      specific: 4,
+      specificName: "SDXL v1.0",
     });
     const c = parseAnnotations("progan_lsun/x.png,1,0\nreal/y.png,0,0\n", "c.txt");
-    assert.deepEqual(c.records.map((r) => (r.format === "corvi" ? [r.gen, r.genName] : null)), [[0, "progan"], [0, null]]);
+    assert.deepEqual(
+      c.records.map((r) => (r.format === "corvi" ? [r.gen, r.genName] : null)),
+      [
+        [0, "progan"],
+        [0, null],
+      ],
+    );
     const p = parseAnnotations("AIDraw/Real/a b.jpg 0\n", "p.txt");
     assert.equal(p.format, "practical");
     assert.equal(p.records[0]!.path, "AIDraw/Real/a b.jpg");
@@ -129,7 +194,13 @@ describe("parsing and bad input", () => {
 
   test("Windows line endings, a byte-order mark and trailing blank lines are accepted", () => {
     const af = parseAnnotations("\ufeff./a.png,0,0,4,8\r\n./b.png,1,3,3,7\r\n\r\n\n  \n", "x.txt");
-    assert.deepEqual(af.records.map((r) => [r.path, r.line]), [["a.png", 1], ["b.png", 2]]);
+    assert.deepEqual(
+      af.records.map((r) => [r.path, r.line]),
+      [
+        ["a.png", 1],
+        ["b.png", 2],
+      ],
+    );
   });
 
   test("malformed lines name file, line and what was expected", () => {
@@ -137,7 +208,10 @@ describe("parsing and bad input", () => {
     bad("./a.png,0,0,4,8\n./b.png,0,x,4,8\n", 'x.txt:2: malformed line "./b.png,0,x,4,8": expected "path,origin,content,group,specific" (ImagiNet format), found 5 comma-separated fields');
     bad("a.png 1\nb.png\n", 'x.txt:2: malformed line "b.png": expected "path label" (Practical format, space separated)');
     bad("a.png,1,0\nb.png,1\n", 'x.txt:2: malformed line "b.png,1": expected "path,origin,gen" (Corvi format), found 2 comma-separated fields');
-    bad("just some text\n", 'x.txt:1: unrecognised line "just some text": expected one of "path,origin,content,group,specific" (ImagiNet format), "path,origin,gen" (Corvi format), "path,origin" (two-field Corvi format), "path label" (Practical format, space separated)');
+    bad(
+      "just some text\n",
+      'x.txt:1: unrecognised line "just some text": expected one of "path,origin,content,group,specific" (ImagiNet format), "path,origin,gen" (Corvi format), "path,origin" (two-field Corvi format), "path label" (Practical format, space separated)',
+    );
     bad("./a.png,0,0,4,8\n\n./b.png,0,0,4,8\n", 'x.txt:2: blank line: expected "path,origin,content,group,specific" (ImagiNet format)');
     bad("\n\n", "x.txt:1: empty annotation file: expected at least one line");
     bad("a.png,0\n", 'x.txt:1: malformed line "a.png,0": expected "path,origin,content,group,specific" (ImagiNet format), found 2 comma-separated fields', "imaginet");
@@ -147,22 +221,37 @@ describe("parsing and bad input", () => {
     bad("./a.png,2,0,4,8\n", "x.txt:1: origin id 2 out of range: expected 0-1 (0 real, 1 synthetic)");
     bad("./a.png,1,4,0,0\n", "x.txt:1: content id 4 out of range: expected 0-3 (0 photos, 1 paintings, 2 faces, 3 uncategorized)");
     bad("./a.png,1,0,5,0\n", "x.txt:1: group id 5 out of range: expected 0-4 (0 gan, 1 sd, 2 midjourney, 3 dalle3, 4 real)");
-    bad("./a.png,1,0,0,9\n", "x.txt:1: specific model id 9 out of range: expected 0-8 (0 ProGAN, 1 StyleGAN-XL, 2 StyleGAN3, 3 SD v2.1, 4 SDXL v1.0, 5 Animagine XL, 6 Midjourney, 7 DALL·E 3, 8 real)");
+    bad(
+      "./a.png,1,0,0,9\n",
+      "x.txt:1: specific model id 9 out of range: expected 0-8 (0 ProGAN, 1 StyleGAN-XL, 2 StyleGAN3, 3 SD v2.1, 4 SDXL v1.0, 5 Animagine XL, 6 Midjourney, 7 DALL·E 3, 8 real)",
+    );
     bad("./a.png,1,0,0,4\n", "x.txt:1: specific model 4 (SDXL v1.0) belongs to group 1 (sd), not to group 0 (gan)");
     bad("./a.png,0,0,1,3\n", "x.txt:1: a real image (origin 0) must have group 4 (real) and specific model 8 (real), got group 1 and specific model 3");
     bad("./a.png,1,0,4,8\n", "x.txt:1: a synthetic image (origin 1) must have a generator group 0-3 and specific model 0-7, got group 4 and specific model 8");
-    bad("a.png,1,12\n", "x.txt:1: generator id 12 out of range: expected 0-11 (0 progan, 1 stylegan2, 2 stylegan3, 3 biggan, 4 eg3d, 5 taming_trans, 6 dalle_mini, 7 dalle2, 8 glide, 9 latent_diff, 10 stable_diff, 11 adm)");
+    bad(
+      "a.png,1,12\n",
+      "x.txt:1: generator id 12 out of range: expected 0-11 (0 progan, 1 stylegan2, 2 stylegan3, 3 biggan, 4 eg3d, 5 taming_trans, 6 dalle_mini, 7 dalle2, 8 glide, 9 latent_diff, 10 stable_diff, 11 adm)",
+    );
     bad("a.png 2\n", "x.txt:1: origin id 2 out of range: expected 0-1 (0 real, 1 synthetic)");
   });
 
   test("identical repeats are merged (kept with keepRepeats) and listed; conflicting repeats, absolute and escaping paths are rejected", () => {
     const merged = parseAnnotations("./a/b.png,0,0,4,8\n./c.png,0,0,4,8\na/./b.png,0,0,4,8\n", "x.txt");
-    assert.deepEqual(merged.records.map((r) => [r.path, r.line]), [["a/b.png", 1], ["c.png", 2]]);
+    assert.deepEqual(
+      merged.records.map((r) => [r.path, r.line]),
+      [
+        ["a/b.png", 1],
+        ["c.png", 2],
+      ],
+    );
     assert.deepEqual(merged.repeats, [{ path: "a/b.png", line: 3, firstLine: 1 }]);
     assert.equal(repeatsWarning(merged), "x.txt: 1 line repeats an earlier line with the same path and labels and was counted once (first: x.txt:3, repeating line 1)");
     assert.equal(repeatsWarning(parseAnnotations("./a.png,0,0,4,8\n", "x.txt")), null);
     const kept = parseAnnotations("./a.png,0,0,4,8\n./a.png,0,0,4,8\n", "x.txt", { keepRepeats: true });
-    assert.deepEqual(kept.records.map((r) => r.line), [1, 2]);
+    assert.deepEqual(
+      kept.records.map((r) => r.line),
+      [1, 2],
+    );
     assert.equal(kept.repeats.length, 1);
     for (const keepRepeats of [false, true]) {
       assert.throws(() => parseAnnotations("./a.png,0,0,4,8\n./a.png,0,1,4,8\n", "x.txt", { keepRepeats }), {

@@ -27,11 +27,20 @@ describe("testset audit", () => {
 
   test("thresholds: format distance, size, bytes per pixel, JPEG quality", () => {
     assert.deepEqual(compare(stats("real", {}), stats("synthetic", {})), []);
-    const f = compare(stats("real", {}), stats("synthetic", { formats: { jpeg: 85, png: 15 }, medianPixels: 1600, medianBytesPerPixel: 0.76, jpegQuality: { count: 85, median: 96, min: 90, max: 100 } }));
-    assert.deepEqual(f.map((x) => x.kind), ["format", "size", "compression", "jpeg-quality"]);
+    const f = compare(
+      stats("real", {}),
+      stats("synthetic", { formats: { jpeg: 85, png: 15 }, medianPixels: 1600, medianBytesPerPixel: 0.76, jpegQuality: { count: 85, median: 96, min: 90, max: 100 } }),
+    );
+    assert.deepEqual(
+      f.map((x) => x.kind),
+      ["format", "size", "compression", "jpeg-quality"],
+    );
     assert.equal(f[0]!.detail, "real: jpeg 100%; synthetic: jpeg 85%, png 15%");
     // just inside every threshold
-    assert.deepEqual(compare(stats("real", {}), stats("synthetic", { formats: { jpeg: 90, png: 10 }, medianPixels: 1500, medianBytesPerPixel: 0.75, jpegQuality: { count: 90, median: 95, min: 90, max: 100 } })), []);
+    assert.deepEqual(
+      compare(stats("real", {}), stats("synthetic", { formats: { jpeg: 90, png: 10 }, medianPixels: 1500, medianBytesPerPixel: 0.75, jpegQuality: { count: 90, median: 95, min: 90, max: 100 } })),
+      [],
+    );
   });
 
   test("original sources: real JPEGs against synthetic PNG/WebP are flagged; the built test set's formats are not", () => {
@@ -39,7 +48,11 @@ describe("testset audit", () => {
     assert.equal(src.code, 1, src.stderr);
     const report = JSON.parse(src.stdout);
     const gan = report.flags.filter((f: { split: string; content: string }) => f.split === "test_annotations_gan.txt" && f.content === "all");
-    assert.deepEqual(gan.map((f: { kind: string }) => f.kind), ["format", "compression"], "PNG against JPEG: format and bytes per pixel");
+    assert.deepEqual(
+      gan.map((f: { kind: string }) => f.kind),
+      ["format", "compression"],
+      "PNG against JPEG: format and bytes per pixel",
+    );
     const all = report.groups.find((g: GroupStats) => g.split === "test_annotations_gan.txt" && g.content === "all" && g.label === "synthetic");
     assert.deepEqual(all.formats, { png: 3 });
 
@@ -48,7 +61,11 @@ describe("testset audit", () => {
     const built = cli(["testset", "audit", out, "--json"]);
     const b = JSON.parse(built.stdout);
     assert.equal(built.code, b.flags.length > 0 ? 1 : 0);
-    assert.deepEqual(b.flags.filter((f: { kind: string }) => f.kind === "format"), [], "every built image is lossless WebP");
+    assert.deepEqual(
+      b.flags.filter((f: { kind: string }) => f.kind === "format"),
+      [],
+      "every built image is lossless WebP",
+    );
     const text = cli(["testset", "audit", out]).stdout;
     assert.match(text, /test_gan\.txt +all +real +3 +webp 3 +65536/);
   });

@@ -233,9 +233,29 @@ describe("fitTemperature against scipy", () => {
   });
 
   test("bad input is refused", () => {
-    assert.throws(() => fitTemperature([[1, 2], [3, 4]], [0, 2]), /label at index 1 is 2/);
+    assert.throws(
+      () =>
+        fitTemperature(
+          [
+            [1, 2],
+            [3, 4],
+          ],
+          [0, 2],
+        ),
+      /label at index 1 is 2/,
+    );
     assert.throws(() => fitTemperature([[1, 2], [3]], [0, 1]), /row 1 has 1 classes, expected 2/);
-    assert.throws(() => fitTemperature([[1, NaN], [3, 4]], [0, 1]), /logit at row 0, class 1 is NaN/);
+    assert.throws(
+      () =>
+        fitTemperature(
+          [
+            [1, NaN],
+            [3, 4],
+          ],
+          [0, 1],
+        ),
+      /logit at row 0, class 1 is NaN/,
+    );
     assert.throws(() => fitTemperature([[1, 2]], [0, 1]), /1 rows but there are 2 labels/);
   });
 });

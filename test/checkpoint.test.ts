@@ -186,12 +186,18 @@ describe("pickle VM", () => {
     const b64 = cases.find((c) => c.name === "ordered")!.pickles["2"]!;
     assert.throws(
       () => unpickle(Buffer.from(b64, "base64"), { source: "x.pkl" }),
-      (err: unknown) => err instanceof RefusedGlobalError && err.global === "collections.OrderedDict" && err.message.startsWith("x.pkl: refusing to load: the pickle references collections.OrderedDict"),
+      (err: unknown) =>
+        err instanceof RefusedGlobalError && err.global === "collections.OrderedDict" && err.message.startsWith("x.pkl: refusing to load: the pickle references collections.OrderedDict"),
     );
   });
 
   test("inherited property names never resolve (the allow-list is a Map)", () => {
-    for (const [mod, name] of [["__proto__", "constructor"], ["collections", "__proto__"], ["toString", ""], ["hasOwnProperty", "x"]] as const) {
+    for (const [mod, name] of [
+      ["__proto__", "constructor"],
+      ["collections", "__proto__"],
+      ["toString", ""],
+      ["hasOwnProperty", "x"],
+    ] as const) {
       const p = Buffer.concat([Buffer.from([0x80, 2, 0x63]), Buffer.from(`${mod}\n${name}\n`), Buffer.from([0x29, 0x52, 0x2e])]);
       assert.throws(() => unpickle(p, { globals: TORCH_GLOBALS }), RefusedGlobalError);
     }
@@ -251,7 +257,10 @@ describe("malicious pickles are refused and nothing runs", () => {
       );
       await assert.rejects(readTorchCheckpoint(file), (err: unknown) => err instanceof RefusedGlobalError && err.global === global && re.test(err.message));
       if (name.endsWith(".pkl")) {
-        assert.throws(() => unpickle(readFileSync(file), { globals: TORCH_GLOBALS, source: name }), (err: unknown) => err instanceof RefusedGlobalError && err.global === global);
+        assert.throws(
+          () => unpickle(readFileSync(file), { globals: TORCH_GLOBALS, source: name }),
+          (err: unknown) => err instanceof RefusedGlobalError && err.global === global,
+        );
       }
       assert.equal(existsSync(PWNED), false);
     });

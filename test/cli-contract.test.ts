@@ -39,18 +39,39 @@ const CASES: Record<string, Case> = {
   "dataset download": { required: ["--root", dir], fails: { args: ["nope", "--root", dir], code: 2, message: /unknown source "nope"/ } },
   "dataset inspect": { required: [ann], fails: { args: [malformed], code: 2, message: /malformed\.txt:2: malformed line/, file: malformed, line: 2 } },
   "dataset example": { required: ["--out", nowhere], fails: { args: ["--out", path.join(aFile, "x")], code: 2, message: /ENOTDIR/ } },
-  "testset build": { required: ["--root", dir, "--out", nowhere], fails: { args: ["--root", dir, "--out", nowhere], code: 2, message: /test_annotations_gan\.txt, .* not found/, writesNothing: nowhere } },
+  "testset build": {
+    required: ["--root", dir, "--out", nowhere],
+    fails: { args: ["--root", dir, "--out", nowhere], code: 2, message: /test_annotations_gan\.txt, .* not found/, writesNothing: nowhere },
+  },
   "testset audit": { required: [dir], fails: { args: [nowhere], code: 2, message: /not found in/ } },
   "testset recipe": { required: [], fails: { args: ["nope"], code: 2, message: /unknown recipe "nope"/ } },
-  "eval import": { required: [ann, "--scores", aFile, "--name", "x", "--out", nowhere], fails: { args: [ann, "--scores", aFile, "--name", "x", "--out", nowhere], code: 2, message: /a-file:1: expected a header/, writesNothing: nowhere } },
-  "eval detect": { required: [ann, "--root", dir, "--out", nowhere, "--detector", "grag2021", "--weights", aFile], fails: { args: [malformed, "--root", dir, "--out", nowhere, "--detector", "grag2021", "--weights", aFile], code: 2, message: /malformed line/, file: malformed, line: 2, writesNothing: nowhere } },
+  "eval import": {
+    required: [ann, "--scores", aFile, "--name", "x", "--out", nowhere],
+    fails: { args: [ann, "--scores", aFile, "--name", "x", "--out", nowhere], code: 2, message: /a-file:1: expected a header/, writesNothing: nowhere },
+  },
+  "eval detect": {
+    required: [ann, "--root", dir, "--out", nowhere, "--detector", "grag2021", "--weights", aFile],
+    fails: { args: [malformed, "--root", dir, "--out", nowhere, "--detector", "grag2021", "--weights", aFile], code: 2, message: /malformed line/, file: malformed, line: 2, writesNothing: nowhere },
+  },
   "eval run": { required: [dir], fails: { args: [nowhere], code: 2, message: /not a run directory/ } },
   report: { required: [dir, "--out", nowhere], fails: { args: [nowhere, "--out", path.join(dir, "report")], code: 2, message: /not a run directory/, writesNothing: path.join(dir, "report") } },
   detect: { required: [aFile, "--detector", "grag2021", "--weights", aFile], fails: { args: [aFile, "--detector", "nope", "--weights", aFile], code: 2, message: /unknown detector "nope"/ } },
-  convert: { required: ["--detector", "grag2021", "--weights", aFile, "--out", nowhere], fails: { args: ["--detector", "grag2021", "--weights", "m.onnx", "-o", nowhere], code: 2, message: /not \.onnx/, writesNothing: nowhere } },
-  calibrate: { required: [ann, "--root", dir, "--detector", "grag2021", "--weights", aFile, "--out", nowhere], fails: { args: [ann, "--root", dir, "--detector", "imaginet-id", "--weights", aFile, "-o", nowhere], code: 2, message: /identifies generators/, writesNothing: nowhere } },
-  "train represent": { required: [ann, "--root", dir, "--out", nowhere], fails: { args: [ann, "--root", dir, "--out", nowhere], env: noAddon, code: 2, message: /libtorch engine .* does not load/, writesNothing: nowhere } },
-  "train classifier": { required: [ann, "--root", dir, "--out", nowhere, "--encoder", aFile], fails: { args: [ann, "--root", dir, "--out", nowhere, "--encoder", aFile], env: noAddon, code: 2, message: /libtorch engine .* does not load/, writesNothing: nowhere } },
+  convert: {
+    required: ["--detector", "grag2021", "--weights", aFile, "--out", nowhere],
+    fails: { args: ["--detector", "grag2021", "--weights", "m.onnx", "-o", nowhere], code: 2, message: /not \.onnx/, writesNothing: nowhere },
+  },
+  calibrate: {
+    required: [ann, "--root", dir, "--detector", "grag2021", "--weights", aFile, "--out", nowhere],
+    fails: { args: [ann, "--root", dir, "--detector", "imaginet-id", "--weights", aFile, "-o", nowhere], code: 2, message: /identifies generators/, writesNothing: nowhere },
+  },
+  "train represent": {
+    required: [ann, "--root", dir, "--out", nowhere],
+    fails: { args: [ann, "--root", dir, "--out", nowhere], env: noAddon, code: 2, message: /libtorch engine .* does not load/, writesNothing: nowhere },
+  },
+  "train classifier": {
+    required: [ann, "--root", dir, "--out", nowhere, "--encoder", aFile],
+    fails: { args: [ann, "--root", dir, "--out", nowhere, "--encoder", aFile], env: noAddon, code: 2, message: /libtorch engine .* does not load/, writesNothing: nowhere },
+  },
   demo: { required: [], fails: { args: ["--fast", "--out", nowhere], env: noAddon, code: 2, message: /libtorch engine .* does not load/, writesNothing: nowhere } },
 };
 
@@ -113,7 +134,11 @@ describe("CLI contract", () => {
         assert.ok(!missing.startsWith("--") || at >= 0, `${words.join(" ")}: the case's required words lack ${missing}`);
         const err = await parseError([...words, ...without]);
         assert.equal(exitCodeOf(err), 2, `${words.join(" ")} without ${missing}`);
-        assert.match(err.message, missing.startsWith("--") ? new RegExp(`required option '(-o, )?${missing} ` ) : new RegExp(`missing required argument '${missing}'`), `${words.join(" ")} without ${missing}`);
+        assert.match(
+          err.message,
+          missing.startsWith("--") ? new RegExp(`required option '(-o, )?${missing} `) : new RegExp(`missing required argument '${missing}'`),
+          `${words.join(" ")} without ${missing}`,
+        );
       }
     }
   });
@@ -183,9 +208,11 @@ describe("CLI contract", () => {
 /** Runs `fn` over the items, `n` at a time. */
 async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** The CLI with its stdout closed before it writes (a pipe into `head` that has already exited). */

@@ -63,7 +63,11 @@ describe("gaussianBlur vs cv2.GaussianBlur(img, (k, k), 0)", () => {
     assert.deepEqual([...gaussianKernelQ8(3)], [64, 128, 64]);
     assert.deepEqual([...gaussianKernelQ8(5)], [16, 64, 96, 64, 16]);
     assert.deepEqual([...gaussianKernelQ8(7)], [8, 28, 56, 72, 56, 28, 8]);
-    for (const k of [1, 3, 5, 7, 9, 11, 13, 21]) assert.equal(gaussianKernelQ8(k).reduce((a, b) => a + b, 0), 256);
+    for (const k of [1, 3, 5, 7, 9, 11, 13, 21])
+      assert.equal(
+        gaussianKernelQ8(k).reduce((a, b) => a + b, 0),
+        256,
+      );
     assert.throws(() => gaussianKernelQ8(4), RangeError);
     assert.throws(() => gaussianKernelQ8(0), RangeError);
   });

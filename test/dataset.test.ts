@@ -30,7 +30,16 @@ describe("dataset verify", () => {
     assert.equal(report.referenced, 56);
     assert.deepEqual(
       report.sources.map((s) => [s.source, s.referenced, s.present]),
-      [["coco-val2017", 4, 4], ["danbooru2021", 4, 4], ["ffhq", 4, 4], ["imagenet", 4, 4], ["imaginet-synthetic", 24, 24], ["journeydb", 4, 4], ["progan-val", 8, 8], ["wikiart", 4, 4]],
+      [
+        ["coco-val2017", 4, 4],
+        ["danbooru2021", 4, 4],
+        ["ffhq", 4, 4],
+        ["imagenet", 4, 4],
+        ["imaginet-synthetic", 24, 24],
+        ["journeydb", 4, 4],
+        ["progan-val", 8, 8],
+        ["wikiart", 4, 4],
+      ],
     );
     assert.deepEqual(sourceRow(report, "imaginet-synthetic").formats, { png: 12, webp: 12 });
     assert.equal(report.annotationFiles.length, 3);
@@ -62,7 +71,13 @@ describe("dataset verify", () => {
     const deep = cli(["dataset", "verify", "--root", root, "--deep", "--json"]);
     assert.equal(deep.code, 1);
     const d = JSON.parse(deep.stdout) as VerifyReport;
-    assert.deepEqual(sourceRow(d, "imaginet-synthetic").examples.map((e) => [e.status, e.path]), [["unreadable", "dalle3/00003.png"], ["corrupt", "sd_photos_fake/00000.webp"]]);
+    assert.deepEqual(
+      sourceRow(d, "imaginet-synthetic").examples.map((e) => [e.status, e.path]),
+      [
+        ["unreadable", "dalle3/00003.png"],
+        ["corrupt", "sd_photos_fake/00000.webp"],
+      ],
+    );
     const coco = sourceRow(d, "coco-val2017");
     assert.deepEqual([coco.present, coco.notImage, coco.corrupt], [2, 1, 1]);
     assert.match(coco.examples.find((e) => e.status === "corrupt")!.reason, /premature end of JPEG/);
@@ -117,8 +132,14 @@ describe("dataset prune", () => {
     assert.equal(dry.code, 0, dry.stderr);
     const plan = JSON.parse(dry.stdout);
     assert.equal(plan.dryRun, true);
-    assert.deepEqual(plan.unreferenced.map((u: { path: string }) => u.path), ["val2017/unused_000.jpg", "val2017/unused_001.jpg", "wikiart/Baroque/unused_002.jpg"]);
-    assert.equal(plan.bytes, plan.unreferenced.reduce((a: number, u: { bytes: number }) => a + u.bytes, 0));
+    assert.deepEqual(
+      plan.unreferenced.map((u: { path: string }) => u.path),
+      ["val2017/unused_000.jpg", "val2017/unused_001.jpg", "wikiart/Baroque/unused_002.jpg"],
+    );
+    assert.equal(
+      plan.bytes,
+      plan.unreferenced.reduce((a: number, u: { bytes: number }) => a + u.bytes, 0),
+    );
     assert.equal((await walkFiles(root)).files.length, before);
 
     const text = cli(["dataset", "prune", "--root", root]);
@@ -164,7 +185,10 @@ describe("dataset prune", () => {
     const out = JSON.parse(r.stdout);
     assert.deepEqual(out.keptLinks, ["ffhq"]);
     assert.deepEqual(out.missing, []);
-    assert.deepEqual(out.unreferenced.map((u: { path: string }) => u.path), ["val2017/link_to_outside", "val2017/secret_link.txt", "val2017/unused_000.jpg", "val2017/unused_001.jpg", "wikiart/Baroque/unused_002.jpg"]);
+    assert.deepEqual(
+      out.unreferenced.map((u: { path: string }) => u.path),
+      ["val2017/link_to_outside", "val2017/secret_link.txt", "val2017/unused_000.jpg", "val2017/unused_001.jpg", "wikiart/Baroque/unused_002.jpg"],
+    );
     assert.equal(existsSync(path.join(root, "val2017/link_to_outside")), false);
     assert.equal(readFileSync(path.join(outside, "secret.txt"), "utf8"), "keep me");
     assert.equal(existsSync(path.join(elsewhere, "unreferenced.png")), true, "nothing behind a linked-in source is touched");
@@ -181,7 +205,10 @@ describe("dataset inspect, sources, help", () => {
     assert.equal(stats.records, 14);
     assert.deepEqual(stats.counts.origin, { real: 6, synthetic: 8 });
     const s = cli(["dataset", "sources", "--json"]);
-    assert.deepEqual(JSON.parse(s.stdout).map((x: { id: string }) => x.id), ["imagenet", "coco-train2017", "coco-val2017", "progan-train", "progan-val", "ffhq", "wikiart", "photozilla", "danbooru2021", "journeydb", "imaginet-synthetic"]);
+    assert.deepEqual(
+      JSON.parse(s.stdout).map((x: { id: string }) => x.id),
+      ["imagenet", "coco-train2017", "coco-val2017", "progan-train", "progan-val", "ffhq", "wikiart", "photozilla", "danbooru2021", "journeydb", "imaginet-synthetic"],
+    );
     for (const cmd of [[], ["dataset"], ["dataset", "verify"], ["dataset", "prune"], ["dataset", "inspect"], ["dataset", "sources"], ["dataset", "example"]]) {
       const h = cli([...cmd, "--help"]);
       assert.equal(h.code, 0, cmd.join(" "));

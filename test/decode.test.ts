@@ -9,7 +9,19 @@ import { REPO, tmpDir } from "./helpers.js";
 const dir = path.join(REPO, "test/fixtures/decode");
 const { cases } = JSON.parse(readFileSync(path.join(dir, "index.json"), "utf8")) as { cases: string[] };
 const inputOf = (c: string): string => {
-  const ext = { rgb: "png", rgba: "png", grey: "png", grey_alpha: "png", palette: "png", grey16: "png", jpeg: "jpg", webp_lossless: "webp", tiff: "tiff", gif_animated: "gif", jpeg_exif_rotated: "jpg" }[c];
+  const ext = {
+    rgb: "png",
+    rgba: "png",
+    grey: "png",
+    grey_alpha: "png",
+    palette: "png",
+    grey16: "png",
+    jpeg: "jpg",
+    webp_lossless: "webp",
+    tiff: "tiff",
+    gif_animated: "gif",
+    jpeg_exif_rotated: "jpg",
+  }[c];
   assert.ok(ext, `extension of ${c}`);
   return path.join(dir, `${c}.${ext}`);
 };

@@ -185,7 +185,10 @@ describe("demo benchmark generator", () => {
     const real = all.filter((r) => r.origin === 0).map((r) => s.get(r.path)!);
     const synth = all.filter((r) => r.origin === 1);
     for (const k of ["bright", "red", "blue"] as const) {
-      const a = auc(synth.map((r) => s.get(r.path)![k]), real.map((x) => x[k]));
+      const a = auc(
+        synth.map((r) => s.get(r.path)![k]),
+        real.map((x) => x[k]),
+      );
       assert.ok(Math.abs(a - 0.5) < 0.12, `${k} must not separate synthetic from real (AUC ${a.toFixed(3)})`);
     }
     for (const [g, name] of ["gan", "sd", "midjourney", "dalle3"].entries()) {
@@ -193,13 +196,19 @@ describe("demo benchmark generator", () => {
       const seps: string[] = [];
       let best = 0;
       for (const k of ["hf", "phase2", "periodic8"] as const) {
-        const a = auc(pos.map((x) => x[k]), real.map((x) => x[k]));
+        const a = auc(
+          pos.map((x) => x[k]),
+          real.map((x) => x[k]),
+        );
         seps.push(`${k} ${a.toFixed(2)}`);
         best = Math.max(best, Math.abs(a - 0.5));
       }
       if (process.env.DEMO_STATS) console.log(name, seps.join(", "));
       assert.ok(best >= 0.35, `${name}: no statistic separates it from real (${seps.join(", ")})`);
-      const b = auc(pos.map((x) => x.bright), real.map((x) => x.bright));
+      const b = auc(
+        pos.map((x) => x.bright),
+        real.map((x) => x.bright),
+      );
       assert.ok(Math.abs(b - 0.5) < 0.3, `${name}: brightness separates it from real (AUC ${b.toFixed(3)})`);
     }
   });
@@ -235,7 +244,14 @@ describe("demo benchmark generator", () => {
     // other parameters in the same root: regenerated, and no stale images stay behind
     const other = await generateBenchmark({ root: a, seed: 6, size: { ...TINY, calibrationPerClass: 1 }, concurrency: 1 });
     assert.equal(other.skipped, false);
-    const listed = new Set((await Promise.all(Object.values({ t: other.files.train, e: other.files.test, c: other.files.calibration }).map((f) => readImagiNetFile(f)))).flatMap((x) => x.records.map((r) => r.path)));
-    assert.deepEqual(listFiles(a).filter((f) => !f.startsWith("annotations/") && !f.endsWith(".json")).sort(), [...listed].sort());
+    const listed = new Set(
+      (await Promise.all(Object.values({ t: other.files.train, e: other.files.test, c: other.files.calibration }).map((f) => readImagiNetFile(f)))).flatMap((x) => x.records.map((r) => r.path)),
+    );
+    assert.deepEqual(
+      listFiles(a)
+        .filter((f) => !f.startsWith("annotations/") && !f.endsWith(".json"))
+        .sort(),
+      [...listed].sort(),
+    );
   });
 });

@@ -41,19 +41,31 @@ describe("imaginet demo --fast", { skip }, () => {
       assert.ok(existsSync(path.join(out, f)), f);
     const [det, id] = res.evaluations;
     // detection: every group list evaluated, calibrated on the calibration split
-    assert.deepEqual(det.detection.groups.rows.map((x: { label: string }) => x.label), ["GAN", "SD", "Midjourney", "DALL·E 3"]);
+    assert.deepEqual(
+      det.detection.groups.rows.map((x: { label: string }) => x.label),
+      ["GAN", "SD", "Midjourney", "DALL·E 3"],
+    );
     assert.ok(det.calibration.n > 0);
     for (const row of det.detection.groups.rows) assert.ok(row.auc.value >= 0 && row.auc.value <= 1 && row.real > 0 && row.synthetic > 0, row.label);
-    assert.deepEqual(id.identification.rows.map((x: { label: string }) => x.label), ["GAN", "SD", "Midjourney", "DALL·E 3"]);
+    assert.deepEqual(
+      id.identification.rows.map((x: { label: string }) => x.label),
+      ["GAN", "SD", "Midjourney", "DALL·E 3"],
+    );
     // better than chance (AUC 0.5; identification accuracy 0.25 over four groups)
     const aucs = det.detection.groups.rows.map((x: { auc: { value: number } }) => x.auc.value) as number[];
     assert.ok(Math.max(...aucs) >= 0.8, `best group AUC ${Math.max(...aucs)}`);
     assert.ok(aucs.reduce((a, b) => a + b, 0) / aucs.length >= 0.58, `mean group AUC ${aucs.join(", ")}`);
     assert.ok(id.identification.meanAcc >= 0.32, `identification accuracy ${id.identification.meanAcc}`);
     // the JPEG sweep: one point per quality 40…100
-    assert.deepEqual(id.robustness.map((p: { severity: number }) => p.severity), [40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100]);
+    assert.deepEqual(
+      id.robustness.map((p: { severity: number }) => p.severity),
+      [40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100],
+    );
     assert.match(readFileSync(path.join(out, "report/report.md"), "utf8"), /#### Results group of models/);
-    assert.deepEqual(res.timing.map((t: { stage: string }) => t.stage), ["generate", "testset", "represent", "classifier", "identify", "evaluate", "report"]);
+    assert.deepEqual(
+      res.timing.map((t: { stage: string }) => t.stage),
+      ["generate", "testset", "represent", "classifier", "identify", "evaluate", "report"],
+    );
 
     // the same machine, seed and thread count give identical results: every stage rerun from scratch
     const results = () => ["detector", "identify"].flatMap((run) => ["metrics.json", "predictions.jsonl"].map((f) => readFileSync(path.join(out, "runs", run, f), "utf8")));

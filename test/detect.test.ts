@@ -24,8 +24,12 @@ describe("imaginet detect and convert", () => {
     mkdirSync(path.join(dir, "imgs", "sub"), { recursive: true });
     // a 256×256 image goes in as it is; a 300×200 one is reflect-padded and centre-cropped to 256
     const px = (w: number, h: number, k: number): Buffer => Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i * k + (i >> 7)) & 255));
-    await sharp(px(256, 256, 7), { raw: { width: 256, height: 256, channels: 3 } }).png().toFile(path.join(dir, "imgs", "a.png"));
-    await sharp(px(300, 200, 13), { raw: { width: 300, height: 200, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, "imgs", "sub", "b.jpg"));
+    await sharp(px(256, 256, 7), { raw: { width: 256, height: 256, channels: 3 } })
+      .png()
+      .toFile(path.join(dir, "imgs", "a.png"));
+    await sharp(px(300, 200, 13), { raw: { width: 300, height: 200, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(path.join(dir, "imgs", "sub", "b.jpg"));
     writeFileSync(path.join(dir, "imgs", "broken.png"), "not an image");
   });
 
@@ -39,7 +43,10 @@ describe("imaginet detect and convert", () => {
     assert.equal(fromPth.code, 1, "the broken file is reported");
     const a = jsonLines(fromPth.stdout);
     assert.deepEqual(jsonLines(fromOnnx.stdout), a);
-    assert.deepEqual(a.map((r: { file: string }) => path.relative(dir, r.file)), ["imgs/a.png", "imgs/broken.png", "imgs/sub/b.jpg"]);
+    assert.deepEqual(
+      a.map((r: { file: string }) => path.relative(dir, r.file)),
+      ["imgs/a.png", "imgs/broken.png", "imgs/sub/b.jpg"],
+    );
     assert.match(a[1].error, /broken\.png: not a readable image/);
     const session = await DetectorSession.create((await buildFromCheckpoint("grag2021", path.join(models, "grag_tiny.pth"))).onnx);
     const [s] = await session.scores([await decodeRgb(path.join(dir, "imgs", "a.png"))]);
@@ -65,7 +72,17 @@ describe("imaginet detect and convert", () => {
 
   test("corvi2022 with two checkpoints scores the average of the two models' logit maps", () => {
     const one = (w: string) => jsonLines(cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "corvi2022", "--weights", path.join(models, w), "--json"]).stdout)[0].score as number;
-    const r = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "corvi2022", "--weights", path.join(models, "corvi_tiny.pth"), "--weights", path.join(models, "corvi_tiny_b.pth"), "--json"]);
+    const r = cli([
+      "detect",
+      path.join(dir, "imgs", "a.png"),
+      "--detector",
+      "corvi2022",
+      "--weights",
+      path.join(models, "corvi_tiny.pth"),
+      "--weights",
+      path.join(models, "corvi_tiny_b.pth"),
+      "--json",
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const both = jsonLines(r.stdout)[0].score as number;
     // a 256×256 image: both maps have one size, so the mean of the averaged map is the average of the means
@@ -82,7 +99,9 @@ describe("imaginet detect and convert", () => {
     const sharp = await loadSharp();
     for (const k of [3, 5, 11]) {
       const px = Buffer.from(Array.from({ length: 320 * 320 * 3 }, (_, i) => ((i % 960) * k + Math.floor(i / 960) * 3) & 255));
-      await sharp(px, { raw: { width: 320, height: 320, channels: 3 } }).png().toFile(path.join(anchors, `real${k}.png`));
+      await sharp(px, { raw: { width: 320, height: 320, channels: 3 } })
+        .png()
+        .toFile(path.join(anchors, `real${k}.png`));
     }
     const img = path.join(dir, "imgs", "a.png");
     const none = cli(["detect", img, "--detector", "wu2023", "--weights", weights]);
@@ -138,7 +157,14 @@ describe("imaginet detect and convert", () => {
     const testset = findRecipe("testset");
     const copy = path.join(dir, "a-copy.png");
     copyFileSync(files[0]!, copy);
-    const keyed = (await detect(spec, built.onnx, [files[0]!, copy, copy], { workers: 2, perFile: [{ recipe: testset, key: "k1" }, { recipe: testset, key: "k1" }, { recipe: testset, key: "k2" }] })) as { score: number }[];
+    const keyed = (await detect(spec, built.onnx, [files[0]!, copy, copy], {
+      workers: 2,
+      perFile: [
+        { recipe: testset, key: "k1" },
+        { recipe: testset, key: "k1" },
+        { recipe: testset, key: "k2" },
+      ],
+    })) as { score: number }[];
     assert.equal(keyed[1]!.score, keyed[0]!.score);
     assert.notEqual(keyed[2]!.score, keyed[0]!.score);
     await assert.rejects(detect(spec, built.onnx, files, { perFile: [{ recipe: sweep[0]!.recipe }] }), /detect: perFile has 1 entries for 2 files/);

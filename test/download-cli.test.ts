@@ -74,7 +74,9 @@ describe("dataset download (CLI)", () => {
 
   test("missing credentials are named before anything is fetched", async () => {
     const root = tmpDir();
-    const r = await cliAsync(["dataset", "download", "journeydb", "--root", root, "--json"], { env: { HF_TOKEN: "", HUGGING_FACE_HUB_TOKEN: "", HF_HOME: root, HF_TOKEN_PATH: path.join(root, "none") } });
+    const r = await cliAsync(["dataset", "download", "journeydb", "--root", root, "--json"], {
+      env: { HF_TOKEN: "", HUGGING_FACE_HUB_TOKEN: "", HF_HOME: root, HF_TOKEN_PATH: path.join(root, "none") },
+    });
     assert.equal(r.code, 1);
     const [o] = JSON.parse(r.stdout);
     assert.equal(o.ok, false);

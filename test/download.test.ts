@@ -14,7 +14,7 @@ import { downloadFfhq, parseFfhqList, pixelMd5 } from "../src/data/download/ffhq
 import { huggingFaceAuthHeaders, kaggleAuthHeaders, MissingCredentialsError } from "../src/data/download/credentials.js";
 import { downloadAnnotations, downloadSource, markerPath } from "../src/data/download/index.js";
 import { serveBytes, TestServer, type Handler } from "./support/http-server.js";
-import { makeZip, } from "./support/zip.js";
+import { makeZip } from "./support/zip.js";
 
 const srv = new TestServer();
 /** a second origin, to check that credentials are not forwarded across a redirect */
@@ -161,14 +161,11 @@ describe("downloadFile", () => {
     srv.routes.set("/wrong.bin", serveBytes(data));
     const dest = path.join(await freshDir(), "wrong.bin");
     const expected = "0".repeat(64);
-    await assert.rejects(
-      downloadFile({ url: `${srv.base}/wrong.bin`, dest, sha256: expected, ...fast }),
-      (err: unknown) => {
-        assert.ok(err instanceof ChecksumMismatchError);
-        assert.match(err.message, new RegExp(`expected ${expected}, got ${sha256(data)}`));
-        return true;
-      },
-    );
+    await assert.rejects(downloadFile({ url: `${srv.base}/wrong.bin`, dest, sha256: expected, ...fast }), (err: unknown) => {
+      assert.ok(err instanceof ChecksumMismatchError);
+      assert.match(err.message, new RegExp(`expected ${expected}, got ${sha256(data)}`));
+      return true;
+    });
     assert.equal(existsSync(dest), false);
     assert.equal(existsSync(`${dest}.part`), false);
   });
@@ -283,19 +280,20 @@ describe("Google Drive", () => {
     srv.routes.set("/drive-quota/download", (_req, res) =>
       res
         .writeHead(200, { "content-type": "text/html" })
-        .end(`<html><head><title>Google Drive - Quota exceeded</title></head><body><p class="uc-error-subcaption">Too many users have viewed or downloaded this file recently. Please try accessing the file again later.</p></body></html>`),
+        .end(
+          `<html><head><title>Google Drive - Quota exceeded</title></head><body><p class="uc-error-subcaption">Too many users have viewed or downloaded this file recently. Please try accessing the file again later.</p></body></html>`,
+        ),
     );
     const dest = path.join(await freshDir(), "quota.zip");
-    await assert.rejects(
-      downloadDriveFile({ id: "QUOTA1", dest, driveBase: `${srv.base}/drive-quota/download`, ...fast }),
-      /Google Drive refuses file QUOTA1 for now: its download quota is exceeded/,
-    );
+    await assert.rejects(downloadDriveFile({ id: "QUOTA1", dest, driveBase: `${srv.base}/drive-quota/download`, ...fast }), /Google Drive refuses file QUOTA1 for now: its download quota is exceeded/);
     assert.deepEqual(await fsp.readdir(path.dirname(dest)), []);
   });
 
   test("an HTML error page for a file that is not public says so", async () => {
     srv.routes.set("/drive-private/download", (_req, res) =>
-      res.writeHead(403, { "content-type": "text/html" }).end(`<html><head><title>Google Drive</title></head><body><a href="https://accounts.google.com/ServiceLogin?continue=x">Sign in</a></body></html>`),
+      res
+        .writeHead(403, { "content-type": "text/html" })
+        .end(`<html><head><title>Google Drive</title></head><body><a href="https://accounts.google.com/ServiceLogin?continue=x">Sign in</a></body></html>`),
     );
     const dest = path.join(await freshDir(), "private.zip");
     await assert.rejects(downloadDriveFile({ id: "PRIV", dest, driveBase: `${srv.base}/drive-private/download`, ...fast }), /asks to sign in for file PRIV: the file is not shared publicly/);
@@ -315,7 +313,13 @@ describe("extraction", () => {
     const root = path.join(parent, "root");
     await fsp.mkdir(root);
     const archive = path.join(parent, "evil.zip");
-    await fsp.writeFile(archive, makeZip([{ name: "progan_val/ok.txt", data: "fine" }, { name: "../evil.txt", data: "pwned" }]));
+    await fsp.writeFile(
+      archive,
+      makeZip([
+        { name: "progan_val/ok.txt", data: "fine" },
+        { name: "../evil.txt", data: "pwned" },
+      ]),
+    );
     await assert.rejects(extractArchive(archive, "zip", root, ["progan_val"]), (err: unknown) => {
       assert.ok(err instanceof UnsafeArchiveEntryError);
       assert.match(err.message, /^evil\.zip: refusing to extract entry "\.\.\/evil\.txt"/);
@@ -341,7 +345,13 @@ describe("extraction", () => {
     const archive = path.join(dir, "link.zip");
     const root = path.join(dir, "root");
     for (const target of ["../../outside", "."]) {
-      await fsp.writeFile(archive, makeZip([{ name: "x/link", data: target, mode: 0o120777 }, { name: "x/link/f.txt", data: "via link" }]));
+      await fsp.writeFile(
+        archive,
+        makeZip([
+          { name: "x/link", data: target, mode: 0o120777 },
+          { name: "x/link/f.txt", data: "via link" },
+        ]),
+      );
       await assert.rejects(extractArchive(archive, "zip", root, ["x"]), {
         message: `link.zip: refusing to extract entry "x/link": it is a symbolic link (to "${target}"), and archives may not hold links; nothing was extracted`,
       });
@@ -356,7 +366,13 @@ describe("extraction", () => {
     await fsp.writeFile(a, makeZip([{ name: "progan_val/" }, { name: "progan_val/car/0_real/1.png", data: "p1" }, { name: "__MACOSX/._junk", data: "j" }]));
     assert.deepEqual(await extractArchive(a, "zip", root, ["progan_val"]), ["progan_val"]);
     const b = path.join(dir, "b.zip");
-    await fsp.writeFile(b, makeZip([{ name: "ILSVRC/Data/CLS-LOC/train/n1/x.JPEG", data: "jpg" }, { name: "LOC_synset_mapping.txt", data: "n1 thing" }]));
+    await fsp.writeFile(
+      b,
+      makeZip([
+        { name: "ILSVRC/Data/CLS-LOC/train/n1/x.JPEG", data: "jpg" },
+        { name: "LOC_synset_mapping.txt", data: "n1 thing" },
+      ]),
+    );
     assert.deepEqual(await extractArchive(b, "zip", root, ["imagenet"]), ["imagenet"]);
     assert.deepEqual(await listFiles(root), [
       "imagenet/",
@@ -455,15 +471,16 @@ describe("FFHQ", () => {
       const raw = pixels(7, 5, channels, channels);
       assert.equal(await pixelMd5(await png(raw, 7, 5, channels)), md5(raw), `${channels} channel(s)`);
     }
-    const deep = await sharp(Buffer.alloc(4 * 4 * 3), { raw: { width: 4, height: 4, channels: 3 } }).toColourspace("rgb16").png().toBuffer();
+    const deep = await sharp(Buffer.alloc(4 * 4 * 3), { raw: { width: 4, height: 4, channels: 3 } })
+      .toColourspace("rgb16")
+      .png()
+      .toBuffer();
     await assert.rejects(pixelMd5(deep), /16-bit/);
   });
 
   test("the list parser names file and line on a malformed line", () => {
     const ok = "1YuTabkFi_920KtawDjtCiiD4xNQiL3xx,cbe383f6-c209-41b5-a95e-0f159d11d8a5.png,b6820fccdd3cf8e3f42328380c8ec3f1\r\n";
-    assert.deepEqual(parseFfhqList(ok, "l.txt"), [
-      { driveId: "1YuTabkFi_920KtawDjtCiiD4xNQiL3xx", name: "cbe383f6-c209-41b5-a95e-0f159d11d8a5.png", md5: "b6820fccdd3cf8e3f42328380c8ec3f1" },
-    ]);
+    assert.deepEqual(parseFfhqList(ok, "l.txt"), [{ driveId: "1YuTabkFi_920KtawDjtCiiD4xNQiL3xx", name: "cbe383f6-c209-41b5-a95e-0f159d11d8a5.png", md5: "b6820fccdd3cf8e3f42328380c8ec3f1" }]);
     assert.throws(() => parseFfhqList(`${ok}id,only-two\n`, "l.txt"), /^Error: l\.txt:2: expected "drive_id,file_name,md5"/);
     assert.throws(() => parseFfhqList(`x,../up.png,${"a".repeat(32)}\n`, "l.txt"), /l\.txt:1:/);
   });
@@ -523,7 +540,10 @@ describe("credentials", () => {
   });
 
   test("a Kaggle source is fetched with Basic auth, extracted into its folder, and marked done", async () => {
-    const zip = makeZip([{ name: "ILSVRC/Data/x.JPEG", data: "jpeg" }, { name: "LOC_val_solution.csv", data: "csv" }]);
+    const zip = makeZip([
+      { name: "ILSVRC/Data/x.JPEG", data: "jpeg" },
+      { name: "LOC_val_solution.csv", data: "csv" },
+    ]);
     const expectedAuth = `Basic ${Buffer.from("kuser:kkey").toString("base64")}`;
     srv.routes.set("/kaggle/api/v1/competitions/data/download-all/imagenet-comp", (req, res) => {
       if (req.headers.authorization !== expectedAuth) return res.writeHead(401).end();
@@ -559,10 +579,7 @@ describe("credentials", () => {
     assert.equal(srv.seen.length, before);
 
     await assert.rejects(downloadSource(source, { ...opts, force: true, env: {} }), /missing Kaggle credentials: KAGGLE_USERNAME and KAGGLE_KEY are not set.*kaggle help/);
-    await assert.rejects(
-      downloadSource(source, { ...opts, force: true, env: { KAGGLE_USERNAME: "kuser", KAGGLE_KEY: "wrong" } }),
-      /HTTP 401 .*credentials are missing or were refused.*kaggle help/,
-    );
+    await assert.rejects(downloadSource(source, { ...opts, force: true, env: { KAGGLE_USERNAME: "kuser", KAGGLE_KEY: "wrong" } }), /HTTP 401 .*credentials are missing or were refused.*kaggle help/);
   });
 
   test("a gated Hugging Face tar.gz is fetched with a Bearer token and renamed into place", async () => {
@@ -613,7 +630,10 @@ describe("downloadAnnotations", () => {
     assert.match(first.warnings[0] ?? "", /train_annotations\.txt: upstream publishes no checksum; recorded its sha256 .*checksums\.json \(trust on first use\)/);
     const recorded = JSON.parse(await fsp.readFile(path.join(dir, "checksums.json"), "utf8")) as Record<string, string>;
     assert.deepEqual(recorded, { "train_annotations.txt": sha256(train) });
-    assert.deepEqual(first.files.map((f) => f.file), ["test_annotations.txt", "train_annotations.txt"]);
+    assert.deepEqual(
+      first.files.map((f) => f.file),
+      ["test_annotations.txt", "train_annotations.txt"],
+    );
 
     const second = await downloadAnnotations(dir, entries, opts);
     assert.deepEqual(second.warnings, []);

@@ -153,7 +153,15 @@ describe("libtorch engine", { skip }, () => {
     assert.equal(E.arange(0, 3, 1, { dtype: "int64" }).mul(0.5).dtype, "float32");
     assert.deepEqual(nn.stack([a, a]).shape, [2, 3, 4]);
     assert.deepEqual(a.reshape([4, 3]).transpose(0, 1).contiguous().shape, [3, 4]);
-    assert.deepEqual([...a.indexSelect(0, E.tensor(new BigInt64Array([2n, 0n]), [2])).select(0, 1).toArray()], [...a.select(0, 0).toArray()]);
+    assert.deepEqual(
+      [
+        ...a
+          .indexSelect(0, E.tensor(new BigInt64Array([2n, 0n]), [2]))
+          .select(0, 1)
+          .toArray(),
+      ],
+      [...a.select(0, 0).toArray()],
+    );
   });
 
   test("batch norm in training mode updates the running stats as torch", async () => {
@@ -226,7 +234,12 @@ describe("libtorch engine", { skip }, () => {
       const opt = make(ps);
       for (let s = 0; s < 2; s++) {
         opt.zeroGrad();
-        E.tidy(() => ps.map((p, i) => p.mul(get(f, `grad${s}.${i}`)).sum()).reduce((x, y) => x.add(y)).backward());
+        E.tidy(() =>
+          ps
+            .map((p, i) => p.mul(get(f, `grad${s}.${i}`)).sum())
+            .reduce((x, y) => x.add(y))
+            .backward(),
+        );
         opt.step();
         ps.forEach((p, i) => assertClose(p, get(f, `${name}.step${s + 1}.${i}`), 1e-5, `${name} step ${s + 1} param ${i}`));
       }
@@ -236,7 +249,13 @@ describe("libtorch engine", { skip }, () => {
 
   test("optimizer lr and state survive save / load", async () => {
     const f = await fixture(path.join(FIX, "optim.pth"));
-    const grads = (s: number, ps: Tensor[]) => E.tidy(() => ps.map((p, i) => p.mul(get(f, `grad${s}.${i}`)).sum()).reduce((x, y) => x.add(y)).backward());
+    const grads = (s: number, ps: Tensor[]) =>
+      E.tidy(() =>
+        ps
+          .map((p, i) => p.mul(get(f, `grad${s}.${i}`)).sum())
+          .reduce((x, y) => x.add(y))
+          .backward(),
+      );
     const a = [0, 1].map((i) => get(f, `p0.${i}`).clone().requiresGrad_());
     const optA = new E.Adam(a, { lr: 0.01, betas: [0.8, 0.95], eps: 1e-6, weightDecay: 0.1 });
     grads(0, a);
@@ -247,7 +266,10 @@ describe("libtorch engine", { skip }, () => {
     const optB = new E.Adam(b, { lr: 0.5 });
     optB.loadState(state);
     assert.equal(optB.lr, 0.01);
-    for (const [opt, ps] of [[optA, a], [optB, b]] as const) {
+    for (const [opt, ps] of [
+      [optA, a],
+      [optB, b],
+    ] as const) {
       opt.zeroGrad();
       grads(1, ps);
       opt.step();
@@ -335,10 +357,14 @@ describe("libtorch engine", { skip }, () => {
     assert.deepEqual([...s!.toArray()], [7, 7]);
     assert.throws(() => inner!.toArray(), /the tensor was disposed/);
     let made: Tensor | undefined;
-    assert.throws(() => E.tidy(() => {
-      made = E.zeros([1]);
-      throw new Error("boom");
-    }), /boom/);
+    assert.throws(
+      () =>
+        E.tidy(() => {
+          made = E.zeros([1]);
+          throw new Error("boom");
+        }),
+      /boom/,
+    );
     assert.equal(made!.disposed, true);
     const p = E.ones([2]).requiresGrad_();
     const y = E.noGrad(() => {
@@ -364,11 +390,14 @@ describe("libtorch engine", { skip }, () => {
 
   test("libtorch errors become JS Errors", () => {
     const a = E.zeros([2, 3]);
-    assert.throws(() => a.matmul(E.zeros([2, 3])), (err: Error) => {
-      assert.ok(err instanceof Error);
-      assert.equal(err.message, "mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)");
-      return true;
-    });
+    assert.throws(
+      () => a.matmul(E.zeros([2, 3])),
+      (err: Error) => {
+        assert.ok(err instanceof Error);
+        assert.equal(err.message, "mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)");
+        return true;
+      },
+    );
     assert.throws(() => a.reshape([5]), /^Error: shape '\[5\]' is invalid for input of size 6$/);
     assert.throws(() => E.ones([2]).requiresGrad_().add_(1), /a leaf Variable that requires grad is being used in an in-place operation/);
     assert.throws(() => a.to("tpu:9"), Error);

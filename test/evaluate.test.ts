@@ -16,7 +16,10 @@ describe("evaluation of a run (upstream protocol)", () => {
     // LogisticRegression(C=1e10) lbfgs stops ~1e-7 from the optimum we reach (see test/calibration.test.ts)
     assert.ok(Math.abs(e.calibration!.a - expected.calibration.a) < 1e-5 && Math.abs(e.calibration!.b - expected.calibration.b) < 1e-5);
     const groups = e.detection!.groups!;
-    assert.deepEqual(groups.rows.map((r) => r.label), ["GAN", "SD", "Midjourney", "DALL·E 3"]);
+    assert.deepEqual(
+      groups.rows.map((r) => r.label),
+      ["GAN", "SD", "Midjourney", "DALL·E 3"],
+    );
     groups.rows.forEach((r, i) => {
       const x = expected.groups[i];
       assert.deepEqual([r.real, r.synthetic], [x.real, x.synthetic]);
@@ -39,9 +42,15 @@ describe("evaluation of a run (upstream protocol)", () => {
     const b = evaluateRun(run, { resamples: 50, seed: 7 });
     assert.deepEqual(a, b);
     for (const r of a.detection!.specific!.rows) assert.equal(r.real, r.synthetic, r.label);
-    assert.deepEqual(a.detection!.specific!.rows.map((r) => r.label), ["ProGAN", "StyleGAN-XL", "StyleGAN3", "SD v2.1", "SDXL v1.0", "Animagine XL", "Midjourney", "DALL·E 3"]);
+    assert.deepEqual(
+      a.detection!.specific!.rows.map((r) => r.label),
+      ["ProGAN", "StyleGAN-XL", "StyleGAN3", "SD v2.1", "SDXL v1.0", "Animagine XL", "Midjourney", "DALL·E 3"],
+    );
     const c = evaluateRun(run, { resamples: 50, seed: 8 });
-    assert.notDeepEqual(c.detection!.specific!.rows.map((r) => r.auc.value), a.detection!.specific!.rows.map((r) => r.auc.value));
+    assert.notDeepEqual(
+      c.detection!.specific!.rows.map((r) => r.auc.value),
+      a.detection!.specific!.rows.map((r) => r.auc.value),
+    );
     assert.deepEqual(seededSample([1, 2, 3, 4, 5], 5, 1, "x").sort(), [1, 2, 3, 4, 5]);
   });
 
@@ -94,13 +103,16 @@ describe("operating point and image fingerprint", () => {
     // by hand: calibrated p of every test image against the threshold
     const { a, b } = e.calibration!;
     const seen = new Set<string>();
-    let fp = 0, neg = 0, tp = 0, pos = 0;
+    let fp = 0,
+      neg = 0,
+      tp = 0,
+      pos = 0;
     for (const r of run.predictions) {
       if (seen.has(r.path) || r.score === undefined) continue;
       seen.add(r.path);
       const p = 1 / (1 + Math.exp(-(a * r.score + b)));
-      if (r.labels[0] === 1) (pos++, (tp += p >= op.threshold ? 1 : 0));
-      else (neg++, (fp += p >= op.threshold ? 1 : 0));
+      if (r.labels[0] === 1) pos++, (tp += p >= op.threshold ? 1 : 0);
+      else neg++, (fp += p >= op.threshold ? 1 : 0);
     }
     assert.ok(Math.abs(op.test.fpr - fp / neg) < 1e-12 && Math.abs(op.test.tpr - tp / pos) < 1e-12);
     assert.deepEqual(e.images.count, 1440);

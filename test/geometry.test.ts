@@ -26,7 +26,10 @@ describe("geometry against OpenCV/numpy", () => {
     same(padIfNeeded(input, 20, 20), fx.pad_20x20!);
     same(padIfNeeded(img(fx.tiny!), 5, 4), fx.pad_tiny_5x4!);
     assert.equal(padIfNeeded(input, 3, 3), input, "no copy when large enough");
-    assert.deepEqual([-3, -2, -1, 0, 4, 5, 6, 7, 8].map((i) => reflect101(i, 5)), [3, 2, 1, 0, 4, 3, 2, 1, 0]);
+    assert.deepEqual(
+      [-3, -2, -1, 0, 4, 5, 6, 7, 8].map((i) => reflect101(i, 5)),
+      [3, 2, 1, 0, 4, 3, 2, 1, 0],
+    );
   });
   test("centre crop offsets as albumentations CenterCrop", () => same(centerCrop(input, 4, 3), fx.center_crop_3x4!));
   test("rot90 as np.rot90 for k = 0..3", () => {

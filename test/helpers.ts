@@ -40,5 +40,8 @@ export function cliAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; timeou
 /** The values of JSON Lines output (`detect --json`: one object per image), untyped as JSON.parse's. */
 // biome-ignore lint/suspicious/noExplicitAny: JSON.parse's own type; tests read the fields they assert
 export function jsonLines(text: string): any[] {
-  return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+  return text
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l));
 }

@@ -76,7 +76,10 @@ describe("hostile input: dataset prune", () => {
     const out = JSON.parse(r.stdout);
     assert.deepEqual(out.missing, []);
     assert.deepEqual(out.keptLinks, ["dalle3_addition"]);
-    assert.deepEqual(out.unreferenced.map((u: { path: string }) => u.path), ["store/junk.png", "store2/junk.png"]);
+    assert.deepEqual(
+      out.unreferenced.map((u: { path: string }) => u.path),
+      ["store/junk.png", "store2/junk.png"],
+    );
     assert.deepEqual(out.result, { deleted: 2, bytes: out.bytes, removedDirs: 0 });
     for (const kept of ["store/a.png", "store/b.png", "store2/c.png", "dalle3/a.png", "dalle3/b.png", "dalle3/b-hop.png", "dalle3_addition/c.png"]) {
       assert.equal(existsSync(path.join(root, kept)), true, kept);
@@ -89,7 +92,10 @@ describe("hostile input: dataset prune", () => {
     const dir = caseDir("prune-race");
     const root = path.join(dir, "root");
     const plan = await planPrune(root, new Set(["dalle3/a.png"]), { progress: false });
-    assert.deepEqual(plan.unreferenced.map((u) => u.path), ["victim/junk.png"]);
+    assert.deepEqual(
+      plan.unreferenced.map((u) => u.path),
+      ["victim/junk.png"],
+    );
     await fsp.rm(path.join(root, "victim"), { recursive: true });
     await fsp.symlink(path.join(dir, "outside"), path.join(root, "victim"));
     await assert.rejects(applyPrune(plan, { progress: false }), (err: unknown) => {

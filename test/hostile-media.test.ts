@@ -41,10 +41,9 @@ async function verify(name: string, deep: boolean): Promise<{ code: number; prob
 async function detect(name: string, inputs: string[]): Promise<{ code: number; results: [string, string][] }> {
   const r = await run(["detect", ...inputs, "--detector", "grag2021", "--weights", WEIGHTS, "--workers", "1", "--json"]);
   const lines = r.stdout.split("\n").filter((l) => l !== "");
-  const results = lines.map((l) => JSON.parse(l) as { file: string; error?: string; score?: number }).map((d): [string, string] => [
-    path.relative(caseDir(name), d.file),
-    d.error !== undefined ? d.error.replace(`${caseDir(name)}/`, "") : typeof d.score === "number" ? "scored" : "?",
-  ]);
+  const results = lines
+    .map((l) => JSON.parse(l) as { file: string; error?: string; score?: number })
+    .map((d): [string, string] => [path.relative(caseDir(name), d.file), d.error !== undefined ? d.error.replace(`${caseDir(name)}/`, "") : typeof d.score === "number" ? "scored" : "?"]);
   return { code: r.code, results };
 }
 
@@ -110,14 +109,20 @@ describe("hostile media", () => {
     const libspng = "(pngload: libspng read error|Unknown error)";
     const deep = await verify("corrupt-idat", true);
     assert.equal(deep.code, 1);
-    assert.deepEqual(deep.problems.map(([status, file]) => [status, file]), [
-      ["corrupt", `${GAN_FOLDER}/bad-crc.png`],
-      ["corrupt", `${GAN_FOLDER}/bad-zlib.png`],
-    ]);
+    assert.deepEqual(
+      deep.problems.map(([status, file]) => [status, file]),
+      [
+        ["corrupt", `${GAN_FOLDER}/bad-crc.png`],
+        ["corrupt", `${GAN_FOLDER}/bad-zlib.png`],
+      ],
+    );
     for (const [, , reason] of deep.problems) assert.match(reason, new RegExp(`^${libspng}$`));
     const scored = await detect("corrupt-idat", [path.join(rootOf("corrupt-idat"), GAN_FOLDER)]);
     assert.equal(scored.code, 1);
-    assert.deepEqual(scored.results.map(([file]) => file), [`root/${GAN_FOLDER}/bad-crc.png`, `root/${GAN_FOLDER}/bad-zlib.png`, `root/${GAN_FOLDER}/ok.png`]);
+    assert.deepEqual(
+      scored.results.map(([file]) => file),
+      [`root/${GAN_FOLDER}/bad-crc.png`, `root/${GAN_FOLDER}/bad-zlib.png`, `root/${GAN_FOLDER}/ok.png`],
+    );
     for (const [file, result] of scored.results.slice(0, 2)) assert.match(result, new RegExp(`^${file}: cannot decode \\(${libspng}\\)$`));
     assert.equal(scored.results[2]![1], "scored");
   });
@@ -134,7 +139,10 @@ describe("hostile media", () => {
         ["not-image", `${GAN_FOLDER}/bomb.svg`, "no known image signature"],
       ],
     });
-    const refused = (f: string): [string, string] => [`root/${GAN_FOLDER}/${f}`, `root/${GAN_FOLDER}/${f}: not a readable image (no raster image signature: JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF or HEIF expected)`];
+    const refused = (f: string): [string, string] => [
+      `root/${GAN_FOLDER}/${f}`,
+      `root/${GAN_FOLDER}/${f}: not a readable image (no raster image signature: JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF or HEIF expected)`,
+    ];
     assert.deepEqual(await detect("svg-bomb", [svg, listed("svg-bomb", "bomb.png")]), { code: 1, results: [refused("bomb.svg"), refused("bomb.png")] });
   });
 
@@ -164,7 +172,9 @@ describe("hostile media", () => {
     const started = performance.now();
     let error: unknown = null;
     try {
-      await stateDict(await readTorchCheckpoint(path.join(caseDir(name), "archive.pth"))).get("w")!.read();
+      await stateDict(await readTorchCheckpoint(path.join(caseDir(name), "archive.pth")))
+        .get("w")!
+        .read();
     } catch (err) {
       error = err;
     }

@@ -28,10 +28,10 @@ describe("hostile input: reports, eval import, calibration files, annotation lis
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, "");
     const csv = "Evil_onerror_alert_1_script_x_script_b_c__d_-06c4719f.csv";
-    assert.deepEqual((JSON.parse(r.stdout) as string[]).map((f) => path.relative(out, f)), [
-      `csv/ImagiNet/${csv}`, `csv/ImagiNet_Specific_Model/${csv}`, `csv/ImagiNet_Content/${csv}`,
-      "plots/roc.svg", "plots/reliability.svg", "report.md", "report.json", "report.html",
-    ]);
+    assert.deepEqual(
+      (JSON.parse(r.stdout) as string[]).map((f) => path.relative(out, f)),
+      [`csv/ImagiNet/${csv}`, `csv/ImagiNet_Specific_Model/${csv}`, `csv/ImagiNet_Content/${csv}`, "plots/roc.svg", "plots/reliability.svg", "report.md", "report.json", "report.html"],
+    );
     const html = read(out, "report.html");
     const escaped = "Evil&quot; onerror=alert(1) &lt;script&gt;x&lt;/script&gt; | *b* &amp; `c`, _d_";
     assert.equal(html.split(`<th scope="col">${escaped}</th>`).length - 1, 3, "one column header per score table");
@@ -40,9 +40,9 @@ describe("hostile input: reports, eval import, calibration files, annotation lis
     assert.ok(!html.includes("<script"), "no tag from the name survives");
     assert.ok(!html.includes(HOSTILE_NAME));
     const md = read(out, "report.md");
-    assert.equal(md.split("\n")[3], "|  ACC / AUC | Evil\" onerror=alert(1) \\<script\\>x\\</script\\> \\| \\*b\\* \\& \\`c\\`, \\_d\\_ |");
+    assert.equal(md.split("\n")[3], '|  ACC / AUC | Evil" onerror=alert(1) \\<script\\>x\\</script\\> \\| \\*b\\* \\& \\`c\\`, \\_d\\_ |');
     const roc = read(out, "plots/roc.svg");
-    assert.ok(roc.includes(">Evil\" onerror=alert(1) &lt;script&gt;x&lt;/s…<"), "legend text escaped (and shortened) by Vega");
+    assert.ok(roc.includes('>Evil" onerror=alert(1) &lt;script&gt;x&lt;/s…<'), "legend text escaped (and shortened) by Vega");
     assert.ok(roc.includes('aria-label="False positive rate: 0; True positive rate: 0; Detector: Evil&quot; onerror=alert(1) &lt;script&gt;x&lt;/script&gt; | *b* &amp; `c`, _d_ (AUC '));
     assert.ok(!roc.includes("<script"));
     assert.equal(read(out, "csv/ImagiNet", csv).split("\r\n")[0], "Model,ACC,AUC");
@@ -117,7 +117,7 @@ describe("hostile input: reports, eval import, calibration files, annotation lis
 
   const detectWith = (name: string, file: string) => cli(["detect", at(name, "img.png"), "--detector", "grag2021", "--weights", GRAG, "--calibration", at(name, file)]);
 
-  test("calibration-infinite: {\"a\": 1e999} is refused, naming the file", () => {
+  test('calibration-infinite: {"a": 1e999} is refused, naming the file', () => {
     const r = detectWith("calibration-infinite", "cal.json");
     assert.equal(r.code, 2);
     assert.equal(r.stderr, `imaginet: error: ${at("calibration-infinite", "cal.json")}: "a" must be a finite number, got Infinity\n`);
@@ -133,7 +133,10 @@ describe("hostile input: reports, eval import, calibration files, annotation lis
   test("calibration-unknown-key: a key no calibration file has is refused", () => {
     const r = detectWith("calibration-unknown-key", "cal.json");
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, `imaginet: error: ${at("calibration-unknown-key", "cal.json")}: unknown key "B": expected {"a": number, "b": number} as \`imaginet calibrate\` writes it, or a run's metrics.json\n`);
+    assert.equal(
+      r.stderr,
+      `imaginet: error: ${at("calibration-unknown-key", "cal.json")}: unknown key "B": expected {"a": number, "b": number} as \`imaginet calibrate\` writes it, or a run's metrics.json\n`,
+    );
   });
 
   test("calibration-metrics-without: a metrics.json of a run without calibration images is refused", () => {

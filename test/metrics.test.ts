@@ -149,10 +149,22 @@ describe(`binary metrics vs sklearn ${fx.sklearn}`, () => {
 
 function checkReliability(c: BinaryCase, nBins: number, expected: CalibrationEntry): void {
   const r = reliability(c.yTrue, c.scores, nBins);
-  assert.deepEqual(r.bins.map((b) => b.count), expected.counts, `${nBins} bins: counts`);
+  assert.deepEqual(
+    r.bins.map((b) => b.count),
+    expected.counts,
+    `${nBins} bins: counts`,
+  );
   const filled = r.bins.filter((b) => b.count > 0);
-  closeArray(filled.map((b) => b.fracPositive), expected.fracPositive, `${nBins} bins: fraction positive`);
-  closeArray(filled.map((b) => b.meanProb), expected.meanProb, `${nBins} bins: mean probability`);
+  closeArray(
+    filled.map((b) => b.fracPositive),
+    expected.fracPositive,
+    `${nBins} bins: fraction positive`,
+  );
+  closeArray(
+    filled.map((b) => b.meanProb),
+    expected.meanProb,
+    `${nBins} bins: mean probability`,
+  );
   close(r.ece, expected.ece, `${nBins} bins: ece`);
   r.bins.forEach((b, i) => {
     close(b.lo, i / nBins, "lo edge");
@@ -230,7 +242,9 @@ describe("invalid inputs", () => {
 /** A detector-like sample: `n` labels with scores shifted by class, some ties. */
 function sample(n: number, seed: number): { y: Uint8Array; s: Float64Array; pred: Uint8Array } {
   const rng = new Rng(seed, "metrics-test-sample");
-  const y = new Uint8Array(n), s = new Float64Array(n), pred = new Uint8Array(n);
+  const y = new Uint8Array(n),
+    s = new Float64Array(n),
+    pred = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     y[i] = rng.next() < 0.4 ? 1 : 0;
     s[i] = Math.round((rng.next() + rng.next() + 0.8 * y[i]!) * 200) / 200;
@@ -322,7 +336,8 @@ describe("bootstrap", () => {
   test("stratified resamples keep class sizes; unstratified ones do not", () => {
     const positives = y.reduce((a, v) => a + v, 0);
     const countPositives = (counts: Float64Array): number => counts.reduce((a, c, i) => a + c * y[i]!, 0);
-    const strat = createResampler(y, 9, "sizes", true), free = createResampler(y, 9, "sizes", false);
+    const strat = createResampler(y, 9, "sizes", true),
+      free = createResampler(y, 9, "sizes", false);
     const freeSizes = new Set<number>();
     for (let b = 0; b < 20; b++) {
       assert.equal(countPositives(strat.next()), positives);
@@ -345,7 +360,7 @@ describe("bootstrap", () => {
       // each third of the index range gets a third of the draws (the first third is ⌈n/3⌉ wide)
       const expected = [Math.ceil(n / 3) / n, (Math.ceil((2 * n) / 3) - Math.ceil(n / 3)) / n];
       expected.forEach((p, j) => {
-        const sd = Math.sqrt((draws * p * (1 - p)));
+        const sd = Math.sqrt(draws * p * (1 - p));
         assert.ok(Math.abs(buckets[j]! - draws * p) < 5 * sd, `n=${n} third ${j}: ${buckets[j]} vs ${draws * p}`);
       });
     }

@@ -165,7 +165,10 @@ describe("ONNX external data", () => {
     const file = await writeOnnxModel(path.join(dir, "g.onnx"), external.onnx);
     const dataBytes = statSync(path.join(dir, "g.onnx.data")).size;
     // every weight of 1 KiB or more moved out; the model file keeps the graph and the small tensors
-    assert.equal(dataBytes, external.onnx.external!.chunks.reduce((a, c) => a + c.length, 0));
+    assert.equal(
+      dataBytes,
+      external.onnx.external!.chunks.reduce((a, c) => a + c.length, 0),
+    );
     assert.ok(statSync(file).size < inline.onnx.model.length - dataBytes + 4096);
     const { images, outputs } = await loadIo("grag_tiny");
     for (const src of [file, external.onnx]) {
@@ -218,11 +221,11 @@ describe("preprocessing and encoding", () => {
 
   test("protobuf varints", () => {
     const w = new ProtoWriter();
-    w.varint(1).varint(300).varint(2 ** 40).varint(-1);
-    assert.deepEqual(
-      [...w.finish()],
-      [0x01, 0xac, 0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-    );
+    w.varint(1)
+      .varint(300)
+      .varint(2 ** 40)
+      .varint(-1);
+    assert.deepEqual([...w.finish()], [0x01, 0xac, 0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
   });
 
   test("a hand-made graph runs in onnxruntime (dynamic batch)", async () => {

@@ -63,9 +63,15 @@ describe("recipes", () => {
   });
 
   test("sweeps follow upstream's grids", () => {
-    assert.deepEqual(jpegSweep().map((s) => s.severity), [40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100]);
+    assert.deepEqual(
+      jpegSweep().map((s) => s.severity),
+      [40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100],
+    );
     // int(256 * (12 / i)) for i = 2..12
-    assert.deepEqual(resizeSweep().map((s) => s.recipe.steps[1]), [1536, 1024, 768, 614, 512, 438, 384, 341, 307, 279, 256].map((size) => ({ op: "center_crop", size })));
+    assert.deepEqual(
+      resizeSweep().map((s) => s.recipe.steps[1]),
+      [1536, 1024, 768, 614, 512, 438, 384, 341, 307, 279, 256].map((size) => ({ op: "center_crop", size })),
+    );
   });
 
   test("recipes are data: canonical JSON, a stable hash, printable from the CLI", () => {

@@ -10,7 +10,10 @@ const fixture = path.join(REPO, "test/fixtures/evaluate");
 function otherRun(dir: string): void {
   cpSync(fixture, dir, { recursive: true });
   writeFileSync(path.join(dir, "run.json"), readFileSync(path.join(dir, "run.json"), "utf8").replace('"Fixture"', '"Other"'));
-  const rows = readFileSync(path.join(dir, "predictions.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const rows = readFileSync(path.join(dir, "predictions.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   const shifted = rows.map((r) => ({ ...r, score: r.labels[0] === 1 ? r.score + 1 : r.score }));
   const sweep = shifted.slice(0, 100).flatMap((r) => [60, 80, 100].map((q) => ({ ...r, perturbation: "jpeg", severity: q, score: (r.score * q) / 100 })));
   writeFileSync(path.join(dir, "predictions.jsonl"), `${[...shifted, ...sweep].map((r) => JSON.stringify(r)).join("\n")}\n`);
@@ -27,9 +30,18 @@ describe("imaginet report", () => {
     assert.equal(r.code, 0, r.stderr);
     const files = (JSON.parse(r.stdout) as string[]).map((f) => path.relative(out, f)).sort();
     assert.deepEqual(files, [
-      "csv/ImagiNet/Fixture.csv", "csv/ImagiNet/Other.csv", "csv/ImagiNet_Content/Fixture.csv", "csv/ImagiNet_Content/Other.csv",
-      "csv/ImagiNet_Specific_Model/Fixture.csv", "csv/ImagiNet_Specific_Model/Other.csv",
-      "plots/reliability.svg", "plots/robustness-jpeg.svg", "plots/roc.svg", "report.html", "report.json", "report.md",
+      "csv/ImagiNet/Fixture.csv",
+      "csv/ImagiNet/Other.csv",
+      "csv/ImagiNet_Content/Fixture.csv",
+      "csv/ImagiNet_Content/Other.csv",
+      "csv/ImagiNet_Specific_Model/Fixture.csv",
+      "csv/ImagiNet_Specific_Model/Other.csv",
+      "plots/reliability.svg",
+      "plots/robustness-jpeg.svg",
+      "plots/roc.svg",
+      "report.html",
+      "report.json",
+      "report.md",
     ]);
     const md = readFileSync(path.join(out, "report.md"), "utf8");
     // the fixture's group numbers (checked against sklearn in evaluate.test.ts); Other is better on every row

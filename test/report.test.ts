@@ -8,18 +8,7 @@ import { reportHtml, type Report } from "../src/report/html.js";
 import { scoreTableJson, valueTableJson } from "../src/report/json.js";
 import { README_LAYOUTS, markdownTableAfter, parseScoreTableMarkdown, scoreTableMarkdown, valueTableMarkdown } from "../src/report/markdown.js";
 import { reliabilitySvg, rocSvg, severitySvg, simplifyCurve, trapezoidAuc, type ReliabilityBin, type RocCurve } from "../src/report/plots.js";
-import {
-  README_DETECTORS,
-  UPSTREAM_DETECTORS,
-  bestIndices,
-  diffScoreTables,
-  rowMarks,
-  tableFromUpstreamCsvs,
-  withMean,
-  type CellDiff,
-  type ScoreTable,
-  type ValueTable,
-} from "../src/report/table.js";
+import { README_DETECTORS, UPSTREAM_DETECTORS, bestIndices, diffScoreTables, rowMarks, tableFromUpstreamCsvs, withMean, type CellDiff, type ScoreTable, type ValueTable } from "../src/report/table.js";
 import { HAVE_SHARED, REPO, SHARED, tmpDir } from "./helpers.js";
 
 const FIXTURES = path.join(REPO, "test", "fixtures", "report");
@@ -107,7 +96,10 @@ describe("README tables re-fed with the README's numbers", () => {
     const ours = (t: ScoreTable): string[] => [...t.rows.map((r) => r.cells[3]!), t.mean![3]!].flatMap((c) => [formatMetric(c.acc), formatMetric(c.auc)]);
     const g = ours(group);
     const c = ours(content);
-    assert.deepEqual(c.map((v, i) => (v === g[i] ? "=" : `${g[i]}→${v}`)), ["=", "=", "=", "0.9724→0.8402", "=", "=", "=", "=", "=", "="]);
+    assert.deepEqual(
+      c.map((v, i) => (v === g[i] ? "=" : `${g[i]}→${v}`)),
+      ["=", "=", "=", "0.9724→0.8402", "=", "=", "=", "=", "=", "="],
+    );
     // and so its Mean is not the mean of its rows (0.9108 AUC), while the other columns' are
     assert.equal(formatMetric(withMean(content).mean![3]!.auc), "0.9108");
     assert.deepEqual(diffScoreTables(content, withMean(content)).map(key), ["Mean | Ours | auc"]);
@@ -152,7 +144,11 @@ describe("README tables from upstream's result CSVs", { skip: !HAVE_SHARED && ".
     // with the README's Ours column put back, only Wu2023's Mean AUC remains
     const readmeOurs = parseScoreTableMarkdown(readme);
     const csv = fromCsvs("ImagiNet");
-    const patched: ScoreTable = { ...csv, rows: csv.rows.map((r, i) => ({ ...r, cells: [...r.cells.slice(0, 3), readmeOurs.rows[i]!.cells[3]!] })), mean: [...csv.mean!.slice(0, 3), readmeOurs.mean![3]!] };
+    const patched: ScoreTable = {
+      ...csv,
+      rows: csv.rows.map((r, i) => ({ ...r, cells: [...r.cells.slice(0, 3), readmeOurs.rows[i]!.cells[3]!] })),
+      mean: [...csv.mean!.slice(0, 3), readmeOurs.mean![3]!],
+    };
     assert.equal(scoreTableMarkdown(patched, README_LAYOUTS.group), readme.replace("0.5892 / 0.6116", "0.5892 / 0.6115"));
   });
 
@@ -162,15 +158,18 @@ describe("README tables from upstream's result CSVs", { skip: !HAVE_SHARED && ".
     const diffs = diffScoreTables(parseScoreTableMarkdown(readme), csv).map(key);
     const all = [...csv.rows.map((r) => r.label), "Mean"].flatMap((r) => csv.columns.flatMap((c) => [`${r} | ${c} | acc`, `${r} | ${c} | auc`]));
     assert.equal(all.length, 72);
-    assert.deepEqual(all.filter((k) => !diffs.includes(k)), ["StyleGAN-XL | Grag2021 | auc", "Animagine XL | Wu2023 | acc"]);
+    assert.deepEqual(
+      all.filter((k) => !diffs.includes(k)),
+      ["StyleGAN-XL | Grag2021 | auc", "Animagine XL | Wu2023 | acc"],
+    );
     assert.equal(diffs.length, 70);
     // the README's 5-decimal AUCs in Ours (0.96203 …) are the quirk; the CSV has 4 decimals everywhere
     const md = scoreTableMarkdown(csv, README_LAYOUTS.specific);
     const lines = (s: string): string[] => skeleton(s).split("\n");
-    const differing = lines(md).map((l, i) => [l, lines(readme)[i]]).filter(([a, b]) => a !== b);
-    assert.deepEqual(differing, [
-      ["| StyleGAN3      | # / # | # / # | # / # | **#** / <ins>#</ins> |", "| StyleGAN3      | # / <ins>#</ins> | **#** / # | # / # | # / # |"],
-    ]);
+    const differing = lines(md)
+      .map((l, i) => [l, lines(readme)[i]])
+      .filter(([a, b]) => a !== b);
+    assert.deepEqual(differing, [["| StyleGAN3      | # / # | # / # | # / # | **#** / <ins>#</ins> |", "| StyleGAN3      | # / <ins>#</ins> | **#** / # | # / # | # / # |"]]);
     assert.ok(md.includes("| DALL·E 3       | 0.4204 / 0.3972 |"), "`DALL  E 3` in the CSV is shown as DALL·E 3");
   });
 
@@ -234,14 +233,39 @@ describe("tables: ties, rounding, missing cells", () => {
 
   test("ties on the shown (rounded) value are all marked", () => {
     // 0.91234 and 0.91226 both show 0.9123 (a tie); on raw values only the first would be marked
-    const md = scoreTableMarkdown(t([[0.91234, 0.5], [0.91226, 0.7], [0.5, 0.7000004]]));
+    const md = scoreTableMarkdown(
+      t([
+        [0.91234, 0.5],
+        [0.91226, 0.7],
+        [0.5, 0.7000004],
+      ]),
+    );
     assert.equal(md.split("\n")[2], "| row       | **0.9123** / 0.5000 | **0.9123** / <ins>0.7000</ins> | 0.5000 / <ins>0.7000</ins> |");
-    const exact = rowMarks(t([[0.8, 0.9], [0.8, 0.9], [0.7, 0.95]]).rows[0]!.cells);
+    const exact = rowMarks(
+      t([
+        [0.8, 0.9],
+        [0.8, 0.9],
+        [0.7, 0.95],
+      ]).rows[0]!.cells,
+    );
     assert.deepEqual([[...exact.acc], [...exact.auc]], [[0, 1], [2]]);
   });
 
   test("missing and NaN cells are never best; Mean of a column with a missing cell is empty", () => {
-    const table = withMean({ ...t([[0.6, 0.6], null, [Number.NaN, 0.9]]), rows: [...t([[0.6, 0.6], null, [Number.NaN, 0.9]]).rows, { label: "r2", cells: [{ acc: 0.8, auc: 0.8 }, { acc: 1, auc: 1 }, { acc: 0.7, auc: 0.7 }] }] });
+    const table = withMean({
+      ...t([[0.6, 0.6], null, [Number.NaN, 0.9]]),
+      rows: [
+        ...t([[0.6, 0.6], null, [Number.NaN, 0.9]]).rows,
+        {
+          label: "r2",
+          cells: [
+            { acc: 0.8, auc: 0.8 },
+            { acc: 1, auc: 1 },
+            { acc: 0.7, auc: 0.7 },
+          ],
+        },
+      ],
+    });
     const md = scoreTableMarkdown(table).split("\n");
     assert.equal(md[2], "| row       | **0.6000** / 0.6000 |                 | NaN / <ins>0.9000</ins> |");
     assert.equal(md[4], "| **Mean**  | **0.7000** / 0.7000 |                 | NaN / <ins>0.8000</ins> |");
@@ -259,17 +283,38 @@ describe("tables: ties, rounding, missing cells", () => {
   });
 
   test("JSON carries values, shown text and marks", () => {
-    const j = scoreTableJson(withMean(t([[0.91234, 0.5], [0.91226, 0.7]])));
+    const j = scoreTableJson(
+      withMean(
+        t([
+          [0.91234, 0.5],
+          [0.91226, 0.7],
+        ]),
+      ),
+    );
     assert.deepEqual(j.rows[0]!.cells[0], { acc: 0.91234, auc: 0.5, accText: "0.9123", aucText: "0.5000", bestAcc: true, bestAuc: false });
     assert.equal(j.rows[1]!.mean, true);
     const v = valueTableJson(INFERENCE_TIME);
-    assert.deepEqual(v.rows.map((r) => r.cells[0]!.best), [false, false, false, true]);
-    assert.deepEqual(valueTableJson(IDENTIFICATION).rows[0]!.cells.map((c) => c.text), ["0.9998", "0.9978", "0.9964", "0.9872", "0.9953"]);
+    assert.deepEqual(
+      v.rows.map((r) => r.cells[0]!.best),
+      [false, false, false, true],
+    );
+    assert.deepEqual(
+      valueTableJson(IDENTIFICATION).rows[0]!.cells.map((c) => c.text),
+      ["0.9998", "0.9978", "0.9964", "0.9872", "0.9953"],
+    );
   });
 });
 
 describe("upstream CSVs", { skip: !HAVE_SHARED && "../shared/imaginet not present" }, () => {
-  const files = HAVE_SHARED ? readdirSync(RESULTS).sort().flatMap((set) => readdirSync(path.join(RESULTS, set)).sort().map((f) => path.join(set, f))) : [];
+  const files = HAVE_SHARED
+    ? readdirSync(RESULTS)
+        .sort()
+        .flatMap((set) =>
+          readdirSync(path.join(RESULTS, set))
+            .sort()
+            .map((f) => path.join(set, f)),
+        )
+    : [];
 
   test("all 24 files round-trip byte for byte (CRLF or LF, with or without a final line break)", () => {
     assert.equal(files.length, 24);
@@ -295,13 +340,22 @@ describe("upstream CSVs", { skip: !HAVE_SHARED && "../shared/imaginet not presen
       });
       // shown labels mapped back to the file's
       const shown = tableFromUpstreamCsvs(dir, dets);
-      const csv = scoreTableCsv(shown, "Grag2021", { csvLabels: { "DALL·E 3": set === "ImagiNet" ? "DALLE3" : "DALL  E 3" }, labelHeader: parseUpstreamCsv(readFileSync(path.join(dir, "grag2021_model.csv"), "utf8")).labelHeader });
+      const csv = scoreTableCsv(shown, "Grag2021", {
+        csvLabels: { "DALL·E 3": set === "ImagiNet" ? "DALLE3" : "DALL  E 3" },
+        labelHeader: parseUpstreamCsv(readFileSync(path.join(dir, "grag2021_model.csv"), "utf8")).labelHeader,
+      });
       assert.equal(csv.replace(/\r\n$/, ""), readFileSync(path.join(dir, "grag2021_model.csv"), "utf8").replace(/\r\n$/, ""));
     }
   });
 
   test("defaults: Model header, CRLF, final line break, 4 decimals; odd labels quoted; malformed input names the line", () => {
-    assert.equal(upstreamCsv([{ label: "GAN", acc: 0.5, auc: 0.61155 }, { label: "Mean", acc: 0.5, auc: 0.61155 }]), "Model,ACC,AUC\r\nGAN,0.5000,0.6116\r\nMean,0.5000,0.6116\r\n");
+    assert.equal(
+      upstreamCsv([
+        { label: "GAN", acc: 0.5, auc: 0.61155 },
+        { label: "Mean", acc: 0.5, auc: 0.61155 },
+      ]),
+      "Model,ACC,AUC\r\nGAN,0.5000,0.6116\r\nMean,0.5000,0.6116\r\n",
+    );
     assert.throws(() => parseUpstreamCsv("Model,ACC,AUC\nGAN,0.5\n", "x.csv"), /x\.csv:2: expected/);
     assert.throws(() => parseUpstreamCsv("Model,ACC\n", "x.csv"), /x\.csv:1: expected header/);
     assert.equal(upstreamCsv([{ label: 'a,"b"\nc', acc: 0, auc: 0 }], { eol: "\n" }), 'Model,ACC,AUC\n"a,""b""\nc",0.0000,0.0000\n', "quoted as RFC 4180 does");
@@ -372,7 +426,11 @@ describe("plots (Vega-Lite → SVG)", () => {
     const elements = assertWellFormedXml(a);
     assert.equal(elements[0], "svg");
     assert.ok(elements.filter((e) => e === "path").length >= 3);
-    for (const [name, auc] of [["Ours", 0.9], ["Corvi2022", 2.2 / 3.2], ["Grag2021", 1.25 / 2.25]] as const) {
+    for (const [name, auc] of [
+      ["Ours", 0.9],
+      ["Corvi2022", 2.2 / 3.2],
+      ["Grag2021", 1.25 / 2.25],
+    ] as const) {
       const shown = trapezoidAuc(ROC_CURVES.find((c) => c.name === name)!.fpr, ROC_CURVES.find((c) => c.name === name)!.tpr);
       assert.ok(Math.abs(shown - auc) < 0.01, `${name}: ${shown}`);
       assert.ok(a.includes(`${name} (AUC ${shown.toFixed(4)})`), `legend for ${name}`);
@@ -390,7 +448,18 @@ describe("plots (Vega-Lite → SVG)", () => {
     assertWellFormedXml(sev);
     for (const n of ["Ours", "Corvi2022", "Grag2021", "JPEG quality", "Balanced accuracy"]) assert.ok(sev.includes(`>${n}<`), n);
     assert.equal(sev, await severitySvg(JPEG, { xTitle: "JPEG quality", yTitle: "Balanced accuracy", xReverse: true, yRule: 0.5 }));
-    const odd = await severitySvg([{ name: `A<B> & "C"`, points: [{ x: 1, y: 0.5 }, { x: 2, y: 0.6 }] }], { xTitle: "x", yTitle: "y" });
+    const odd = await severitySvg(
+      [
+        {
+          name: `A<B> & "C"`,
+          points: [
+            { x: 1, y: 0.5 },
+            { x: 2, y: 0.6 },
+          ],
+        },
+      ],
+      { xTitle: "x", yTitle: "y" },
+    );
     assertWellFormedXml(odd);
     assert.ok(odd.includes("A&lt;B&gt; &amp;"), "series name escaped");
     await assert.rejects(severitySvg([JPEG[0]!, JPEG[0]!], { xTitle: "x", yTitle: "y" }), /appears twice/);
@@ -403,7 +472,10 @@ describe("plots (Vega-Lite → SVG)", () => {
     assert.equal(await severitySvg(JPEG, opts), a);
     const ids = (svg: string): string[] => [...svg.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]!);
     assert.ok(ids(a).length > 0);
-    assert.deepEqual(ids(a).filter((id) => ids(b).includes(id)), []);
+    assert.deepEqual(
+      ids(a).filter((id) => ids(b).includes(id)),
+      [],
+    );
     for (const svg of [a, b]) for (const ref of svg.matchAll(/url\(#([^)]+)\)/g)) assert.ok(ids(svg).includes(ref[1]!), `dangling ${ref[0]}`);
   });
 
@@ -412,7 +484,10 @@ describe("plots (Vega-Lite → SVG)", () => {
     const y = [0, 0.5, 1, 1, 1, 1];
     assert.deepEqual(simplifyCurve(x, y), { x: [0, 0, 1], y: [0, 1, 1] });
     const big = Array.from({ length: 100001 }, (_, i) => i / 100000);
-    const s = simplifyCurve(big, big.map((v) => Math.sqrt(v)));
+    const s = simplifyCurve(
+      big,
+      big.map((v) => Math.sqrt(v)),
+    );
     assert.ok(s.x.length < 200, `${s.x.length} points`);
   });
 });
@@ -425,12 +500,20 @@ async function sampleReport(): Promise<Report> {
   if (HAVE_SHARED) {
     sections.push(
       { kind: "scores", table: tableFromUpstreamCsvs(path.join(RESULTS, "ImagiNet"), README_DETECTORS, undefined, { title: "Results group of models" }), caption: readmeNote },
-      { kind: "scores", table: tableFromUpstreamCsvs(path.join(RESULTS, "ImagiNet_Specific_Model"), UPSTREAM_DETECTORS, undefined, { title: "Results specific models" }), caption: "Corvi2022*: Corvi2022 trained on ImagiNet." },
+      {
+        kind: "scores",
+        table: tableFromUpstreamCsvs(path.join(RESULTS, "ImagiNet_Specific_Model"), UPSTREAM_DETECTORS, undefined, { title: "Results specific models" }),
+        caption: "Corvi2022*: Corvi2022 trained on ImagiNet.",
+      },
       { kind: "scores", table: tableFromUpstreamCsvs(path.join(RESULTS, "ImagiNet_Content"), UPSTREAM_DETECTORS, undefined, { title: "Results content types" }) },
     );
   } else {
     // the same layout from the README's own numbers, so the report renders without ../shared
-    for (const [title, h] of [["Results group of models", H.group], ["Results specific models", H.specific], ["Results content types", H.content]] as const) {
+    for (const [title, h] of [
+      ["Results group of models", H.group],
+      ["Results specific models", H.specific],
+      ["Results content types", H.content],
+    ] as const) {
       sections.push({ kind: "scores", table: parseScoreTableMarkdown(readmeTable(h), title) });
     }
   }
@@ -440,9 +523,22 @@ async function sampleReport(): Promise<Report> {
     { kind: "values", table: INFERENCE_TIME },
     { kind: "heading", text: "Curves" },
     { kind: "plot", title: "ROC curves", svg: await rocSvg(ROC_CURVES, { title: "ROC — ImagiNet test set", width: 340 }), caption: "Sample curves (fixed arrays), AUC in the legend." },
-    { kind: "plot", title: "Reliability diagram", svg: await reliabilitySvg(RELIABILITY, { title: "Reliability — calibration set", width: 340 }), caption: "Per bin: mean predicted probability vs fraction synthetic; bars: samples per bin." },
-    { kind: "plot", title: "JPEG severity", svg: await severitySvg(JPEG, { title: "Balanced accuracy under JPEG", xTitle: "JPEG quality", yTitle: "Balanced accuracy", xReverse: true, yRule: 0.5, yDomain: [0.4, 1], width: 340 }) },
-    { kind: "plot", title: "Resize severity", svg: await severitySvg(RESIZE, { title: "Balanced accuracy under resizing", xTitle: "Resize factor", yTitle: "Balanced accuracy", yRule: 0.5, yDomain: [0.4, 1], width: 340 }) },
+    {
+      kind: "plot",
+      title: "Reliability diagram",
+      svg: await reliabilitySvg(RELIABILITY, { title: "Reliability — calibration set", width: 340 }),
+      caption: "Per bin: mean predicted probability vs fraction synthetic; bars: samples per bin.",
+    },
+    {
+      kind: "plot",
+      title: "JPEG severity",
+      svg: await severitySvg(JPEG, { title: "Balanced accuracy under JPEG", xTitle: "JPEG quality", yTitle: "Balanced accuracy", xReverse: true, yRule: 0.5, yDomain: [0.4, 1], width: 340 }),
+    },
+    {
+      kind: "plot",
+      title: "Resize severity",
+      svg: await severitySvg(RESIZE, { title: "Balanced accuracy under resizing", xTitle: "Resize factor", yTitle: "Balanced accuracy", yRule: 0.5, yDomain: [0.4, 1], width: 340 }),
+    },
   );
   return {
     title: "ImagiNet benchmark report (sample)",
@@ -463,7 +559,7 @@ async function sampleReport(): Promise<Report> {
 describe("HTML report", () => {
   test("self-contained: inline CSS and SVG, no scripts, no external references; tables keep their marks", async () => {
     const html = reportHtml(await sampleReport());
-    assert.ok(html.startsWith("<!DOCTYPE html>\n<html lang=\"en\">"));
+    assert.ok(html.startsWith('<!DOCTYPE html>\n<html lang="en">'));
     assert.ok(!/<script|<link|<img|<iframe|\ssrc=|\shref=|@import|url\((?!#)/i.test(html), "no external resources");
     assert.ok(!/https?:\/\//.test(html.replace(/xmlns(:xlink)?="http:\/\/www\.w3\.org\/[^"]+"/g, "")), "no URLs besides SVG namespaces");
     assert.equal((html.match(/<svg/g) ?? []).length, 4);
@@ -481,14 +577,27 @@ describe("HTML report", () => {
     assert.equal(html, readFileSync(golden, "utf8"), `${golden} differs: rerun with UPDATE_REPORT_FIXTURES=1 if the change is intended`);
   });
 
-  test("headless Chromium: the page shows the tables and plots; screenshot matches the reference", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} absent (run scripts/setup.sh as root to install chromium)`, timeout: 120_000 }, async (t) => {
+  test("headless Chromium: the page shows the tables and plots; screenshot matches the reference", {
+    skip: !existsSync(CHROMIUM) && `${CHROMIUM} absent (run scripts/setup.sh as root to install chromium)`,
+    timeout: 120_000,
+  }, async (t) => {
     const { chromium } = await import("playwright-core");
     const dir = tmpDir("imaginet-report-");
     const htmlFile = path.join(dir, "report.html");
     writeFileSync(htmlFile, reportHtml(await sampleReport()));
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--font-render-hinting=none"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--font-render-hinting=none",
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, deviceScaleFactor: 1 });
@@ -543,14 +652,21 @@ describe("HTML report", () => {
       assert.equal(cur.info.width, 1200);
       assert.ok(cur.info.height > 1500, `page height ${cur.info.height}`);
       const stats = await sharp(shot).stats();
-      assert.ok(stats.channels.slice(0, 3).every((c) => c.stdev > 20), "screenshot is not blank");
+      assert.ok(
+        stats.channels.slice(0, 3).every((c) => c.stdev > 20),
+        "screenshot is not blank",
+      );
 
       // the committed reference was taken of the report made from the upstream CSVs
       if (!HAVE_SHARED) return;
       const refFile = path.join(FIXTURES, "sample-report.png");
       if (UPDATE) writeFileSync(refFile, readFileSync(shot));
       const ref = await sharp(refFile).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-      assert.deepEqual([cur.info.width, cur.info.height], [ref.info.width, ref.info.height], `screenshot ${shot} has another size than ${refFile} (fonts? rerun with UPDATE_REPORT_FIXTURES=1 if intended)`);
+      assert.deepEqual(
+        [cur.info.width, cur.info.height],
+        [ref.info.width, ref.info.height],
+        `screenshot ${shot} has another size than ${refFile} (fonts? rerun with UPDATE_REPORT_FIXTURES=1 if intended)`,
+      );
       let differing = 0;
       for (let i = 0; i < cur.data.length; i += 4) {
         const d = Math.max(Math.abs(cur.data[i]! - ref.data[i]!), Math.abs(cur.data[i + 1]! - ref.data[i + 1]!), Math.abs(cur.data[i + 2]! - ref.data[i + 2]!));

@@ -29,10 +29,14 @@ async function loadPng(file: string): Promise<RgbImage> {
 }
 
 function diff(a: Uint8Array, b: Uint8Array): { max: number; differing: number } {
-  let max = 0, differing = 0;
+  let max = 0,
+    differing = 0;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i]! - b[i]!);
-    if (d) { differing++; if (d > max) max = d; }
+    if (d) {
+      differing++;
+      if (d > max) max = d;
+    }
   }
   return { max, differing };
 }
@@ -42,7 +46,11 @@ function noiseImage(width: number, height: number, seed: number): RgbImage {
   const data = new Uint8Array(width * height * 3);
   let s = seed >>> 0 || 1;
   for (let i = 0; i < data.length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     data[i] = s & 255;
   }
   return { width, height, data };
@@ -54,7 +62,10 @@ describe(`resize matches cv2.resize (OpenCV ${index.cv2Version}) exactly`, () =>
   const inputs = new Map<string, Promise<RgbImage>>();
   const input = (name: string) => {
     let p = inputs.get(name);
-    if (!p) { p = loadPng(index.inputs[name]!.file); inputs.set(name, p); }
+    if (!p) {
+      p = loadPng(index.inputs[name]!.file);
+      inputs.set(name, p);
+    }
     return p;
   };
   for (const c of index.cases) {
@@ -75,7 +86,13 @@ describe("resize properties", () => {
   test("output dimensions and buffer length", () => {
     const src = noiseImage(31, 17, 3);
     for (const mode of MODES) {
-      for (const [w, h] of [[1, 1], [7, 40], [100, 3], [31, 18], [256, 256]] as const) {
+      for (const [w, h] of [
+        [1, 1],
+        [7, 40],
+        [100, 3],
+        [31, 18],
+        [256, 256],
+      ] as const) {
         const out = resize(src, w, h, mode);
         assert.equal(out.width, w);
         assert.equal(out.height, h);
@@ -100,10 +117,19 @@ describe("resize properties", () => {
     for (const v of [0, 1, 128, 254, 255]) {
       const src: RgbImage = { width: 613, height: 401, data: new Uint8Array(613 * 401 * 3).fill(v) };
       for (const mode of MODES) {
-        for (const [w, h] of [[256, 256], [64, 48], [700, 450], [5, 500]] as const) {
+        for (const [w, h] of [
+          [256, 256],
+          [64, 48],
+          [700, 450],
+          [5, 500],
+        ] as const) {
           const out = resize(src, w, h, mode);
           const tol = mode === "lanczos4" || mode === "bicubic" ? 1 : 0;
-          assert.equal(out.data.findIndex((x) => Math.abs(x - v) > tol), -1, `${mode} ${w}x${h} of constant ${v}`);
+          assert.equal(
+            out.data.findIndex((x) => Math.abs(x - v) > tol),
+            -1,
+            `${mode} ${w}x${h} of constant ${v}`,
+          );
         }
       }
     }

@@ -44,19 +44,28 @@ describe("results schema", () => {
     writeFileSync(sd, "./testset/faces/synthetic/sd/00002.webp,1,2,1,4\n./testset/faces/real/00003.webp,0,2,4,8\n");
     writeFileSync(calib, "./testset/photos/real/00001.webp,0,0,4,8\n./testset/faces/synthetic/sd/00002.webp,1,2,1,4\n");
     const scores = path.join(dir, "scores.csv");
-    writeFileSync(scores, "path,score\n./testset/photos/synthetic/gan/00000.webp,2.5\ntestset/photos/real/00001.webp,-1\n./testset/faces/synthetic/sd/00002.webp,0.25\n./testset/faces/real/00003.webp,-0.5\n");
+    writeFileSync(
+      scores,
+      "path,score\n./testset/photos/synthetic/gan/00000.webp,2.5\ntestset/photos/real/00001.webp,-1\n./testset/faces/synthetic/sd/00002.webp,0.25\n./testset/faces/real/00003.webp,-0.5\n",
+    );
     const run = path.join(dir, "run");
     const r = cli(["eval", "import", gan, sd, "--scores", scores, "--name", "Mine", "--out", run, "--calibration-list", calib]);
     assert.equal(r.code, 0, r.stderr);
     const loaded = await readRun(run);
     assert.equal(loaded.manifest.detector.name, "Mine");
-    assert.deepEqual(loaded.manifest.annotations.map((a) => a.file), ["test_gan.txt", "test_sd.txt", "test_calibration.txt"]);
-    assert.deepEqual(loaded.predictions.map((p) => [p.path, p.split, p.score]), [
-      ["testset/photos/synthetic/gan/00000.webp", "gan", 2.5],
-      ["testset/photos/real/00001.webp", "gan", -1],
-      ["testset/faces/synthetic/sd/00002.webp", "sd", 0.25],
-      ["testset/faces/real/00003.webp", "sd", -0.5],
-    ]);
+    assert.deepEqual(
+      loaded.manifest.annotations.map((a) => a.file),
+      ["test_gan.txt", "test_sd.txt", "test_calibration.txt"],
+    );
+    assert.deepEqual(
+      loaded.predictions.map((p) => [p.path, p.split, p.score]),
+      [
+        ["testset/photos/synthetic/gan/00000.webp", "gan", 2.5],
+        ["testset/photos/real/00001.webp", "gan", -1],
+        ["testset/faces/synthetic/sd/00002.webp", "sd", 0.25],
+        ["testset/faces/real/00003.webp", "sd", -0.5],
+      ],
+    );
     assert.equal(loaded.calibration?.length, 2);
     assert.equal(readFileSync(path.join(run, "predictions.jsonl"), "utf8").split("\n").length, 5);
 

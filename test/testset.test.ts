@@ -15,7 +15,17 @@ const files = (): string[] => ["gan", "sd", "midjourney", "dalle3"].map((g) => p
 /** Every file under a built test set with its sha256, for byte-for-byte comparisons. */
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const { files: all } = await walkFiles(dir);
-  return Object.fromEntries(all.filter((f) => f !== "testset.json").sort().map((f) => [f, createHash("sha256").update(readFileSync(path.join(dir, f))).digest("hex")]));
+  return Object.fromEntries(
+    all
+      .filter((f) => f !== "testset.json")
+      .sort()
+      .map((f) => [
+        f,
+        createHash("sha256")
+          .update(readFileSync(path.join(dir, f)))
+          .digest("hex"),
+      ]),
+  );
 }
 
 const build = (out: string, ...extra: string[]) => cli(["testset", "build", "--root", root, "--out", out, "--json", ...extra, ...files()]);
@@ -40,8 +50,14 @@ describe("testset build", () => {
     assert.equal(sd.length, 12);
     assert.match(sd[0]!, /^\.\/testset\/(photos|paintings|faces|uncategorized)\/synthetic\/sd\/00012\.webp,1,\d,1,[345]$/);
     assert.match(sd.at(-1)!, /^\.\/testset\/(photos|paintings|faces|uncategorized)\/real\/00023\.webp,0,\d,4,8$/);
-    const manifest = readFileSync(path.join(one, "manifest.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(manifest.map((m) => m.k), [...Array(32).keys()]);
+    const manifest = readFileSync(path.join(one, "manifest.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      manifest.map((m) => m.k),
+      [...Array(32).keys()],
+    );
     for (const m of manifest) {
       const crop = m.trace[0];
       assert.equal(crop.op, "random_square_crop");
@@ -80,7 +96,10 @@ describe("testset build", () => {
     assert.ok(rep.skipped >= 3 && rep.skipped < 32, `skipped ${rep.skipped}`);
     assert.equal(rep.built + rep.skipped, 32);
     assert.deepEqual(await snapshot(out), reference);
-    assert.deepEqual((await walkFiles(out)).files.filter((f) => f.endsWith(".tmp") || f.includes("partial")), []);
+    assert.deepEqual(
+      (await walkFiles(out)).files.filter((f) => f.endsWith(".tmp") || f.includes("partial")),
+      [],
+    );
   });
 
   test("a corrupt or missing source is reported, the rest is built, and the exit code counts failures", async () => {
@@ -96,8 +115,17 @@ describe("testset build", () => {
     const r = cli(["testset", "build", "--root", broken, "--out", out]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /30 built, 0 already done, 2 failed of 32/);
-    const errors = readFileSync(path.join(out, "errors.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(errors.map((e) => [e.k, e.source]), [[1, victim], [2, missing]]);
+    const errors = readFileSync(path.join(out, "errors.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      errors.map((e) => [e.k, e.source]),
+      [
+        [1, victim],
+        [2, missing],
+      ],
+    );
     assert.match(errors[0].error, /not a readable image/);
     const list = readFileSync(path.join(out, "test_gan.txt"), "utf8");
     assert.equal(list.includes("/00001.webp"), false, "failed images are not listed");

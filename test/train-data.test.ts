@@ -38,7 +38,10 @@ describe("training loader", () => {
 
   test("the epoch order is a seeded permutation; class balancing draws each class equally often", () => {
     const a = epochOrder(items, 1, 1);
-    assert.deepEqual([...a].sort((x, y) => x - y), items.map((_, i) => i));
+    assert.deepEqual(
+      [...a].sort((x, y) => x - y),
+      items.map((_, i) => i),
+    );
     assert.deepEqual(epochOrder(items, 1, 1), a);
     assert.notDeepEqual(epochOrder(items, 1, 2), a);
     const many: TrainItem[] = Array.from({ length: 4000 }, (_, i) => ({ path: `${i}`, labels: [i % 10 === 0 ? 1 : 0, 0, i % 10 === 0 ? 0 : 4, 0] }));

@@ -16,27 +16,9 @@ import { type LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoi
 import * as E from "../src/engine/index.js";
 import { toOnnx, trace } from "../src/onnx/trace.js";
 import { DetectorSession } from "../src/runtime/session.js";
-import {
-  CE_RESNET50,
-  SELFCON_RESNET50,
-  conResNet,
-  inferConResNetConfig,
-  linResNet,
-  linearStage,
-  torchvisionToEncoder,
-} from "../src/models/selfcon.js";
+import { CE_RESNET50, SELFCON_RESNET50, conResNet, inferConResNetConfig, linResNet, linearStage, torchvisionToEncoder } from "../src/models/selfcon.js";
 import { conLoss, imaginetMultiLabelLoss } from "../src/train/losses.js";
-import {
-  createModel,
-  exportStateDict,
-  inferSpec,
-  linearStep,
-  makeOptimizer,
-  representationStep,
-  stateDictSpec,
-  type StepBatch,
-  type TrainModel,
-} from "../src/train/steps.js";
+import { createModel, exportStateDict, inferSpec, linearStep, makeOptimizer, representationStep, stateDictSpec, type StepBatch, type TrainModel } from "../src/train/steps.js";
 import { REPO } from "./helpers.js";
 import { f32Tolerance, relErr, stepOperations } from "./support/tolerance.js";
 
@@ -141,7 +123,10 @@ async function checkLoss(r: Report, got: number, want: LazyTensor, key: string):
 
 /** every gradient of the fixture, and no trained parameter without one */
 async function checkGrads(r: Report, model: TrainModel, grads: Map<string, LazyTensor>, keyOf: (k: string) => string = (k) => k): Promise<void> {
-  const trained = [...model.params].filter(([, t]) => t.requiresGrad).map(([k]) => k).sort();
+  const trained = [...model.params]
+    .filter(([, t]) => t.requiresGrad)
+    .map(([k]) => k)
+    .sort();
   assert.deepEqual([...grads.keys()].map(keyOf).sort(), trained, `${r.name}: parameters with a gradient`);
   for (const [k, want] of grads) {
     const g = must(model.params, keyOf(k)).grad;
@@ -296,7 +281,14 @@ describe("training steps match PyTorch 1.13 (test/fixtures/train)", { skip }, ()
     assert.equal(a.params.get("encoder.bn1.running_mean")!.requiresGrad, false);
     assert.equal(E.trainableParams(a.params).length, keys.filter((k) => !E.isBuffer(k)).length);
     // an ImageNet-style start: torchvision keys renamed (downsample → shortcut), the rest fresh
-    const tv = new Map([...torchvisionToEncoder(new Map([["layer1.0.downsample.0.weight", 1], ["fc.weight", 2]]))]);
+    const tv = new Map([
+      ...torchvisionToEncoder(
+        new Map([
+          ["layer1.0.downsample.0.weight", 1],
+          ["fc.weight", 2],
+        ]),
+      ),
+    ]);
     assert.deepEqual([...tv.keys()], ["encoder.layer1.0.shortcut.0.weight"]);
     // partial load keeps the given values; unexpected keys are an error
     const sd = stateDict(await readTorchCheckpoint(path.join(FIX, "selfcon_sgd.pth")));
@@ -313,9 +305,30 @@ describe("training steps match PyTorch 1.13 (test/fixtures/train)", { skip }, ()
 
   test("the same definitions trace to ONNX and match eager eval mode", async () => {
     const cases = [
-      { name: "selfcon_sgd", model: (ops: Parameters<typeof conResNet>[0], sd: Map<string, LazyTensor>) => conResNet(ops, inferConResNetConfig(sd)), outputs: ["sub_feat", "feat", "encoder_sub", "encoder_feat"], kind: "selfcon" as const },
-      { name: "ce_sgd", model: (ops: Parameters<typeof conResNet>[0], sd: Map<string, LazyTensor>) => { const s = inferSpec("ce", sd); if (s.kind === "ce") linResNet(ops, s.cfg); }, outputs: ["logits", "encoder_feat"], kind: "ce" as const },
-      { name: "linear_adam", model: (ops: Parameters<typeof conResNet>[0], sd: Map<string, LazyTensor>) => { const s = inferSpec("linear", sd); if (s.kind === "linear") linearStage(ops, s.cfg); }, outputs: ["logit", "encoder_feat"], kind: "linear" as const },
+      {
+        name: "selfcon_sgd",
+        model: (ops: Parameters<typeof conResNet>[0], sd: Map<string, LazyTensor>) => conResNet(ops, inferConResNetConfig(sd)),
+        outputs: ["sub_feat", "feat", "encoder_sub", "encoder_feat"],
+        kind: "selfcon" as const,
+      },
+      {
+        name: "ce_sgd",
+        model: (ops: Parameters<typeof conResNet>[0], sd: Map<string, LazyTensor>) => {
+          const s = inferSpec("ce", sd);
+          if (s.kind === "ce") linResNet(ops, s.cfg);
+        },
+        outputs: ["logits", "encoder_feat"],
+        kind: "ce" as const,
+      },
+      {
+        name: "linear_adam",
+        model: (ops: Parameters<typeof conResNet>[0], sd: Map<string, LazyTensor>) => {
+          const s = inferSpec("linear", sd);
+          if (s.kind === "linear") linearStage(ops, s.cfg);
+        },
+        outputs: ["logit", "encoder_feat"],
+        kind: "linear" as const,
+      },
     ];
     for (const c of cases) {
       const f = await load(c.name);

@@ -63,8 +63,14 @@ describe("imaginet train", { skip }, () => {
     const got = await values(r.checkpoint!);
     assert.deepEqual([...got.keys()], [...want.keys()]);
     for (const [k, v] of want) assert.deepEqual(got.get(k), v, k);
-    const log = readFileSync(path.join(straight, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(log.filter((e) => e.type === "epoch").map((e) => e.epoch), [1, 2]);
+    const log = readFileSync(path.join(straight, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      log.filter((e) => e.type === "epoch").map((e) => e.epoch),
+      [1, 2],
+    );
     assert.ok(log.every((e) => Number.isFinite(e.loss)));
   });
 
@@ -72,7 +78,16 @@ describe("imaginet train", { skip }, () => {
     const rep = tmpDir();
     const a = await trainRepresentation({ ...base, out: rep, epochs: 1, resume: false });
     const cls = tmpDir();
-    const c = await trainClassifier({ ...base, annotations: [path.join(root, "annotations", "calibration.txt")], out: cls, epochs: 1, resume: false, encoder: a.checkpoint!, target: "origin", lr: 1e-3 });
+    const c = await trainClassifier({
+      ...base,
+      annotations: [path.join(root, "annotations", "calibration.txt")],
+      out: cls,
+      epochs: 1,
+      resume: false,
+      encoder: a.checkpoint!,
+      target: "origin",
+      lr: 1e-3,
+    });
     assert.ok(c.detector && existsSync(c.detector));
     const keys = [...stateDict(await readTorchCheckpoint(c.detector)).keys()];
     assert.ok(keys.includes("model.encoder.conv1.weight") && keys.includes("classifier.4.weight") && keys.includes("model.head.0.weight"));
@@ -91,14 +106,52 @@ describe("imaginet train", { skip }, () => {
   test("the CLI: train represent, then train classifier, in a worker thread, with --json results", () => {
     const rep = tmpDir();
     const train = path.join(root, "annotations", "train_annotations.txt");
-    const r = cli(["train", "represent", train, "--root", root, "--out", rep, "--epochs", "1", "--batch", "6", "--crop", "32", "--layers", "1,1,1,1", "--width", "0.0625", "--feat-dim", "8", "--json"]);
+    const r = cli([
+      "train",
+      "represent",
+      train,
+      "--root",
+      root,
+      "--out",
+      rep,
+      "--epochs",
+      "1",
+      "--batch",
+      "6",
+      "--crop",
+      "32",
+      "--layers",
+      "1,1,1,1",
+      "--width",
+      "0.0625",
+      "--feat-dim",
+      "8",
+      "--json",
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.lastEpoch, 1);
     assert.ok(existsSync(out.lastCheckpoint));
     assert.equal(JSON.parse(readFileSync(path.join(rep, "config.json"), "utf8")).options.epochs, 1);
     const cls = tmpDir();
-    const c = cli(["train", "classifier", path.join(root, "annotations", "calibration.txt"), "--encoder", out.lastCheckpoint, "--root", root, "--out", cls, "--epochs", "1", "--batch", "6", "--crop", "32", "--json"]);
+    const c = cli([
+      "train",
+      "classifier",
+      path.join(root, "annotations", "calibration.txt"),
+      "--encoder",
+      out.lastCheckpoint,
+      "--root",
+      root,
+      "--out",
+      cls,
+      "--epochs",
+      "1",
+      "--batch",
+      "6",
+      "--crop",
+      "32",
+      "--json",
+    ]);
     assert.equal(c.code, 0, c.stderr);
     assert.ok(existsSync(JSON.parse(c.stdout).detector));
     const bad = cli(["train", "represent", train, "--root", root, "--out", tmpDir(), "--layers", "1,1,1"]);
@@ -111,7 +164,16 @@ describe("imaginet train", { skip }, () => {
 
   test("a cross-entropy representation (--method ce) goes through train classifier to a detector that imaginet detect runs", async () => {
     const a = await trainRepresentation({ ...base, method: "ce", out: tmpDir(), epochs: 1, resume: false });
-    const c = await trainClassifier({ ...base, annotations: [path.join(root, "annotations", "calibration.txt")], out: tmpDir(), epochs: 1, resume: false, encoder: a.checkpoint!, target: "origin", lr: 1e-3 });
+    const c = await trainClassifier({
+      ...base,
+      annotations: [path.join(root, "annotations", "calibration.txt")],
+      out: tmpDir(),
+      epochs: 1,
+      resume: false,
+      encoder: a.checkpoint!,
+      target: "origin",
+      lr: 1e-3,
+    });
     const detector = c.detector!;
     // the CE model (strided trunk, fc head) under "model", the classifier beside it
     const keys = [...stateDict(await readTorchCheckpoint(detector)).keys()];

@@ -82,7 +82,6 @@ function scalarValue(dtype: NpDtype, raw: Uint8Array): PyValue {
   }
 }
 
-
 const dtypeHandler: GlobalHandler = {
   call(args) {
     if (typeof args[0] !== "string") throw new TypeError("numpy.dtype expects a type code");

@@ -124,9 +124,7 @@ export class RefusedGlobalError extends PickleError {
     readonly written: string,
     allowListName: string,
   ) {
-    super(
-      `${source}: refusing to load: the pickle references ${global}${written !== global ? ` (written as ${written})` : ""} (not on the allow-list of ${allowListName})`,
-    );
+    super(`${source}: refusing to load: the pickle references ${global}${written !== global ? ` (written as ${written})` : ""} (not on the allow-list of ${allowListName})`);
     this.name = "RefusedGlobalError";
   }
 }
@@ -172,25 +170,77 @@ function setAttributes(attrs: Map<string, PyValue>, state: PyValue, pyClass: str
 
 // Python 2 → 3 module renames that Python's unpickler applies for protocols < 3 (fix_imports), from _compat_pickle.
 const IMPORT_MAPPING: Record<string, string> = {
-  __builtin__: "builtins", copy_reg: "copyreg", Queue: "queue", SocketServer: "socketserver", ConfigParser: "configparser",
-  repr: "reprlib", tkFileDialog: "tkinter.filedialog", tkSimpleDialog: "tkinter.simpledialog", tkColorChooser: "tkinter.colorchooser",
-  tkCommonDialog: "tkinter.commondialog", Dialog: "tkinter.dialog", Tkdnd: "tkinter.dnd", tkFont: "tkinter.font",
-  tkMessageBox: "tkinter.messagebox", ScrolledText: "tkinter.scrolledtext", Tkconstants: "tkinter.constants", Tix: "tkinter.tix",
-  ttk: "tkinter.ttk", Tkinter: "tkinter", markupbase: "_markupbase", _winreg: "winreg", thread: "_thread", dummy_thread: "_dummy_thread",
-  dbhash: "dbm.bsd", dumbdbm: "dbm.dumb", dbm: "dbm.ndbm", gdbm: "dbm.gnu", xmlrpclib: "xmlrpc.client", SimpleXMLRPCServer: "xmlrpc.server",
-  httplib: "http.client", htmlentitydefs: "html.entities", HTMLParser: "html.parser", Cookie: "http.cookies", cookielib: "http.cookiejar",
-  BaseHTTPServer: "http.server", "test.test_support": "test.support", commands: "subprocess", urlparse: "urllib.parse",
-  robotparser: "urllib.robotparser", urllib2: "urllib.request", anydbm: "dbm", _abcoll: "collections.abc", cPickle: "pickle",
-  _elementtree: "xml.etree.ElementTree", FileDialog: "tkinter.filedialog", SimpleDialog: "tkinter.simpledialog",
-  DocXMLRPCServer: "xmlrpc.server", SimpleHTTPServer: "http.server", CGIHTTPServer: "http.server", UserDict: "collections",
-  UserList: "collections", UserString: "collections", whichdb: "dbm", StringIO: "io", cStringIO: "io",
+  __builtin__: "builtins",
+  copy_reg: "copyreg",
+  Queue: "queue",
+  SocketServer: "socketserver",
+  ConfigParser: "configparser",
+  repr: "reprlib",
+  tkFileDialog: "tkinter.filedialog",
+  tkSimpleDialog: "tkinter.simpledialog",
+  tkColorChooser: "tkinter.colorchooser",
+  tkCommonDialog: "tkinter.commondialog",
+  Dialog: "tkinter.dialog",
+  Tkdnd: "tkinter.dnd",
+  tkFont: "tkinter.font",
+  tkMessageBox: "tkinter.messagebox",
+  ScrolledText: "tkinter.scrolledtext",
+  Tkconstants: "tkinter.constants",
+  Tix: "tkinter.tix",
+  ttk: "tkinter.ttk",
+  Tkinter: "tkinter",
+  markupbase: "_markupbase",
+  _winreg: "winreg",
+  thread: "_thread",
+  dummy_thread: "_dummy_thread",
+  dbhash: "dbm.bsd",
+  dumbdbm: "dbm.dumb",
+  dbm: "dbm.ndbm",
+  gdbm: "dbm.gnu",
+  xmlrpclib: "xmlrpc.client",
+  SimpleXMLRPCServer: "xmlrpc.server",
+  httplib: "http.client",
+  htmlentitydefs: "html.entities",
+  HTMLParser: "html.parser",
+  Cookie: "http.cookies",
+  cookielib: "http.cookiejar",
+  BaseHTTPServer: "http.server",
+  "test.test_support": "test.support",
+  commands: "subprocess",
+  urlparse: "urllib.parse",
+  robotparser: "urllib.robotparser",
+  urllib2: "urllib.request",
+  anydbm: "dbm",
+  _abcoll: "collections.abc",
+  cPickle: "pickle",
+  _elementtree: "xml.etree.ElementTree",
+  FileDialog: "tkinter.filedialog",
+  SimpleDialog: "tkinter.simpledialog",
+  DocXMLRPCServer: "xmlrpc.server",
+  SimpleHTTPServer: "http.server",
+  CGIHTTPServer: "http.server",
+  UserDict: "collections",
+  UserList: "collections",
+  UserString: "collections",
+  whichdb: "dbm",
+  StringIO: "io",
+  cStringIO: "io",
 };
 const NAME_MAPPING: Record<string, string> = {
-  "__builtin__.xrange": "builtins.range", "__builtin__.reduce": "functools.reduce", "__builtin__.intern": "sys.intern",
-  "__builtin__.unichr": "builtins.chr", "__builtin__.unicode": "builtins.str", "__builtin__.long": "builtins.int",
-  "__builtin__.basestring": "builtins.str", "UserDict.IterableUserDict": "collections.UserDict", "UserDict.UserDict": "collections.UserDict",
-  "UserList.UserList": "collections.UserList", "UserString.UserString": "collections.UserString", "whichdb.whichdb": "dbm.whichdb",
-  "_socket.fromfd": "socket.fromfd", "_multiprocessing.Connection": "multiprocessing.connection.Connection",
+  "__builtin__.xrange": "builtins.range",
+  "__builtin__.reduce": "functools.reduce",
+  "__builtin__.intern": "sys.intern",
+  "__builtin__.unichr": "builtins.chr",
+  "__builtin__.unicode": "builtins.str",
+  "__builtin__.long": "builtins.int",
+  "__builtin__.basestring": "builtins.str",
+  "UserDict.IterableUserDict": "collections.UserDict",
+  "UserDict.UserDict": "collections.UserDict",
+  "UserList.UserList": "collections.UserList",
+  "UserString.UserString": "collections.UserString",
+  "whichdb.whichdb": "dbm.whichdb",
+  "_socket.fromfd": "socket.fromfd",
+  "_multiprocessing.Connection": "multiprocessing.connection.Connection",
   "exceptions.StandardError": "builtins.Exception",
 };
 
@@ -257,10 +307,7 @@ class Machine {
   private need(n: number): number {
     if (!Number.isSafeInteger(n) || n < 0) this.fail(`invalid length ${n}`);
     if (this.pos + n > this.data.length) {
-      throw new PickleError(
-        `${this.source}: truncated pickle: it ends at byte ${this.data.length}, inside ${OPCODES.get(this.op)?.name ?? "an opcode"} at byte ${this.opStart} (no STOP)`,
-        true,
-      );
+      throw new PickleError(`${this.source}: truncated pickle: it ends at byte ${this.data.length}, inside ${OPCODES.get(this.op)?.name ?? "an opcode"} at byte ${this.opStart} (no STOP)`, true);
     }
     const at = this.pos;
     this.pos += n;
@@ -311,7 +358,9 @@ class Machine {
     const at = this.need(n);
     if (n === 0) return 0;
     // via one hex string, so a huge LONG4 costs linear time
-    const hexDigits = Buffer.from(this.data.subarray(at, at + n)).reverse().toString("hex");
+    const hexDigits = Buffer.from(this.data.subarray(at, at + n))
+      .reverse()
+      .toString("hex");
     let v = BigInt(`0x${hexDigits}`);
     if (this.data[at + n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
     return intValue(v);
@@ -729,9 +778,7 @@ function describe(v: PyValue): string {
 }
 
 function rawUnicodeEscape(s: string): string {
-  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, u4: string | undefined, u8: string | undefined) =>
-    String.fromCodePoint(parseInt((u4 ?? u8)!, 16)),
-  );
+  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, u4: string | undefined, u8: string | undefined) => String.fromCodePoint(parseInt((u4 ?? u8)!, 16)));
 }
 
 /** A protocol-0 STRING argument: a quoted Python 2 literal with escapes, as bytes. */
@@ -834,8 +881,14 @@ export const INERT_GLOBALS: GlobalTable = new Map<string, GlobalHandler>([
   ["builtins.tuple", { call: (args) => pyTuple(iterableItems(args[0])) }],
   ["builtins.set", { call: (args) => new Set(iterableItems(args[0])) }],
   ["builtins.frozenset", { call: (args) => new Set(iterableItems(args[0])) }],
-  ["builtins.bytearray", { call: (args) => (args[0] instanceof Uint8Array ? args[0].slice() : typeof args[0] === "string" ? encodeText(args[0], args[1]) : Uint8Array.from(iterableItems(args[0]) as number[])) }],
-  ["builtins.bytes", { call: (args) => (args[0] instanceof Uint8Array ? args[0].slice() : typeof args[0] === "string" ? encodeText(args[0], args[1]) : Uint8Array.from(iterableItems(args[0]) as number[])) }],
+  [
+    "builtins.bytearray",
+    { call: (args) => (args[0] instanceof Uint8Array ? args[0].slice() : typeof args[0] === "string" ? encodeText(args[0], args[1]) : Uint8Array.from(iterableItems(args[0]) as number[])) },
+  ],
+  [
+    "builtins.bytes",
+    { call: (args) => (args[0] instanceof Uint8Array ? args[0].slice() : typeof args[0] === "string" ? encodeText(args[0], args[1]) : Uint8Array.from(iterableItems(args[0]) as number[])) },
+  ],
   // a defaultdict's factory (builtins.list, builtins.int …) is dropped, never called
   ["collections.defaultdict", { call: () => new PyDict("collections.defaultdict") }],
   ["builtins.object", valueOnly],

@@ -18,10 +18,34 @@ import { InputError } from "../util/errors.js";
 const ST_ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"] as const;
 
 const FROM_ST: Record<string, DType> = {
-  BOOL: "bool", U8: "u8", I8: "i8", I16: "i16", U16: "u16", F16: "f16", BF16: "bf16", I32: "i32", U32: "u32", F32: "f32", F64: "f64", I64: "i64", U64: "u64",
+  BOOL: "bool",
+  U8: "u8",
+  I8: "i8",
+  I16: "i16",
+  U16: "u16",
+  F16: "f16",
+  BF16: "bf16",
+  I32: "i32",
+  U32: "u32",
+  F32: "f32",
+  F64: "f64",
+  I64: "i64",
+  U64: "u64",
 };
 const TO_ST: Record<DType, string> = {
-  bool: "BOOL", u8: "U8", i8: "I8", i16: "I16", u16: "U16", f16: "F16", bf16: "BF16", i32: "I32", u32: "U32", f32: "F32", f64: "F64", i64: "I64", u64: "U64",
+  bool: "BOOL",
+  u8: "U8",
+  i8: "I8",
+  i16: "I16",
+  u16: "U16",
+  f16: "F16",
+  bf16: "BF16",
+  i32: "I32",
+  u32: "U32",
+  f32: "F32",
+  f64: "F64",
+  i64: "I64",
+  u64: "U64",
 };
 
 /** The reference refuses headers above this size. */
@@ -109,7 +133,6 @@ export async function readSafetensors(file: string): Promise<SafetensorsFile> {
   return { file, metadata, tensors, dataOffset };
 }
 
-
 /** A tensor to write: one already lazy (read when written) or data in memory. */
 export type TensorInput = LazyTensor | { dtype: DType; shape: readonly number[]; data: TypedArray };
 
@@ -118,10 +141,7 @@ function utf8Compare(a: string, b: string): number {
 }
 
 /** The header bytes (padded) and the order the tensors' data follows in. */
-export function safetensorsHeader(
-  tensors: ReadonlyMap<string, { dtype: DType; shape: readonly number[] }>,
-  metadata: Record<string, string> | null = null,
-): { header: Uint8Array; order: string[] } {
+export function safetensorsHeader(tensors: ReadonlyMap<string, { dtype: DType; shape: readonly number[] }>, metadata: Record<string, string> | null = null): { header: Uint8Array; order: string[] } {
   const rank = (d: DType): number => ST_ORDER.indexOf(TO_ST[d] as (typeof ST_ORDER)[number]);
   const order = [...tensors.keys()].sort((a, b) => rank(tensors.get(b)!.dtype) - rank(tensors.get(a)!.dtype) || utf8Compare(a, b));
   const parts: string[] = [];
@@ -151,11 +171,7 @@ export function safetensorsHeader(
  * renamed. Tensors are written one at a time (a LazyTensor is read just before it is written),
  * so memory holds one tensor, not the file.
  */
-export async function writeSafetensors(
-  file: string,
-  tensors: ReadonlyMap<string, TensorInput> | Record<string, TensorInput>,
-  metadata: Record<string, string> | null = null,
-): Promise<void> {
+export async function writeSafetensors(file: string, tensors: ReadonlyMap<string, TensorInput> | Record<string, TensorInput>, metadata: Record<string, string> | null = null): Promise<void> {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const lazy = new Map<string, LazyTensor>();
   for (const [name, t] of entries) {

@@ -12,11 +12,22 @@ import { InputError } from "../util/errors.js";
 export type DType = "f64" | "f32" | "f16" | "bf16" | "i64" | "i32" | "i16" | "i8" | "u8" | "bool" | "u16" | "u32" | "u64";
 
 export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
-  f64: 8, f32: 4, f16: 2, bf16: 2, i64: 8, i32: 4, i16: 2, i8: 1, u8: 1, bool: 1, u16: 2, u32: 4, u64: 8,
+  f64: 8,
+  f32: 4,
+  f16: 2,
+  bf16: 2,
+  i64: 8,
+  i32: 4,
+  i16: 2,
+  i8: 1,
+  u8: 1,
+  bool: 1,
+  u16: 2,
+  u32: 4,
+  u64: 8,
 };
 
-export type TypedArray =
-  | Float64Array | Float32Array | Uint16Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint32Array | BigUint64Array;
+export type TypedArray = Float64Array | Float32Array | Uint16Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint32Array | BigUint64Array;
 
 /**
  * The array read() gives for each dtype: f16 and bf16 are their raw bits in a Uint16Array unless

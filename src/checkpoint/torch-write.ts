@@ -127,7 +127,8 @@ class Pickler {
   }
 
   value(v: TorchValue): void {
-    if (v === null) this.op(0x4e); // NONE
+    if (v === null)
+      this.op(0x4e); // NONE
     else if (typeof v === "boolean") this.op(v ? 0x88 : 0x89);
     else if (typeof v === "bigint") this.int(v);
     else if (typeof v === "number") {
@@ -212,11 +213,7 @@ export function storedZip(entries: readonly { name: string; data: Uint8Array }[]
 export function torchSaveParts(value: TorchValue): Buffer[] {
   const p = new Pickler();
   const pkl = p.finish(value);
-  return storedZip([
-    { name: "archive/data.pkl", data: pkl },
-    ...p.storages.map((data, i) => ({ name: `archive/data/${i}`, data })),
-    { name: "archive/version", data: Buffer.from("3\n") },
-  ]);
+  return storedZip([{ name: "archive/data.pkl", data: pkl }, ...p.storages.map((data, i) => ({ name: `archive/data/${i}`, data })), { name: "archive/version", data: Buffer.from("3\n") }]);
 }
 
 /** Writes `value` as a torch.save checkpoint (atomically: temp file, then rename). */

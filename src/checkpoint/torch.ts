@@ -42,14 +42,38 @@ interface DtypeHandler extends GlobalHandler {
 }
 
 const STORAGE_TYPES: Record<string, DType> = {
-  FloatStorage: "f32", HalfStorage: "f16", BFloat16Storage: "bf16", DoubleStorage: "f64", LongStorage: "i64",
-  IntStorage: "i32", ShortStorage: "i16", CharStorage: "i8", ByteStorage: "u8", BoolStorage: "bool",
+  FloatStorage: "f32",
+  HalfStorage: "f16",
+  BFloat16Storage: "bf16",
+  DoubleStorage: "f64",
+  LongStorage: "i64",
+  IntStorage: "i32",
+  ShortStorage: "i16",
+  CharStorage: "i8",
+  ByteStorage: "u8",
+  BoolStorage: "bool",
 };
 
 const DTYPES: Record<string, DType> = {
-  float32: "f32", float: "f32", float16: "f16", half: "f16", bfloat16: "bf16", float64: "f64", double: "f64",
-  int64: "i64", long: "i64", int32: "i32", int: "i32", int16: "i16", short: "i16", int8: "i8", uint8: "u8", bool: "bool",
-  uint16: "u16", uint32: "u32", uint64: "u64",
+  float32: "f32",
+  float: "f32",
+  float16: "f16",
+  half: "f16",
+  bfloat16: "bf16",
+  float64: "f64",
+  double: "f64",
+  int64: "i64",
+  long: "i64",
+  int32: "i32",
+  int: "i32",
+  int16: "i16",
+  short: "i16",
+  int8: "i8",
+  uint8: "u8",
+  bool: "bool",
+  uint16: "u16",
+  uint32: "u32",
+  uint64: "u64",
 };
 
 function storageDtypeOf(v: PyValue | undefined): DType {
@@ -225,7 +249,9 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
   if (pkls.length !== 1) {
     const jit = entries.some((e) => /(^|\/)(constants\.pkl|code\/)/.test(e.name));
     if (jit) throw new InputError(`${file}: a TorchScript archive (torch.jit.save), not a torch.save checkpoint`);
-    throw new InputError(pkls.length === 0 ? `${file}: a zip archive without data.pkl: not a PyTorch checkpoint` : `${file}: the zip archive holds several data.pkl (${pkls.map((e) => e.name).join(", ")})`);
+    throw new InputError(
+      pkls.length === 0 ? `${file}: a zip archive without data.pkl: not a PyTorch checkpoint` : `${file}: the zip archive holds several data.pkl (${pkls.map((e) => e.name).join(", ")})`,
+    );
   }
   const pklEntry = pkls[0]!;
   const prefix = pklEntry.name.slice(0, -"data.pkl".length);
@@ -242,7 +268,9 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
     const pklSource = await entrySource(file, fh, size, pklEntry);
     pkl = await readEntry(file, pklSource, pklEntry);
     if (byteorder !== undefined) {
-      const text = Buffer.from(await readEntry(file, await entrySource(file, fh, size, byteorder), byteorder)).toString("latin1").trim();
+      const text = Buffer.from(await readEntry(file, await entrySource(file, fh, size, byteorder), byteorder))
+        .toString("latin1")
+        .trim();
       if (text !== "little" && text !== "big") throw new InputError(`${file}: unknown byte order ${JSON.stringify(text)}`);
       bigEndian = text === "big";
     }
@@ -267,7 +295,9 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
     if (found === undefined) throw new InputError(`the pickle references storage data/${key}, which the archive lacks`);
     const byteLength = numel * DTYPE_SIZE[dtype];
     if (found.entry.uncompressedSize !== byteLength) {
-      throw new InputError(`${file}: zip entry ${found.entry.name} holds ${found.entry.uncompressedSize} bytes, but the pickle declares storage data/${key} as ${numel} × ${DTYPE_SIZE[dtype]} = ${byteLength} bytes`);
+      throw new InputError(
+        `${file}: zip entry ${found.entry.name} holds ${found.entry.uncompressedSize} bytes, but the pickle declares storage data/${key} as ${numel} × ${DTYPE_SIZE[dtype]} = ${byteLength} bytes`,
+      );
     }
     const storage = new Storage(`data/${key}`, dtype, byteLength, found.source, file, bigEndian);
     storages.set(key, storage);
@@ -292,7 +322,11 @@ async function readEntry(file: string, source: StorageSource, e: ZipEntryInfo): 
 }
 
 function describePid(pid: PyValue): string {
-  if (Array.isArray(pid)) return `(${pid.slice(0, 1).map((x) => JSON.stringify(x)).join(", ")}, …)`;
+  if (Array.isArray(pid))
+    return `(${pid
+      .slice(0, 1)
+      .map((x) => JSON.stringify(x))
+      .join(", ")}, …)`;
   return typeof pid === "string" ? JSON.stringify(pid) : typeof pid;
 }
 
@@ -481,5 +515,3 @@ export function stateDict(tree: PyValue | TorchCheckpoint, opts: StateDictOption
 function isCheckpoint(v: PyValue | TorchCheckpoint): v is TorchCheckpoint {
   return typeof v === "object" && v !== null && !(v instanceof Map) && "format" in v && "tree" in v && "storages" in v;
 }
-
-

@@ -162,7 +162,13 @@ export function parseAnnotations(text: string, file: string, opts: ParseOptions 
   if (shape === "corvi") shape = SHAPES.corvi.re.test(lines[0]!) ? "corvi" : "corvi2";
   shape ??= detectShape(lines[0]!);
   if (shape === null) {
-    throw new AnnotationError(file, 1, `unrecognised line ${describeLine(lines[0]!)}: expected one of ${Object.values(SHAPES).map((s) => s.expected).join(", ")}`);
+    throw new AnnotationError(
+      file,
+      1,
+      `unrecognised line ${describeLine(lines[0]!)}: expected one of ${Object.values(SHAPES)
+        .map((s) => s.expected)
+        .join(", ")}`,
+    );
   }
   const { re, expected } = SHAPES[shape];
   const format: AnnotationFormat = shape === "corvi2" ? "corvi" : shape;
@@ -232,13 +238,21 @@ function labelsOf(line: string, re: RegExp): string {
 
 function checkImagiNetConsistency(file: string, lineNo: number, origin: number, group: number, specific: number): void {
   if (origin === 0 && (group !== REAL_GROUP || specific !== REAL_SPECIFIC)) {
-    throw new AnnotationError(file, lineNo, `a real image (origin 0) must have group ${REAL_GROUP} (real) and specific model ${REAL_SPECIFIC} (real), got group ${group} and specific model ${specific}`);
+    throw new AnnotationError(
+      file,
+      lineNo,
+      `a real image (origin 0) must have group ${REAL_GROUP} (real) and specific model ${REAL_SPECIFIC} (real), got group ${group} and specific model ${specific}`,
+    );
   }
   if (origin === 1 && (group === REAL_GROUP || specific === REAL_SPECIFIC)) {
     throw new AnnotationError(file, lineNo, `a synthetic image (origin 1) must have a generator group 0-3 and specific model 0-7, got group ${group} and specific model ${specific}`);
   }
   if (SPECIFIC_GROUP[specific] !== group) {
-    throw new AnnotationError(file, lineNo, `specific model ${specific} (${SPECIFICS[specific]}) belongs to group ${SPECIFIC_GROUP[specific]} (${GROUPS[SPECIFIC_GROUP[specific]!]}), not to group ${group} (${GROUPS[group]})`);
+    throw new AnnotationError(
+      file,
+      lineNo,
+      `specific model ${specific} (${SPECIFICS[specific]}) belongs to group ${SPECIFIC_GROUP[specific]} (${GROUPS[SPECIFIC_GROUP[specific]!]}), not to group ${group} (${GROUPS[group]})`,
+    );
   }
 }
 

@@ -45,8 +45,30 @@ export interface DemoPlan {
 }
 
 export const PLANS: Record<"fast" | "full", DemoPlan> = {
-  full: { size: "full", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 32, crop: 48, batch: 64, representEpochs: 14, representLr: 3e-3, classifierEpochs: 2, classifierLr: 1e-3, sweepPerGroup: 25 },
-  fast: { size: "fast", trunk: { layers: [1, 1, 1, 1], width: 1 / 16 }, featDim: 16, crop: 48, batch: 32, representEpochs: 10, representLr: 3e-3, classifierEpochs: 3, classifierLr: 1e-3, sweepPerGroup: 2 },
+  full: {
+    size: "full",
+    trunk: { layers: [1, 1, 1, 1], width: 1 / 16 },
+    featDim: 32,
+    crop: 48,
+    batch: 64,
+    representEpochs: 14,
+    representLr: 3e-3,
+    classifierEpochs: 2,
+    classifierLr: 1e-3,
+    sweepPerGroup: 25,
+  },
+  fast: {
+    size: "fast",
+    trunk: { layers: [1, 1, 1, 1], width: 1 / 16 },
+    featDim: 16,
+    crop: 48,
+    batch: 32,
+    representEpochs: 10,
+    representLr: 3e-3,
+    classifierEpochs: 3,
+    classifierLr: 1e-3,
+    sweepPerGroup: 2,
+  },
 };
 
 /**
@@ -223,7 +245,16 @@ async function testsetStage(demo: Demo): Promise<void> {
 /** What the three training stages share. */
 function trainingCommon(demo: Demo) {
   const { o, plan } = demo;
-  return { root: demo.data, batchSize: plan.batch, crop: plan.crop, seed: o.seed, workers: demo.workers, ...(o.threads ? { threads: o.threads } : {}), resume: false, recipe: demoTrainRecipe(plan.crop) };
+  return {
+    root: demo.data,
+    batchSize: plan.batch,
+    crop: plan.crop,
+    seed: o.seed,
+    workers: demo.workers,
+    ...(o.threads ? { threads: o.threads } : {}),
+    resume: false,
+    recipe: demoTrainRecipe(plan.crop),
+  };
 }
 
 /** Runs a training stage in a worker thread, into a fresh output folder. */
@@ -235,7 +266,20 @@ async function train<R>(demo: Demo, name: StageName, req: Parameters<typeof star
 /** 3. SelfCon training; returns the representation's checkpoint */
 async function representStage(demo: Demo): Promise<string> {
   const { plan } = demo;
-  const options: RepresentOptions = { ...trainingCommon(demo), annotations: [demo.annotations("train_annotations.txt")], out: demo.dir("train", "represent"), epochs: plan.representEpochs, lr: plan.representLr, warm: 0, optimizer: "adam", loss: "group", saveEvery: plan.representEpochs, method: "selfcon", size: plan.trunk, featDim: plan.featDim };
+  const options: RepresentOptions = {
+    ...trainingCommon(demo),
+    annotations: [demo.annotations("train_annotations.txt")],
+    out: demo.dir("train", "represent"),
+    epochs: plan.representEpochs,
+    lr: plan.representLr,
+    warm: 0,
+    optimizer: "adam",
+    loss: "group",
+    saveEvery: plan.representEpochs,
+    method: "selfcon",
+    size: plan.trunk,
+    featDim: plan.featDim,
+  };
   const r = await demo.stages.run("represent", trainingKey(options), async () => {
     const t = await train<{ lastCheckpoint: string }>(demo, "represent", { stage: "represent", options });
     return { outputs: [t.lastCheckpoint], info: await trainingThroughput(options.out) };
@@ -298,7 +342,12 @@ async function detectionRun(demo: Demo, weights: string, testPaths: string[]): P
  */
 async function identificationRun(demo: Demo, weights: string, testPaths: string[], detectorRows: readonly PredictionRow[]): Promise<number> {
   const model = (await buildFromCheckpoint("imaginet", weights, { nodown: true })).onnx;
-  const sample = GROUPS.flatMap((g) => detectorRows.filter((r) => r.labels[0] === 1 && r.split === g).slice(0, demo.plan.sweepPerGroup).map((r) => r.path));
+  const sample = GROUPS.flatMap((g) =>
+    detectorRows
+      .filter((r) => r.labels[0] === 1 && r.split === g)
+      .slice(0, demo.plan.sweepPerGroup)
+      .map((r) => r.path),
+  );
   const sweepItems = jpegSweep().flatMap(({ recipe, severity }) => sample.map((p) => ({ root: demo.testset, path: p, recipe, severity })));
   const items = [...testPaths.map((p) => ({ root: demo.testset, path: p })), ...sweepItems];
   const t0 = performance.now();
@@ -340,7 +389,6 @@ function stageTiming(used: DemoResult["stages"]): DemoResult["timing"] {
     return { stage: s, seconds: r.seconds, reused: r.reused, note };
   });
 }
-
 
 /**
  * What a training stage's outputs depend on: its options without where they are read from and
@@ -384,7 +432,10 @@ async function writeDemoRun({ dir, spec, weights, lists, predictions, calibratio
 
 /** Mean training throughput and epochs from a stage's metrics.jsonl. */
 async function trainingThroughput(runDir: string): Promise<Record<string, unknown>> {
-  const lines = (await fsp.readFile(path.join(runDir, "metrics.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as TrainEvent);
+  const lines = (await fsp.readFile(path.join(runDir, "metrics.jsonl"), "utf8"))
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as TrainEvent);
   const epochs = lines.filter((e): e is Extract<TrainEvent, { type: "epoch" }> => e.type === "epoch");
   const ips = epochs.reduce((a, e) => a + e.imagesPerSecond, 0) / Math.max(epochs.length, 1);
   return { epochs: epochs.length, imagesPerSecond: ips, finalLoss: epochs.at(-1)?.loss ?? null };

@@ -120,7 +120,12 @@ export class EagerOps implements Ops<Tensor> {
 }
 
 /** Runs a model definition (e.g. (ops) => grag2021(ops, cfg)) on the given inputs; returns its outputs. */
-export function runModel(model: (ops: Ops<Tensor>) => void, params: ParamStore, inputs: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>, opts: EagerOpsOptions = {}): Map<string, Tensor> {
+export function runModel(
+  model: (ops: Ops<Tensor>) => void,
+  params: ParamStore,
+  inputs: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>,
+  opts: EagerOpsOptions = {},
+): Map<string, Tensor> {
   const ops = new EagerOps(params, inputs, opts);
   model(ops);
   return ops.outputs;

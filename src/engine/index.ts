@@ -4,7 +4,28 @@
  * (node scripts/build-native.mjs).
  */
 export { native, nativeAvailable, addonPath, type TorchAddon, type DType, type HostArray, type Reduction } from "./native.js";
-export { Tensor, tidy, keep, dispose, binary, tensor, scalar, zeros, ones, empty, full, arange, eye, randn, rand, randint, randperm, type TensorLike, type CreateOptions, type RandomOptions } from "./tensor.js";
+export {
+  Tensor,
+  tidy,
+  keep,
+  dispose,
+  binary,
+  tensor,
+  scalar,
+  zeros,
+  ones,
+  empty,
+  full,
+  arange,
+  eye,
+  randn,
+  rand,
+  randint,
+  randperm,
+  type TensorLike,
+  type CreateOptions,
+  type RandomOptions,
+} from "./tensor.js";
 export { noGrad, isGradEnabled, manualSeed, setNumThreads, getNumThreads, cudaAvailable, cudaDeviceCount, torchVersion } from "./runtime.js";
 export * as nn from "./nn.js";
 export { Optimizer, SGD, Adam, AdamW, type SGDOptions, type AdamOptions } from "./optim.js";

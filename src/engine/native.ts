@@ -24,8 +24,30 @@ export type DType = "float32" | "float64" | "float16" | "bfloat16" | "int64" | "
 /** typed arrays the addon copies in (and out: bool and uint8 come out as Uint8Array, float16 widened to Float32Array) */
 export type HostArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array;
 export type UnaryOp =
-  | "neg" | "exp" | "log" | "sqrt" | "rsqrt" | "abs" | "relu" | "sigmoid" | "tanh" | "sign" | "floor" | "ceil" | "round" | "square"
-  | "log1p" | "expm1" | "sin" | "cos" | "reciprocal" | "logicalNot" | "softplus" | "gelu" | "isnan" | "isfinite";
+  | "neg"
+  | "exp"
+  | "log"
+  | "sqrt"
+  | "rsqrt"
+  | "abs"
+  | "relu"
+  | "sigmoid"
+  | "tanh"
+  | "sign"
+  | "floor"
+  | "ceil"
+  | "round"
+  | "square"
+  | "log1p"
+  | "expm1"
+  | "sin"
+  | "cos"
+  | "reciprocal"
+  | "logicalNot"
+  | "softplus"
+  | "gelu"
+  | "isnan"
+  | "isfinite";
 export type BinaryOp = "add" | "sub" | "mul" | "div" | "pow" | "maximum" | "minimum" | "remainder" | "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "logicalAnd" | "logicalOr";
 export type ReduceOp = "sum" | "mean" | "amax" | "amin" | "logsumexp" | "prod";
 export type InplaceOp = "add_" | "sub_" | "mul_" | "div_" | "copy_";

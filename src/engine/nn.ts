@@ -59,11 +59,21 @@ export function logSoftmax(x: Tensor, dim: number): Tensor {
 }
 
 export function cat(xs: readonly Tensor[], dim = 0): Tensor {
-  return w(native().cat(xs.map((x) => x.handle), dim));
+  return w(
+    native().cat(
+      xs.map((x) => x.handle),
+      dim,
+    ),
+  );
 }
 
 export function stack(xs: readonly Tensor[], dim = 0): Tensor {
-  return w(native().stack(xs.map((x) => x.handle), dim));
+  return w(
+    native().stack(
+      xs.map((x) => x.handle),
+      dim,
+    ),
+  );
 }
 
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {

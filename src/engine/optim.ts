@@ -31,7 +31,11 @@ export class Optimizer {
     readonly params: readonly Tensor[],
     options: SGDOptions | AdamOptions,
   ) {
-    this.#h = native().optimizer(kind, params.map((p) => p.handle), options);
+    this.#h = native().optimizer(
+      kind,
+      params.map((p) => p.handle),
+      options,
+    );
   }
 
   step(): void {

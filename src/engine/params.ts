@@ -24,7 +24,16 @@ export function trainableParams(store: ParamStore): Tensor[] {
 }
 
 const CHECKPOINT_DTYPES: Partial<Record<LazyTensor["dtype"], DType>> = {
-  f64: "float64", f32: "float32", f16: "float32", bf16: "float32", i64: "int64", i32: "int32", i16: "int16", i8: "int8", u8: "uint8", bool: "bool",
+  f64: "float64",
+  f32: "float32",
+  f16: "float32",
+  bf16: "float32",
+  i64: "int64",
+  i32: "int32",
+  i16: "int16",
+  i8: "int8",
+  u8: "uint8",
+  bool: "bool",
 };
 
 export interface LoadParamsOptions {
@@ -75,7 +84,13 @@ export function defaultInit(opts: InitOptions = {}): ParamInit {
   const device = opts.device;
   const seedOf = (name: string) => (Math.imul(seed, 0x9e3779b1) ^ fnv1a(name)) >>> 0;
   const uniform = (name: string, shape: readonly number[], bound: number) =>
-    tidy(() => noGrad(() => rand(shape, { seed: seedOf(name) }).mul(2 * bound).sub(bound)));
+    tidy(() =>
+      noGrad(() =>
+        rand(shape, { seed: seedOf(name) })
+          .mul(2 * bound)
+          .sub(bound),
+      ),
+    );
   const fanIn = (shape: readonly number[]) => shape.slice(1).reduce((a, b) => a * b, 1);
   return (name, shape, store) => {
     const leaf = name.slice(name.lastIndexOf(".") + 1);

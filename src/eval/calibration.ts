@@ -106,7 +106,10 @@ export function fitLogistic(x: ArrayLike<number>, y: ArrayLike<number>, opts: Lo
   const n = x.length;
 
   // Separation of the two classes along the score.
-  let min0 = Infinity, max0 = -Infinity, min1 = Infinity, max1 = -Infinity;
+  let min0 = Infinity,
+    max0 = -Infinity,
+    min1 = Infinity,
+    max1 = -Infinity;
   for (let i = 0; i < n; i++) {
     const v = x[i]!;
     if (y[i] === 1) {
@@ -165,7 +168,11 @@ export function fitLogistic(x: ArrayLike<number>, y: ArrayLike<number>, opts: Lo
   let stalled = false;
   for (; iterations < maxIter && !converged; ) {
     iterations++;
-    let ga = lambda * al, gb = 0, haa = lambda, hab = 0, hbb = 0;
+    let ga = lambda * al,
+      gb = 0,
+      haa = lambda,
+      hab = 0,
+      hbb = 0;
     for (let i = 0; i < n; i++) {
       const ui = u[i]!;
       const z = al * ui + be;
@@ -347,7 +354,9 @@ export function fitTemperature(logits: Logits, y: ArrayLike<number>, opts: Tempe
   const p = new Float64Array(k);
   // Mean NLL, derivative and second derivative in β.
   const evalAt = (beta: number): { f: number; g: number; h: number } => {
-    let f = 0, g = 0, h = 0;
+    let f = 0,
+      g = 0,
+      h = 0;
     for (let i = 0; i < n; i++) {
       const o = i * k;
       let mx = -Infinity;
@@ -374,7 +383,8 @@ export function fitTemperature(logits: Logits, y: ArrayLike<number>, opts: Tempe
   if (g0 >= 0) {
     return { T: Infinity, nll: Math.log(k), iterations: 0, warning: "the logits are no better than uniform on these labels: the best temperature is T → ∞" };
   }
-  let gInf = 0, nllZero = 0;
+  let gInf = 0,
+    nllZero = 0;
   for (let i = 0; i < n; i++) {
     const o = i * k;
     let mx = -Infinity;
@@ -462,7 +472,8 @@ export function rates(yTrue: ArrayLike<number>, scores: ArrayLike<number>, t: nu
   checkScores(scores, "score");
   if (Number.isNaN(t)) throw new Error("threshold is NaN");
   const { n0, n1 } = checkBinary(yTrue, "label");
-  let fp = 0, tp = 0;
+  let fp = 0,
+    tp = 0;
   for (let i = 0; i < scores.length; i++) {
     if (scores[i]! >= t) {
       if (yTrue[i] === 1) tp++;

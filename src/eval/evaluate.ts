@@ -143,7 +143,12 @@ function pointRow(set: RowSet, y: Uint8Array, p: Float64Array): { row: Detection
     label: set.label,
     real: yr.length - synthetic,
     synthetic,
-    acc: point(balancedAccuracy(yr, Uint8Array.from(pr, (v) => (v >= 0.5 ? 1 : 0)))),
+    acc: point(
+      balancedAccuracy(
+        yr,
+        Uint8Array.from(pr, (v) => (v >= 0.5 ? 1 : 0)),
+      ),
+    ),
     auc: point(aucFromTally(t)),
     ap: apFromTally(t),
     eer: eerFromTally(t),
@@ -209,8 +214,15 @@ export interface RankedRow {
  */
 export function resampledRow(row: RankedRow, counts: Float64Array): { auc: number; acc: number } {
   const { group, label, pred, index } = row;
-  let area2 = 0, tps = 0, pg = 0, ng = 0, current = group.length > 0 ? group[0]! : 0;
-  let tp = 0, _fn = 0, fp = 0, tn = 0;
+  let area2 = 0,
+    tps = 0,
+    pg = 0,
+    ng = 0,
+    current = group.length > 0 ? group[0]! : 0;
+  let tp = 0,
+    _fn = 0,
+    fp = 0,
+    tn = 0;
   for (let j = 0; j < group.length; j++) {
     const g = group[j]!;
     if (g !== current) {
@@ -273,13 +285,24 @@ function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: str
   let prob: (rs: readonly PredictionRow[]) => Float64Array;
   if (cal.length > 0) {
     const yCal = Uint8Array.from(cal, (r) => r.labels[0]);
-    const m = fitLogistic(Float64Array.from(cal, (r) => r.score!), yCal);
-    prob = (rs) => logisticProb(m, Float64Array.from(rs, (r) => r.score!));
+    const m = fitLogistic(
+      Float64Array.from(cal, (r) => r.score!),
+      yCal,
+    );
+    prob = (rs) =>
+      logisticProb(
+        m,
+        Float64Array.from(rs, (r) => r.score!),
+      );
     const pCal = prob(cal);
     const threshold = thresholdForFpr(yCal, pCal, opts.targetFpr);
     const atCal = rates(yCal, pCal, threshold);
     const test = dedupe(rows);
-    const atTest = rates(Uint8Array.from(test, (r) => r.labels[0]), prob(test), threshold);
+    const atTest = rates(
+      Uint8Array.from(test, (r) => r.labels[0]),
+      prob(test),
+      threshold,
+    );
     calibration = {
       a: m.a,
       b: m.b,
@@ -319,7 +342,9 @@ function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: str
     if (reals.length < synth.length) notes.push(`${SPECIFICS[s]}: only ${reals.length} real images to pair with ${synth.length} synthetic`);
     specificSets.push({ label: SPECIFICS[s]!, members: [...seededSample(reals, synth.length, opts.seed, id(`specific/${SPECIFICS[s]}/reals`)), ...synth] });
   }
-  const contentSets = CONTENTS.map((c, i) => ({ label: c === "uncategorized" ? "Uncategorised" : c[0]!.toUpperCase() + c.slice(1), members: where((r) => r.labels[1] === i) })).filter((x) => x.members.length > 0);
+  const contentSets = CONTENTS.map((c, i) => ({ label: c === "uncategorized" ? "Uncategorised" : c[0]!.toUpperCase() + c.slice(1), members: where((r) => r.labels[1] === i) })).filter(
+    (x) => x.members.length > 0,
+  );
   const allSet: RowSet = { label: "All", members: all.map((_, i) => i) };
 
   const computed = detectionRows([allSet, ...groupSets, ...specificSets, ...contentSets], y, p, opts, id("detection"));
@@ -362,13 +387,23 @@ function evaluateIdentification(run: Run, opts: Required<EvaluateOptions>): Eval
     if (rs.length === 0) continue;
     const y = Int32Array.from(rs, () => g);
     const yp = Int32Array.from(rs, pred);
-    const ci = bootstrapCi({ yTrue: y, yPred: yp }, ["accuracy"], { seed: opts.seed, id: `${run.manifest.detector.name}/identification/${GROUPS[g]}`, resamples: Math.max(1, opts.resamples) }).intervals.accuracy;
+    const ci = bootstrapCi({ yTrue: y, yPred: yp }, ["accuracy"], { seed: opts.seed, id: `${run.manifest.detector.name}/identification/${GROUPS[g]}`, resamples: Math.max(1, opts.resamples) })
+      .intervals.accuracy;
     out.push({ label: GROUP_TITLES[g]!, n: rs.length, acc: opts.resamples > 0 ? { value: ci.estimate, lo: ci.lo, hi: ci.hi } : { value: ci.estimate, lo: NaN, hi: NaN } });
   }
-  const probs = softmaxWithTemperature(rows.map((r) => r.logits!), 1);
+  const probs = softmaxWithTemperature(
+    rows.map((r) => r.logits!),
+    1,
+  );
   const y = Int32Array.from(rows, (r) => r.labels[2]);
   const cal = (run.calibration ?? []).filter((r) => r.logits !== undefined && r.labels[0] === 1);
-  const temperature = cal.length > 0 ? fitTemperature(cal.map((r) => r.logits!), Int32Array.from(cal, (r) => r.labels[2])).T : null;
+  const temperature =
+    cal.length > 0
+      ? fitTemperature(
+          cal.map((r) => r.logits!),
+          Int32Array.from(cal, (r) => r.labels[2]),
+        ).T
+      : null;
   return { rows: out, meanAcc: out.reduce((a, r) => a + r.acc.value, 0) / out.length, macroAuc: macroOvrAuc(y, probs, k), temperature };
 }
 
@@ -421,16 +456,19 @@ export function evaluateRun(run: Run, options: EvaluateOptions = {}): Evaluation
  * keep the order of `dirs`.
  */
 export async function evaluateRuns(dirs: readonly string[], options: EvaluateOptions = {}, workers = os.availableParallelism()): Promise<Evaluation[]> {
-  return mapPool(dirs, Math.max(1, workers), (dir) =>
-    new Promise<Evaluation>((resolve, reject) => {
-      const w = startWorker(new URL("./worker.js", import.meta.url), { kind: "evaluate", dir, options });
-      w.once("message", (m: { ok: true; evaluation: Evaluation } | { ok: false; error: PostedError }) => {
-        void w.terminate();
-        if (m.ok) resolve(m.evaluation);
-        else reject(rebuildError(m.error));
-      });
-      w.once("error", reject);
-    }),
+  return mapPool(
+    dirs,
+    Math.max(1, workers),
+    (dir) =>
+      new Promise<Evaluation>((resolve, reject) => {
+        const w = startWorker(new URL("./worker.js", import.meta.url), { kind: "evaluate", dir, options });
+        w.once("message", (m: { ok: true; evaluation: Evaluation } | { ok: false; error: PostedError }) => {
+          void w.terminate();
+          if (m.ok) resolve(m.evaluation);
+          else reject(rebuildError(m.error));
+        });
+        w.once("error", reject);
+      }),
   );
 }
 

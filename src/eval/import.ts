@@ -67,7 +67,12 @@ export async function joinScores(scores: Scores, annotationFiles: readonly strin
       });
     }
     if (missing.length > 0) {
-      throw new InputError(`${scores.file}: no score for ${missing.length} image(s) of ${file}, e.g. ${missing.slice(0, 3).map((m) => JSON.stringify(m)).join(", ")}`);
+      throw new InputError(
+        `${scores.file}: no score for ${missing.length} image(s) of ${file}, e.g. ${missing
+          .slice(0, 3)
+          .map((m) => JSON.stringify(m))
+          .join(", ")}`,
+      );
     }
   }
   return rows;

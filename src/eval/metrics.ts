@@ -129,7 +129,8 @@ export function rankScores(yTrue: Numbers, scores: Numbers, what = "rankScores")
   const order = orderByGroup(groupOf, groups);
   const slot = new Uint32Array(n);
   for (let j = 0; j < n; j++) {
-    const i = order[j]!, g = groupOf[i]!;
+    const i = order[j]!,
+      g = groupOf[i]!;
     slot[j] = labels[i] === 1 ? g : groups + g;
     // a group's score is its first sample's, as sklearn's threshold (this tells -0 from 0)
     if (j === 0 || g !== groupOf[order[j - 1]!]) groupScore[g] = s[i]!;
@@ -149,7 +150,8 @@ function distinctDescending(s: Float64Array): Float64Array {
 
 /** Index of v in the descending array `desc`, which holds it. */
 function groupIndex(desc: Float64Array, v: number): number {
-  let lo = 0, hi = desc.length - 1;
+  let lo = 0,
+    hi = desc.length - 1;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (desc[mid]! > v) lo = mid + 1;
@@ -239,10 +241,14 @@ export interface RocCurve {
  */
 export function rocFromTally(r: Ranking, t: Tally): RocCurve {
   // 0 / 0 at the first point too when a class is missing, as sklearn
-  const fpr: number[] = [0 / t.totalNeg], tpr: number[] = [0 / t.totalPos], thresholds: number[] = [Infinity];
-  let tps = 0, fps = 0;
+  const fpr: number[] = [0 / t.totalNeg],
+    tpr: number[] = [0 / t.totalPos],
+    thresholds: number[] = [Infinity];
+  let tps = 0,
+    fps = 0;
   for (let g = 0; g < t.pos.length; g++) {
-    const p = t.pos[g]!, q = t.neg[g]!;
+    const p = t.pos[g]!,
+      q = t.neg[g]!;
     if (p === 0 && q === 0) continue;
     tps += p;
     fps += q;
@@ -260,7 +266,8 @@ export function rocFromTally(r: Ranking, t: Tally): RocCurve {
 export function aucFromTally(t: Tally): number {
   if (!bothClasses(t)) return NaN;
   // twice the area, so integer weights keep the sum an exact integer
-  let area2 = 0, tps = 0;
+  let area2 = 0,
+    tps = 0;
   for (let g = 0; g < t.pos.length; g++) {
     const p = t.pos[g]!;
     area2 += t.neg[g]! * (2 * tps + p);
@@ -276,7 +283,9 @@ export function aucFromTally(t: Tally): number {
  */
 export function apFromTally(t: Tally): number {
   if (!bothClasses(t)) return NaN;
-  let total = 0, tps = 0, fps = 0;
+  let total = 0,
+    tps = 0,
+    fps = 0;
   for (let g = 0; g < t.pos.length; g++) {
     const p = t.pos[g]!;
     tps += p;
@@ -296,8 +305,12 @@ export function apFromTally(t: Tally): number {
  */
 export function eerFromTally(t: Tally): number {
   if (!bothClasses(t)) return NaN;
-  const P = t.totalPos, N = t.totalNeg;
-  let tps = 0, fps = 0, prevFpr = 0, prevFnr = 1;
+  const P = t.totalPos,
+    N = t.totalNeg;
+  let tps = 0,
+    fps = 0,
+    prevFpr = 0,
+    prevFnr = 1;
   for (let g = 0; g < t.pos.length; g++) {
     tps += t.pos[g]!;
     fps += t.neg[g]!;
@@ -308,9 +321,11 @@ export function eerFromTally(t: Tally): number {
       prevFnr = 1 - tps / P;
       continue;
     }
-    const fpr = fps / N, fnr = 1 - tps / P;
+    const fpr = fps / N,
+      fnr = 1 - tps / P;
     if (side === 0) return fpr;
-    const d0 = prevFpr - prevFnr, d1 = fpr - fnr;
+    const d0 = prevFpr - prevFnr,
+      d1 = fpr - fnr;
     return prevFpr + ((0 - d0) / (d1 - d0)) * (fpr - prevFpr);
   }
   return NaN; // unreachable: the last point has FPR − FNR = 1
@@ -320,7 +335,9 @@ export function eerFromTally(t: Tally): number {
 export function tprAtFprFromTally(t: Tally, maxFpr: number): number {
   if (!(maxFpr >= 0 && maxFpr <= 1)) throw new Error(`tprAtFpr: maxFpr ${maxFpr} is outside [0, 1]`);
   if (!bothClasses(t)) return NaN;
-  let tps = 0, fps = 0, best = 0;
+  let tps = 0,
+    fps = 0,
+    best = 0;
   for (let g = 0; g < t.pos.length; g++) {
     tps += t.pos[g]!;
     fps += t.neg[g]!;
@@ -374,7 +391,7 @@ export function macroOvrAuc(yTrue: Numbers, probs: Float64Array | readonly Numbe
   const what = "macroOvrAuc";
   const n = yTrue.length;
   checkNonEmpty(n, what);
-  const k = probs instanceof Float64Array ? nClasses : nClasses ?? probs[0]?.length;
+  const k = probs instanceof Float64Array ? nClasses : (nClasses ?? probs[0]?.length);
   if (k === undefined || !Number.isInteger(k) || k < 2) throw new Error(`${what}: need nClasses ≥ 2, got ${k}`);
   const column = probabilityColumns(probs, n, k, what);
   const labels = classLabels(yTrue, what, "yTrue");
@@ -382,7 +399,11 @@ export function macroOvrAuc(yTrue: Numbers, probs: Float64Array | readonly Numbe
     if (c >= k) throw new Error(`${what}: yTrue at index ${i} is ${c}, but there are ${k} classes`);
   });
   let sum = 0;
-  for (let c = 0; c < k; c++) sum += rocAuc(labels.map((l) => (l === c ? 1 : 0)), column(c));
+  for (let c = 0; c < k; c++)
+    sum += rocAuc(
+      labels.map((l) => (l === c ? 1 : 0)),
+      column(c),
+    );
   return sum / k;
 }
 
@@ -419,7 +440,8 @@ export interface LabelPairs {
 export function labelPairs(yTrue: Numbers, yPred: Numbers, nClasses?: number, what = "labelPairs"): LabelPairs {
   checkNonEmpty(yTrue.length, what);
   checkSameLength(what, yTrue, yPred, "yTrue", "yPred");
-  const t = classLabels(yTrue, what, "yTrue"), p = classLabels(yPred, what, "yPred");
+  const t = classLabels(yTrue, what, "yTrue"),
+    p = classLabels(yPred, what, "yPred");
   let max = 0;
   for (let i = 0; i < t.length; i++) max = Math.max(max, t[i]!, p[i]!);
   const k = nClasses ?? max + 1;
@@ -446,7 +468,8 @@ function confusionOf(pairs: LabelPairs, w: Float64Array | null, out = new Float6
 
 /** Mean recall over the classes with weight in yTrue (rows of the confusion matrix with a positive sum). */
 export function balancedAccuracyFromConfusion(c: Float64Array, k: number): number {
-  let sum = 0, present = 0;
+  let sum = 0,
+    present = 0;
   for (let t = 0; t < k; t++) {
     let row = 0;
     for (let p = 0; p < k; p++) row += c[t * k + p]!;
@@ -459,7 +482,8 @@ export function balancedAccuracyFromConfusion(c: Float64Array, k: number): numbe
 }
 
 export function accuracyFromConfusion(c: Float64Array, k: number): number {
-  let correct = 0, total = 0;
+  let correct = 0,
+    total = 0;
   for (let i = 0; i < k * k; i++) total += c[i]!;
   for (let t = 0; t < k; t++) correct += c[t * k + t]!;
   return correct / total;
@@ -509,7 +533,8 @@ export function brierScore(yTrue: Numbers, prob: Numbers, weights?: Numbers): nu
   checkSameLength(what, yTrue, prob, "yTrue", "prob");
   checkProbabilities(prob, what);
   const w = checkWeights(weights, y.length, what);
-  let sum = 0, total = 0;
+  let sum = 0,
+    total = 0;
   for (let i = 0; i < y.length; i++) {
     const wi = w === null ? 1 : w[i]!;
     const d = y[i]! - prob[i]!;
@@ -551,7 +576,9 @@ export function reliability(yTrue: Numbers, prob: Numbers, nBins = 15): Reliabil
   checkSameLength(what, yTrue, prob, "yTrue", "prob");
   checkProbabilities(prob, what);
   const edges = Float64Array.from({ length: nBins + 1 }, (_, k) => (k === nBins ? 1 : k * (1 / nBins)));
-  const count = new Float64Array(nBins), sumProb = new Float64Array(nBins), sumPos = new Float64Array(nBins);
+  const count = new Float64Array(nBins),
+    sumProb = new Float64Array(nBins),
+    sumPos = new Float64Array(nBins);
   for (let i = 0; i < y.length; i++) {
     const b = binOf(prob[i]!, edges);
     count[b]!++;
@@ -562,7 +589,8 @@ export function reliability(yTrue: Numbers, prob: Numbers, nBins = 15): Reliabil
   let ece = 0;
   for (let b = 0; b < nBins; b++) {
     const c = count[b]!;
-    const meanProb = c > 0 ? sumProb[b]! / c : NaN, fracPositive = c > 0 ? sumPos[b]! / c : NaN;
+    const meanProb = c > 0 ? sumProb[b]! / c : NaN,
+      fracPositive = c > 0 ? sumPos[b]! / c : NaN;
     bins.push({ lo: edges[b]!, hi: edges[b + 1]!, count: c, meanProb, fracPositive });
     if (c > 0) ece += (c / y.length) * Math.abs(fracPositive - meanProb);
   }
@@ -676,7 +704,8 @@ function drawMembers(rng: Rng, members: Uint32Array, counts: Float64Array): void
     return;
   }
   const bits = k <= 256 ? 8 : k <= 1024 ? 10 : 16;
-  const chunks = Math.floor(32 / bits), mask = (1 << bits) - 1;
+  const chunks = Math.floor(32 / bits),
+    mask = (1 << bits) - 1;
   const reject = (1 << bits) % k;
   let drawn = 0;
   while (drawn < k) {
@@ -780,7 +809,9 @@ function metricValue(m: BootstrapMetric, t: Tally | null, confusion: Float64Arra
  * gets NaN bounds.
  */
 export function bootstrapCi<M extends BootstrapMetric>(input: BootstrapInput, metrics: readonly M[], options: BootstrapOptions): BootstrapResult<M> {
-  const resamples = options.resamples ?? 1000, stratified = options.stratified ?? true, level = options.level ?? 0.95;
+  const resamples = options.resamples ?? 1000,
+    stratified = options.stratified ?? true,
+    level = options.level ?? 0.95;
   if (!Number.isInteger(resamples) || resamples < 1) throw new Error(`bootstrapCi: resamples ${resamples} is not a positive integer`);
   if (!(level > 0 && level < 1)) throw new Error(`bootstrapCi: level ${level} is outside (0, 1)`);
   if (metrics.length === 0) throw new Error("bootstrapCi: no metrics");
@@ -792,7 +823,8 @@ export function bootstrapCi<M extends BootstrapMetric>(input: BootstrapInput, me
     const values = evaluator.evaluate(resampler.next());
     for (let i = 0; i < metrics.length; i++) samples[i]![b] = values[i]!;
   }
-  const intervals = {} as Record<M, Interval>, byMetric = {} as Record<M, Float64Array>;
+  const intervals = {} as Record<M, Interval>,
+    byMetric = {} as Record<M, Float64Array>;
   metrics.forEach((m, i) => {
     intervals[m] = percentileInterval(estimates[i]!, samples[i]!, level);
     byMetric[m] = samples[i]!;
@@ -810,6 +842,7 @@ function percentileInterval(estimate: number, values: Float64Array, level: numbe
 /** numpy `percentile(..., method="linear")` of ascending `sorted` at quantile q. */
 export function percentile(sorted: Float64Array, q: number): number {
   const h = (sorted.length - 1) * q;
-  const lo = Math.floor(h), hi = Math.min(sorted.length - 1, lo + 1);
+  const lo = Math.floor(h),
+    hi = Math.min(sorted.length - 1, lo + 1);
   return sorted[lo]! + (h - lo) * (sorted[hi]! - sorted[lo]!);
 }

@@ -130,7 +130,9 @@ export async function readManifest(dir: string): Promise<RunManifest> {
 }
 
 export async function sha256OfFile(file: string): Promise<string> {
-  return createHash("sha256").update(await fsp.readFile(file)).digest("hex");
+  return createHash("sha256")
+    .update(await fsp.readFile(file))
+    .digest("hex");
 }
 
 export function hardwareInfo(): RunManifest["hardware"] {

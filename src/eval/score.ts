@@ -27,7 +27,12 @@ export async function annotatedPaths(files: readonly string[]): Promise<string[]
 
 /** Scores (binary) or logits (groups) of the items, in their order; a ProblemsError naming the images that could not be read. */
 export async function scoreItems(spec: DetectorSpec, model: ModelSource, items: readonly ToScore[], opts: Omit<DetectOptions, "perFile" | "calibration"> = {}): Promise<(number | number[])[]> {
-  const results = await detect(spec, model, items.map((i) => path.join(i.root, i.path)), { ...opts, perFile: items });
+  const results = await detect(
+    spec,
+    model,
+    items.map((i) => path.join(i.root, i.path)),
+    { ...opts, perFile: items },
+  );
   const failed = results.flatMap((r) => ("error" in r ? [`${r.file}: ${r.error}`] : []));
   if (failed.length > 0) throw new ProblemsError(`${failed.length} image(s) could not be read, so the result would be incomplete:\n  ${failed.slice(0, 10).join("\n  ")}`);
   return results.map((r) => ("logits" in r ? r.logits : "score" in r ? r.score : NaN));

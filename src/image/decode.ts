@@ -129,5 +129,7 @@ function firstLine(err: unknown): string {
  */
 export async function encodeLosslessWebp(img: RgbImage, effort = 0): Promise<Buffer> {
   const sharp = await loadSharp();
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).webp({ lossless: true, effort }).toBuffer();
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .webp({ lossless: true, effort })
+    .toBuffer();
 }

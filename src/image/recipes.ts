@@ -16,11 +16,7 @@ export const TESTSET_COMPRESSION: Step = { op: "one_of", p: 0.75, steps: [jpeg(6
 export const TESTSET: Recipe = {
   name: "testset",
   description: "random square crop of side h in [256, min(short side, 1000)] (reflect-pad if smaller), Lanczos-4 resize to 256, then with p=0.75 JPEG or WebP at q in [60, 100]",
-  steps: [
-    { op: "random_square_crop", min: 256, max: 1000 },
-    { op: "resize", size: 256, interpolation: "lanczos4" },
-    TESTSET_COMPRESSION,
-  ],
+  steps: [{ op: "random_square_crop", min: 256, max: 1000 }, { op: "resize", size: 256, interpolation: "lanczos4" }, TESTSET_COMPRESSION],
 };
 
 /** ImagiNet(train=True): the training augmentation (the 96×96 crop of training happens after it, in the loader). */

@@ -57,18 +57,25 @@ function roundHalfEven(v: number): number {
 /** saturate_cast<int>(double) (cvRound = lrint, half to even). */
 function saturateInt(v: number): number {
   const r = roundHalfEven(v);
-  return r > 2147483647 ? 2147483647 : Math.max(r , -2147483648);
+  return r > 2147483647 ? 2147483647 : Math.max(r, -2147483648);
 }
 
 function saturateShort(v: number): number {
-  return v > 32767 ? 32767 : Math.max(v , -32768);
+  return v > 32767 ? 32767 : Math.max(v, -32768);
 }
 
 // ---- kernel weights (float, as interpolateLanczos4 / interpolateCubic compute them) ----
 
 const S45 = 0.7071067811865476;
 const CS: ReadonlyArray<readonly [number, number]> = [
-  [1, 0], [-S45, -S45], [0, 1], [S45, -S45], [-1, 0], [S45, S45], [0, -1], [-S45, S45],
+  [1, 0],
+  [-S45, -S45],
+  [0, 1],
+  [S45, -S45],
+  [-1, 0],
+  [S45, S45],
+  [0, -1],
+  [-S45, S45],
 ];
 const EPS_1E6F = f32(1e-6);
 const HUGE_F = f32(1e30);
@@ -140,12 +147,21 @@ function axisTable(kind: "lanczos4" | "bicubic" | "bilinear", areaMode: boolean,
       fx = fx <= 0 ? 0 : f32(fx - Math.floor(fx));
     }
     if (horizontal && kind === "bilinear") {
-      if (sx < 0) { fx = 0; sx = 0; }
-      if (sx >= srcLen - 1) { fx = 0; sx = srcLen - 1; }
+      if (sx < 0) {
+        fx = 0;
+        sx = 0;
+      }
+      if (sx >= srcLen - 1) {
+        fx = 0;
+        sx = srcLen - 1;
+      }
     }
     if (kind === "lanczos4") lanczos4Weights(fx, w);
     else if (kind === "bicubic") cubicWeights(fx, w);
-    else { w[0] = f32(1 - fx); w[1] = fx; }
+    else {
+      w[0] = f32(1 - fx);
+      w[1] = fx;
+    }
     first[d] = sx - half + 1;
     for (let k = 0; k < ksize; k++) {
       const s = sx - half + 1 + k;
@@ -167,18 +183,31 @@ const PAD = 4;
 
 function padRow(src: Uint8Array, rowOff: number, sw: number, row: Uint8Array): void {
   row.set(src.subarray(rowOff, rowOff + sw * 3), PAD * 3);
-  const l = rowOff, r = rowOff + (sw - 1) * 3;
+  const l = rowOff,
+    r = rowOff + (sw - 1) * 3;
   for (let i = 0; i < PAD; i++) {
-    const a = i * 3, b = (PAD + sw + i) * 3;
-    row[a] = src[l]!; row[a + 1] = src[l + 1]!; row[a + 2] = src[l + 2]!;
-    row[b] = src[r]!; row[b + 1] = src[r + 1]!; row[b + 2] = src[r + 2]!;
+    const a = i * 3,
+      b = (PAD + sw + i) * 3;
+    row[a] = src[l]!;
+    row[a + 1] = src[l + 1]!;
+    row[a + 2] = src[l + 2]!;
+    row[b] = src[r]!;
+    row[b + 1] = src[r + 1]!;
+    row[b + 2] = src[r + 2]!;
   }
 }
 
 /** `xofs[dx]`: offset in the padded row of the first tap's first channel. */
 function hpass8(row: Uint8Array, out: Int32Array, o: number, xofs: Int32Array, a: Int16Array, dw: number): void {
   for (let dx = 0, t = 0; dx < dw; dx++, t += 8, o += 3) {
-    const a0 = a[t]!, a1 = a[t + 1]!, a2 = a[t + 2]!, a3 = a[t + 3]!, a4 = a[t + 4]!, a5 = a[t + 5]!, a6 = a[t + 6]!, a7 = a[t + 7]!;
+    const a0 = a[t]!,
+      a1 = a[t + 1]!,
+      a2 = a[t + 2]!,
+      a3 = a[t + 3]!,
+      a4 = a[t + 4]!,
+      a5 = a[t + 5]!,
+      a6 = a[t + 6]!,
+      a7 = a[t + 7]!;
     const p = xofs[dx]!;
     out[o] = row[p]! * a0 + row[p + 3]! * a1 + row[p + 6]! * a2 + row[p + 9]! * a3 + row[p + 12]! * a4 + row[p + 15]! * a5 + row[p + 18]! * a6 + row[p + 21]! * a7;
     out[o + 1] = row[p + 1]! * a0 + row[p + 4]! * a1 + row[p + 7]! * a2 + row[p + 10]! * a3 + row[p + 13]! * a4 + row[p + 16]! * a5 + row[p + 19]! * a6 + row[p + 22]! * a7;
@@ -188,7 +217,10 @@ function hpass8(row: Uint8Array, out: Int32Array, o: number, xofs: Int32Array, a
 
 function hpass4(row: Uint8Array, out: Int32Array, o: number, xofs: Int32Array, a: Int16Array, dw: number): void {
   for (let dx = 0, t = 0; dx < dw; dx++, t += 4, o += 3) {
-    const a0 = a[t]!, a1 = a[t + 1]!, a2 = a[t + 2]!, a3 = a[t + 3]!;
+    const a0 = a[t]!,
+      a1 = a[t + 1]!,
+      a2 = a[t + 2]!,
+      a3 = a[t + 3]!;
     const p = xofs[dx]!;
     out[o] = row[p]! * a0 + row[p + 3]! * a1 + row[p + 6]! * a2 + row[p + 9]! * a3;
     out[o + 1] = row[p + 1]! * a0 + row[p + 4]! * a1 + row[p + 7]! * a2 + row[p + 10]! * a3;
@@ -198,7 +230,8 @@ function hpass4(row: Uint8Array, out: Int32Array, o: number, xofs: Int32Array, a
 
 function hpass2(row: Uint8Array, out: Int32Array, o: number, xofs: Int32Array, a: Int16Array, dw: number): void {
   for (let dx = 0, t = 0; dx < dw; dx++, t += 2, o += 3) {
-    const a0 = a[t]!, a1 = a[t + 1]!;
+    const a0 = a[t]!,
+      a1 = a[t + 1]!;
     const p = xofs[dx]!;
     out[o] = row[p]! * a0 + row[p + 3]! * a1;
     out[o + 1] = row[p + 1]! * a0 + row[p + 4]! * a1;
@@ -209,13 +242,34 @@ function hpass2(row: Uint8Array, out: Int32Array, o: number, xofs: Int32Array, a
 // ---- vertical passes: ksize int32 rows -> one uint8 row (written through a clamped view) ----
 
 function vLanczos4(buf: Int32Array, ro: Int32Array, beta: Int16Array, bo: number, dst: Uint8ClampedArray, dOff: number, W: number): void {
-  const b0 = beta[bo]!, b1 = beta[bo + 1]!, b2 = beta[bo + 2]!, b3 = beta[bo + 3]!;
-  const b4 = beta[bo + 4]!, b5 = beta[bo + 5]!, b6 = beta[bo + 6]!, b7 = beta[bo + 7]!;
-  const o0 = ro[0]!, o1 = ro[1]!, o2 = ro[2]!, o3 = ro[3]!, o4 = ro[4]!, o5 = ro[5]!, o6 = ro[6]!, o7 = ro[7]!;
+  const b0 = beta[bo]!,
+    b1 = beta[bo + 1]!,
+    b2 = beta[bo + 2]!,
+    b3 = beta[bo + 3]!;
+  const b4 = beta[bo + 4]!,
+    b5 = beta[bo + 5]!,
+    b6 = beta[bo + 6]!,
+    b7 = beta[bo + 7]!;
+  const o0 = ro[0]!,
+    o1 = ro[1]!,
+    o2 = ro[2]!,
+    o3 = ro[3]!,
+    o4 = ro[4]!,
+    o5 = ro[5]!,
+    o6 = ro[6]!,
+    o7 = ro[7]!;
   for (let x = 0; x < W; x++) {
     // int32 arithmetic with wrap-around, as in C
-    const s = (Math.imul(buf[o0 + x]!, b0) + Math.imul(buf[o1 + x]!, b1) + Math.imul(buf[o2 + x]!, b2) + Math.imul(buf[o3 + x]!, b3) +
-      Math.imul(buf[o4 + x]!, b4) + Math.imul(buf[o5 + x]!, b5) + Math.imul(buf[o6 + x]!, b6) + Math.imul(buf[o7 + x]!, b7)) | 0;
+    const s =
+      (Math.imul(buf[o0 + x]!, b0) +
+        Math.imul(buf[o1 + x]!, b1) +
+        Math.imul(buf[o2 + x]!, b2) +
+        Math.imul(buf[o3 + x]!, b3) +
+        Math.imul(buf[o4 + x]!, b4) +
+        Math.imul(buf[o5 + x]!, b5) +
+        Math.imul(buf[o6 + x]!, b6) +
+        Math.imul(buf[o7 + x]!, b7)) |
+      0;
     dst[dOff + x] = ((s + CAST_DELTA) | 0) >> CAST_SHIFT;
   }
 }
@@ -224,10 +278,19 @@ function vLanczos4(buf: Int32Array, ro: Int32Array, beta: Int16Array, bo: number
 const CUBIC_VEC_STEP = 8;
 
 function vCubic(buf: Int32Array, ro: Int32Array, beta: Int16Array, bo: number, dst: Uint8ClampedArray, dOff: number, W: number): void {
-  const b0 = beta[bo]!, b1 = beta[bo + 1]!, b2 = beta[bo + 2]!, b3 = beta[bo + 3]!;
-  const o0 = ro[0]!, o1 = ro[1]!, o2 = ro[2]!, o3 = ro[3]!;
+  const b0 = beta[bo]!,
+    b1 = beta[bo + 1]!,
+    b2 = beta[bo + 2]!,
+    b3 = beta[bo + 3]!;
+  const o0 = ro[0]!,
+    o1 = ro[1]!,
+    o2 = ro[2]!,
+    o3 = ro[3]!;
   // float SIMD part: b * (1/2048^2) is exact; every product and sum rounded to float
-  const f0 = b0 / (COEF_SCALE * COEF_SCALE), f1 = b1 / (COEF_SCALE * COEF_SCALE), f2 = b2 / (COEF_SCALE * COEF_SCALE), f3 = b3 / (COEF_SCALE * COEF_SCALE);
+  const f0 = b0 / (COEF_SCALE * COEF_SCALE),
+    f1 = b1 / (COEF_SCALE * COEF_SCALE),
+    f2 = b2 / (COEF_SCALE * COEF_SCALE),
+    f3 = b3 / (COEF_SCALE * COEF_SCALE);
   const vecEnd = W - (W % CUBIC_VEC_STEP);
   let x = 0;
   for (; x < vecEnd; x++) {
@@ -244,15 +307,18 @@ function vCubic(buf: Int32Array, ro: Int32Array, beta: Int16Array, bo: number, d
 }
 
 function vLinear(buf: Int32Array, ro: Int32Array, beta: Int16Array, bo: number, dst: Uint8ClampedArray, dOff: number, W: number): void {
-  const b0 = beta[bo]!, b1 = beta[bo + 1]!;
-  const o0 = ro[0]!, o1 = ro[1]!;
+  const b0 = beta[bo]!,
+    b1 = beta[bo + 1]!;
+  const o0 = ro[0]!,
+    o1 = ro[1]!;
   for (let x = 0; x < W; x++) {
     dst[dOff + x] = (((b0 * (buf[o0 + x]! >> 4)) >> 16) + ((b1 * (buf[o1 + x]! >> 4)) >> 16) + 2) >> 2;
   }
 }
 
 function resizeGeneric(img: RgbImage, dw: number, dh: number, kind: "lanczos4" | "bicubic" | "bilinear", areaMode: boolean, scaleX: number, scaleY: number, invX: number, invY: number): RgbImage {
-  const sw = img.width, sh = img.height;
+  const sw = img.width,
+    sh = img.height;
   const ksize = kind === "lanczos4" ? 8 : kind === "bicubic" ? 4 : 2;
   const xt = axisTable(kind, areaMode, sw, dw, scaleX, invX, true);
   const yt = axisTable(kind, areaMode, sh, dh, scaleY, invY, false);
@@ -298,7 +364,8 @@ function resizeAreaFast(img: RgbImage, dw: number, dh: number, fx: number, fy: n
   const stride = sw * 3;
   if (fx === 2 && fy === 2) {
     for (let dy = 0; dy < dh; dy++) {
-      const r0 = dy * 2 * stride, r1 = r0 + stride;
+      const r0 = dy * 2 * stride,
+        r1 = r0 + stride;
       for (let dx = 0, o = dy * dw * 3; dx < dw; dx++) {
         const p = dx * 6;
         for (let c = 0; c < 3; c++, o++) {
@@ -325,12 +392,19 @@ function resizeAreaFast(img: RgbImage, dw: number, dh: number, fx: number, fy: n
   return { width: dw, height: dh, data: out };
 }
 
-interface AreaTab { di: Int32Array; si: Int32Array; alpha: Float32Array; n: number }
+interface AreaTab {
+  di: Int32Array;
+  si: Int32Array;
+  alpha: Float32Array;
+  n: number;
+}
 
 /** computeResizeAreaTab: the source cells (with float weights) covering each destination cell. */
 function areaTab(srcLen: number, dstLen: number, scale: number): AreaTab {
   const cap = srcLen * 2 + dstLen * 2;
-  const di = new Int32Array(cap), si = new Int32Array(cap), alpha = new Float32Array(cap);
+  const di = new Int32Array(cap),
+    si = new Int32Array(cap),
+    alpha = new Float32Array(cap);
   let k = 0;
   for (let d = 0; d < dstLen; d++) {
     const fs1 = d * scale;
@@ -341,20 +415,27 @@ function areaTab(srcLen: number, dstLen: number, scale: number): AreaTab {
     s2 = Math.min(s2, srcLen - 1);
     s1 = Math.min(s1, s2);
     if (s1 - fs1 > 1e-3) {
-      di[k] = d; si[k] = s1 - 1; alpha[k++] = (s1 - fs1) / cellWidth;
+      di[k] = d;
+      si[k] = s1 - 1;
+      alpha[k++] = (s1 - fs1) / cellWidth;
     }
     for (let s = s1; s < s2; s++) {
-      di[k] = d; si[k] = s; alpha[k++] = 1.0 / cellWidth;
+      di[k] = d;
+      si[k] = s;
+      alpha[k++] = 1.0 / cellWidth;
     }
     if (fs2 - s2 > 1e-3) {
-      di[k] = d; si[k] = s2; alpha[k++] = Math.min(Math.min(fs2 - s2, 1), cellWidth) / cellWidth;
+      di[k] = d;
+      si[k] = s2;
+      alpha[k++] = Math.min(Math.min(fs2 - s2, 1), cellWidth) / cellWidth;
     }
   }
   return { di, si, alpha, n: k };
 }
 
 function resizeArea(img: RgbImage, dw: number, dh: number, scaleX: number, scaleY: number): RgbImage {
-  const sw = img.width, sh = img.height;
+  const sw = img.width,
+    sh = img.height;
   const xt = areaTab(sw, dw, scaleX);
   const yt = areaTab(sh, dh, scaleY);
   const W = dw * 3;
@@ -398,7 +479,8 @@ function resizeArea(img: RgbImage, dw: number, dh: number, scaleX: number, scale
  * "bicubic" = INTER_CUBIC, "bilinear" = INTER_LINEAR, "area" = INTER_AREA. Pure and synchronous.
  */
 export function resize(img: RgbImage, width: number, height: number, interpolation: ResizeInterpolation): RgbImage {
-  const sw = img.width, sh = img.height;
+  const sw = img.width,
+    sh = img.height;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     throw new RangeError(`resize: target size must be positive integers, got ${width}x${height}`);
   }
@@ -407,9 +489,12 @@ export function resize(img: RgbImage, width: number, height: number, interpolati
   }
   if (width === sw && height === sh) return { width, height, data: img.data.slice() };
 
-  const invX = width / sw, invY = height / sh;
-  const scaleX = 1 / invX, scaleY = 1 / invY;
-  const iscaleX = saturateInt(scaleX), iscaleY = saturateInt(scaleY);
+  const invX = width / sw,
+    invY = height / sh;
+  const scaleX = 1 / invX,
+    scaleY = 1 / invY;
+  const iscaleX = saturateInt(scaleX),
+    iscaleY = saturateInt(scaleY);
   const isAreaFast = Math.abs(scaleX - iscaleX) < DBL_EPSILON && Math.abs(scaleY - iscaleY) < DBL_EPSILON;
 
   let mode = interpolation;

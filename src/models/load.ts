@@ -177,7 +177,8 @@ export async function collectWeights(
     else unexpected.push(k);
   }
   if (missing.length + misShaped.length + unexpected.length > 0) {
-    const list = (title: string, xs: string[]) => (xs.length ? [`${title} (${xs.length}):`, ...xs.slice(0, 50).map((x) => `  ${x}`), ...(xs.length > 50 ? [`  … and ${xs.length - 50} more`] : [])] : []);
+    const list = (title: string, xs: string[]) =>
+      xs.length ? [`${title} (${xs.length}):`, ...xs.slice(0, 50).map((x) => `  ${x}`), ...(xs.length > 50 ? [`  … and ${xs.length - 50} more`] : [])] : [];
     throw new InputError(
       [`the checkpoint does not match the ${c.arch} model:`, ...list("missing keys", missing), ...list("unexpected keys", unexpected), ...list("mis-shaped keys", misShaped)].join("\n"),
     );

@@ -101,7 +101,10 @@ export function corvi2022<T>(ops: Ops<T>, cfg: ResNetConfig = RESNET50_NODOWN, p
 export function corvi2022Average<T>(ops: AttentionOps<T>, members: readonly { trunk: ResNetConfig; prefix: string }[]): void {
   const x = ops.input(IMAGE_INPUT, ["batch", 3, "height", "width"]);
   const maps = members.map((m) => corviLogitMap(new Scope(ops, m.prefix), x, m.trunk));
-  const map = ops.scale(maps.reduce((a, b) => ops.add(a, b)), 1 / maps.length);
+  const map = ops.scale(
+    maps.reduce((a, b) => ops.add(a, b)),
+    1 / maps.length,
+  );
   ops.output("logit_map", map);
   ops.output("logit", ops.mean(map, [2, 3], false));
 }

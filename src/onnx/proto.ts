@@ -190,7 +190,12 @@ function writeTensor(w: ProtoWriter, t: TensorProto): void {
   w.string(8, t.name); // name
   if (t.external) {
     const e = t.external;
-    for (const [k, v] of [["location", e.location], ["offset", String(e.offset)], ["length", String(e.length)]] as const) w.message(13, (m) => m.string(1, k).string(2, v)); // external_data
+    for (const [k, v] of [
+      ["location", e.location],
+      ["offset", String(e.offset)],
+      ["length", String(e.length)],
+    ] as const)
+      w.message(13, (m) => m.string(1, k).string(2, v)); // external_data
     w.int(14, 1); // data_location = EXTERNAL
   } else w.bytes(9, t.raw); // raw_data
 }

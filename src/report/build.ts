@@ -76,7 +76,11 @@ async function plots(evals: readonly Evaluation[]): Promise<{ name: string; titl
   const det = evals.filter((e) => e.detection);
   const out: { name: string; title: string; svg: string }[] = [];
   if (det.length > 0) {
-    out.push({ name: "roc", title: "ROC curves (all test images)", svg: await rocSvg(det.map((e) => ({ name: e.detector, fpr: e.detection!.roc.fpr, tpr: e.detection!.roc.tpr, auc: e.detection!.all.auc.value }))) });
+    out.push({
+      name: "roc",
+      title: "ROC curves (all test images)",
+      svg: await rocSvg(det.map((e) => ({ name: e.detector, fpr: e.detection!.roc.fpr, tpr: e.detection!.roc.tpr, auc: e.detection!.all.auc.value }))),
+    });
     out.push({
       name: "reliability",
       title: "Reliability (calibrated probabilities)",
@@ -92,9 +96,7 @@ async function plots(evals: readonly Evaluation[]): Promise<{ name: string; titl
   const families = [...new Set(evals.flatMap((e) => e.robustness.map((p) => p.perturbation)))].sort();
   const familyFiles = fileNames(families);
   for (const fam of families) {
-    const series = evals
-      .map((e) => ({ name: e.detector, points: e.robustness.filter((p) => p.perturbation === fam).map((p) => ({ x: p.severity, y: p.acc })) }))
-      .filter((s) => s.points.length > 0);
+    const series = evals.map((e) => ({ name: e.detector, points: e.robustness.filter((p) => p.perturbation === fam).map((p) => ({ x: p.severity, y: p.acc })) })).filter((s) => s.points.length > 0);
     out.push({
       name: `robustness-${familyFiles.get(fam)!}`,
       title: `Robustness: ${fam}`,
@@ -120,7 +122,10 @@ export function fileNames(names: readonly string[]): Map<string, string> {
   for (const n of names) {
     if (plainCount.get(lower(n)) === 1) out.set(n, n);
     else {
-      const slug = n.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._-]+/, "").slice(0, 60);
+      const slug = n
+        .replace(/[^A-Za-z0-9._-]+/g, "_")
+        .replace(/^[._-]+/, "")
+        .slice(0, 60);
       out.set(n, `${slug || "x"}-${createHash("sha256").update(n).digest("hex").slice(0, 8)}`);
     }
   }
@@ -169,7 +174,10 @@ export async function writeReport(evals: readonly Evaluation[], dir: string): Pr
       csvFiles.push({ path: rel, detector: det, table: t.key });
     }
   }
-  for (const [key, table] of [["identification", identificationTable(evals)], ["extras", extrasTable(evals)]] as const) {
+  for (const [key, table] of [
+    ["identification", identificationTable(evals)],
+    ["extras", extrasTable(evals)],
+  ] as const) {
     if (!table) continue;
     md.push(`#### ${table.title}`, valueTableMarkdown(table), "");
     sections.push({ kind: "values", table });

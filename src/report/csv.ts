@@ -120,11 +120,7 @@ export function writeLikeUpstream(csv: UpstreamCsv, digits = 4): string {
  * table has a Mean row. Missing cells are left out. `csvLabels` maps shown labels back to the file's
  * (`DALL·E 3` → `DALLE3`); labels not in it are written as shown.
  */
-export function scoreTableCsv(
-  table: ScoreTable,
-  column: number | string,
-  opts: UpstreamCsvOptions & { csvLabels?: Readonly<Record<string, string>> } = {},
-): string {
+export function scoreTableCsv(table: ScoreTable, column: number | string, opts: UpstreamCsvOptions & { csvLabels?: Readonly<Record<string, string>> } = {}): string {
   const j = typeof column === "number" ? column : table.columns.indexOf(column);
   if (j < 0 || j >= table.columns.length) throw new Error(`no column ${JSON.stringify(column)} in table ${JSON.stringify(table.title)}`);
   const rows: UpstreamCsvRow[] = [];

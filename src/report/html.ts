@@ -162,9 +162,7 @@ export function reportHtml(report: Report): string {
   };
   for (const s of report.sections) {
     if (s.kind === "plot") {
-      figures.push(
-        `<figure aria-label="${escapeHtml(s.title)}">\n${checkSvg(s.svg, s.title)}${s.caption ? `\n<figcaption>${escapeHtml(s.caption)}</figcaption>` : ""}\n</figure>`,
-      );
+      figures.push(`<figure aria-label="${escapeHtml(s.title)}">\n${checkSvg(s.svg, s.title)}${s.caption ? `\n<figcaption>${escapeHtml(s.caption)}</figcaption>` : ""}\n</figure>`);
       continue;
     }
     flush();

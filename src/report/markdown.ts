@@ -13,18 +13,7 @@
  * The README deviates from that rule in a few places; `README_LAYOUTS` holds those deviations, so that
  * the README's tables come out byte for byte when fed the README's numbers.
  */
-import {
-  MEAN_LABEL,
-  expandMeanColumn,
-  rowMarks,
-  scoreText,
-  valueMarks,
-  valueText,
-  type Cell,
-  type Score,
-  type ScoreTable,
-  type ValueTable,
-} from "./table.js";
+import { MEAN_LABEL, expandMeanColumn, rowMarks, scoreText, valueMarks, valueText, type Cell, type Score, type ScoreTable, type ValueTable } from "./table.js";
 import { formatMetric } from "./csv.js";
 
 export interface MarkdownLayout {
@@ -118,19 +107,11 @@ export function scoreTableMarkdown(table: ScoreTable, layout: MarkdownLayout = {
   const widths = computed.map((w, j) => layout.widths?.[j] ?? w);
   const headerWidths = widths.map((w, j) => layout.headerWidths?.[j] ?? w);
   const sepWidths = widths.map((w, j) => layout.separatorWidths?.[j] ?? w);
-  const out = [
-    line([corner, ...columns].map((h, j) => cell(center(h, headerWidths[j]!)))),
-    line(sepWidths.map((w) => `:${"-".repeat(w)}:`)),
-  ];
+  const out = [line([corner, ...columns].map((h, j) => cell(center(h, headerWidths[j]!)))), line(sepWidths.map((w) => `:${"-".repeat(w)}:`))];
   for (const r of allRows) {
     const marks = rowMarks(r.cells, digits);
     const labelWidth = r.mean ? (layout.meanLabelWidth ?? widths[0]!) : widths[0]!;
-    out.push(
-      line([
-        cell(padEnd(r.label, labelWidth)),
-        ...table.columns.map((_, j) => cell(center(markedScore(r.cells[j] ?? null, marks.acc.has(j), marks.auc.has(j), digits), widths[j + 1]!))),
-      ]),
-    );
+    out.push(line([cell(padEnd(r.label, labelWidth)), ...table.columns.map((_, j) => cell(center(markedScore(r.cells[j] ?? null, marks.acc.has(j), marks.auc.has(j), digits), widths[j + 1]!)))]));
   }
   return `${out.join("\n")}\n`;
 }
@@ -141,10 +122,7 @@ export function valueTableMarkdown(table: ValueTable, layout: MarkdownLayout = {
   const marks = valueMarks(t);
   const hasLabel = t.corner !== null;
   const header = [...(hasLabel ? [t.corner!] : []), ...t.columns].map(escapeMarkdownCell);
-  const body = t.rows.map((r, i) => [
-    ...(hasLabel ? [escapeMarkdownCell(r.label)] : []),
-    ...t.columns.map((_, j) => (marks[i]![j] ? bold(valueText(t, i, j)) : valueText(t, i, j))),
-  ]);
+  const body = t.rows.map((r, i) => [...(hasLabel ? [escapeMarkdownCell(r.label)] : []), ...t.columns.map((_, j) => (marks[i]![j] ? bold(valueText(t, i, j)) : valueText(t, i, j)))]);
   const plain = t.rows.map((r, i) => [...(hasLabel ? [escapeMarkdownCell(r.label)] : []), ...t.columns.map((_, j) => valueText(t, i, j))]);
   const computed = header.map((h, j) => Math.max(textWidth(h), ...plain.map((r) => textWidth(r[j] ?? ""))));
   const widths = computed.map((w, j) => layout.widths?.[j] ?? w);
@@ -164,7 +142,13 @@ export function valueTableMarkdown(table: ValueTable, layout: MarkdownLayout = {
  */
 export function parseScoreTableMarkdown(markdown: string, title = ""): ScoreTable {
   const lines = markdown.split(/\r?\n/).filter((l) => l.trim().startsWith("|"));
-  const split = (l: string): string[] => l.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
+  const split = (l: string): string[] =>
+    l
+      .trim()
+      .replace(/^\|/, "")
+      .replace(/\|$/, "")
+      .split("|")
+      .map((c) => c.trim());
   const strip = (s: string): string => s.replace(/\*\*|<\/?ins>/g, "").trim();
   const [head, sep, ...rest] = lines;
   if (!head || !sep || !/^[|:\-\s]+$/.test(sep)) throw new Error("not a Markdown table (no header and alignment row)");

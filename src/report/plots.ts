@@ -108,10 +108,15 @@ export function simplifyCurve(xs: number[], ys: number[], eps = 1 / 2000): { x: 
   const stack: [number, number][] = [[0, n - 1]];
   while (stack.length > 0) {
     const [a, b] = stack.pop()!;
-    const ax = xs[a]!, ay = ys[a]!, bx = xs[b]!, by = ys[b]!;
-    const dx = bx - ax, dy = by - ay;
+    const ax = xs[a]!,
+      ay = ys[a]!,
+      bx = xs[b]!,
+      by = ys[b]!;
+    const dx = bx - ax,
+      dy = by - ay;
     const len = Math.hypot(dx, dy);
-    let worst = -1, at = -1;
+    let worst = -1,
+      at = -1;
     for (let i = a + 1; i < b; i++) {
       const d = len === 0 ? Math.hypot(xs[i]! - ax, ys[i]! - ay) : Math.abs(dy * (xs[i]! - ax) - dx * (ys[i]! - ay)) / len;
       if (d > worst) (worst = d), (at = i);
@@ -121,7 +126,8 @@ export function simplifyCurve(xs: number[], ys: number[], eps = 1 / 2000): { x: 
       stack.push([a, at], [at, b]);
     }
   }
-  const x: number[] = [], y: number[] = [];
+  const x: number[] = [],
+    y: number[] = [];
   for (let i = 0; i < n; i++) if (keep[i]) x.push(xs[i]!), y.push(ys[i]!);
   return { x, y };
 }
@@ -139,7 +145,10 @@ function checkNames(names: string[], what: string): void {
 
 /** ROC curves of several detectors on one chart; the legend shows each AUC with 4 decimals. */
 export async function rocSvg(curves: RocCurve[], opts: PlotOptions = {}): Promise<string> {
-  checkNames(curves.map((c) => c.name), "rocSvg");
+  checkNames(
+    curves.map((c) => c.name),
+    "rocSvg",
+  );
   const labels = curves.map((c) => `${c.name} (AUC ${(c.auc ?? trapezoidAuc(c.fpr, c.tpr)).toFixed(4)})`);
   const values = curves.flatMap((c, k) => {
     if (c.fpr.length !== c.tpr.length) throw new Error(`rocSvg: ${c.name}: fpr and tpr lengths differ`);
@@ -155,7 +164,12 @@ export async function rocSvg(curves: RocCurve[], opts: PlotOptions = {}): Promis
     config: baseConfig(),
     layer: [
       {
-        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
         mark: { type: "line", color: "#999999", strokeDash: [4, 4], strokeWidth: 1 },
         encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
       },
@@ -176,11 +190,12 @@ export async function rocSvg(curves: RocCurve[], opts: PlotOptions = {}): Promis
 
 /** Reliability diagram (top) over the number of samples per bin (bottom), one colour per series. */
 export async function reliabilitySvg(series: ReliabilitySeries[], opts: PlotOptions = {}): Promise<string> {
-  checkNames(series.map((s) => s.name), "reliabilitySvg");
-  const labels = series.map((s) => (s.ece === undefined ? s.name : `${s.name} (ECE ${s.ece.toFixed(4)})`));
-  const points = series.flatMap((s, k) =>
-    s.bins.filter((b) => b.count > 0).map((b) => ({ series: labels[k]!, p: r6(b.meanPredicted), f: r6(b.fractionPositive), n: b.count })),
+  checkNames(
+    series.map((s) => s.name),
+    "reliabilitySvg",
   );
+  const labels = series.map((s) => (s.ece === undefined ? s.name : `${s.name} (ECE ${s.ece.toFixed(4)})`));
+  const points = series.flatMap((s, k) => s.bins.filter((b) => b.count > 0).map((b) => ({ series: labels[k]!, p: r6(b.meanPredicted), f: r6(b.fractionPositive), n: b.count })));
   // Counts: each bin's width is shared among the series, so bars of different series sit side by side.
   const bars = series.flatMap((s, k) =>
     s.bins.map((b) => {
@@ -202,7 +217,12 @@ export async function reliabilitySvg(series: ReliabilitySeries[], opts: PlotOpti
         height: opts.height ?? width,
         layer: [
           {
-            data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+            data: {
+              values: [
+                { x: 0, y: 0 },
+                { x: 1, y: 1 },
+              ],
+            },
             mark: { type: "line", color: "#999999", strokeDash: [4, 4], strokeWidth: 1 },
             encoding: { x: { field: "x", ...x }, y: { field: "y", type: "quantitative" } },
           },
@@ -237,7 +257,10 @@ export async function reliabilitySvg(series: ReliabilitySeries[], opts: PlotOpti
 
 /** A metric against perturbation strength, one line (with points) per detector. */
 export async function severitySvg(series: SeveritySeries[], opts: SeverityOptions): Promise<string> {
-  checkNames(series.map((s) => s.name), "severitySvg");
+  checkNames(
+    series.map((s) => s.name),
+    "severitySvg",
+  );
   const values = series.flatMap((s) => [...s.points].sort((a, b) => a.x - b.x).map((p) => ({ series: s.name, x: r6(p.x), y: r6(p.y) })));
   const xs = values.map((v) => v.x);
   const width = opts.width ?? 340;
@@ -296,7 +319,10 @@ function prefixIds(svg: string): string {
   let out = svg;
   for (const id of new Set(ids)) {
     const esc = id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    out = out.replace(new RegExp(`(\\sid=")${esc}"`, "g"), `$1${prefix}${id}"`).replace(new RegExp(`url\\(#${esc}\\)`, "g"), `url(#${prefix}${id})`).replace(new RegExp(`href="#${esc}"`, "g"), `href="#${prefix}${id}"`);
+    out = out
+      .replace(new RegExp(`(\\sid=")${esc}"`, "g"), `$1${prefix}${id}"`)
+      .replace(new RegExp(`url\\(#${esc}\\)`, "g"), `url(#${prefix}${id})`)
+      .replace(new RegExp(`href="#${esc}"`, "g"), `href="#${prefix}${id}"`);
   }
   return out;
 }

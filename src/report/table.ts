@@ -205,17 +205,22 @@ export function expandMeanColumn(table: ValueTable): ValueTable {
 /** `marks[row][col]`: whether a ValueTable cell is bold (best), on values as shown. */
 export function valueMarks(table: ValueTable): boolean[][] {
   const t = expandMeanColumn(table);
-  const shown = t.rows.map((r, i) => r.values.map((_, j) => {
-    const n = Number(valueText(t, i, j));
-    return valueText(t, i, j) === "" || !Number.isFinite(n) ? Number.NaN : n;
-  }));
+  const shown = t.rows.map((r, i) =>
+    r.values.map((_, j) => {
+      const n = Number(valueText(t, i, j));
+      return valueText(t, i, j) === "" || !Number.isFinite(n) ? Number.NaN : n;
+    }),
+  );
   const marks = shown.map((r) => r.map(() => false));
   if (!t.best) return marks;
   if (t.best.along === "row") {
     shown.forEach((r, i) => bestIndices(r, t.best!.better).forEach((j) => (marks[i]![j] = true)));
   } else {
     t.columns.forEach((_, j) => {
-      bestIndices(shown.map((r) => r[j] ?? Number.NaN), t.best!.better).forEach((i) => (marks[i]![j] = true));
+      bestIndices(
+        shown.map((r) => r[j] ?? Number.NaN),
+        t.best!.better,
+      ).forEach((i) => (marks[i]![j] = true));
     });
   }
   return marks;

@@ -29,7 +29,12 @@ export async function expandInputs(inputs: readonly string[]): Promise<string[]>
     const st = await fsp.stat(input).catch(() => null);
     if (st?.isDirectory()) {
       const entries = await fsp.readdir(input, { recursive: true, withFileTypes: true });
-      out.push(...entries.filter((e) => !e.isDirectory() && IMAGE_EXTENSIONS.test(e.name)).map((e) => path.join(e.parentPath, e.name)).sort());
+      out.push(
+        ...entries
+          .filter((e) => !e.isDirectory() && IMAGE_EXTENSIONS.test(e.name))
+          .map((e) => path.join(e.parentPath, e.name))
+          .sort(),
+      );
     } else out.push(input);
   }
   return out;
@@ -68,13 +73,21 @@ export async function buildModel(spec: DetectorSpec, files: readonly string[], o
   }
   if (!spec.anchors) return (await buildFromCheckpoint(spec.arch, files[0]!, build)).onnx;
   if (!opts.anchors || opts.anchors.length === 0) {
-    throw new InputError(`${spec.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`);
+    throw new InputError(
+      `${spec.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`,
+    );
   }
   const sd = stateDict(await readTorchCheckpoint(files[0]!));
   const features = await buildFromStateDict(spec.arch, sd, build);
   const prepared = await prepareAll(spec, opts.anchors, opts.workers ?? 0);
   const bad = prepared.filter((p) => "error" in p);
-  if (bad.length > 0) throw new InputError(`${bad.length} anchor image(s) could not be read: ${bad.slice(0, 5).map((p) => `${p.file} (${"error" in p ? p.error : ""})`).join(", ")}`);
+  if (bad.length > 0)
+    throw new InputError(
+      `${bad.length} anchor image(s) could not be read: ${bad
+        .slice(0, 5)
+        .map((p) => `${p.file} (${"error" in p ? p.error : ""})`)
+        .join(", ")}`,
+    );
   const anchor = await computeAnchor(features.onnx, prepared as NormalizedImage[], opts);
   return (await buildFromStateDict(spec.arch, sd, { ...build, anchor })).onnx;
 }

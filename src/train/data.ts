@@ -102,9 +102,7 @@ export class TrainLoader {
   private async batch(epoch: number, positions: readonly number[], start: number): Promise<Batch> {
     const items = positions.map((i) => this.o.items[i]!);
     const views = await Promise.all(
-      Array.from({ length: this.o.views }, (_, v) =>
-        Promise.all(items.map((it, k) => this.preparer.prepare(path.join(this.o.root, it.path), `${epoch}/${start + k}/${it.path}/${v}`))),
-      ),
+      Array.from({ length: this.o.views }, (_, v) => Promise.all(items.map((it, k) => this.preparer.prepare(path.join(this.o.root, it.path), `${epoch}/${start + k}/${it.path}/${v}`)))),
     );
     const first = views[0]![0]!;
     if ("error" in first) throw new InputError(`training image ${first.file}: ${first.error}`);

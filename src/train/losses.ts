@@ -28,13 +28,25 @@ export function conLoss(features: Tensor, labels: Tensor | null, temperature = 0
   // mask.repeat(V, V) of eq(labels, labelsᵀ) = eq over the labels repeated V times
   let mask: Tensor;
   if (labels === null) {
-    const ids = tensor(Int32Array.from({ length: m }, (_, i) => i % n), [m]);
+    const ids = tensor(
+      Int32Array.from({ length: m }, (_, i) => i % n),
+      [m],
+    );
     const idsOn = device === "cpu" ? ids : ids.to(device);
-    mask = idsOn.reshape([m, 1]).eq(idsOn.reshape([1, m])).to("float32");
+    mask = idsOn
+      .reshape([m, 1])
+      .eq(idsOn.reshape([1, m]))
+      .to("float32");
   } else {
     if (labels.numel !== n) throw new Error(`conLoss: ${labels.numel} labels for ${n} samples`);
-    const rep = nn.cat(Array.from({ length: views }, () => labels.reshape([n])), 0);
-    mask = rep.reshape([m, 1]).eq(rep.reshape([1, m])).to("float32");
+    const rep = nn.cat(
+      Array.from({ length: views }, () => labels.reshape([n])),
+      0,
+    );
+    mask = rep
+      .reshape([m, 1])
+      .eq(rep.reshape([1, m]))
+      .to("float32");
   }
   const contrast = features.transpose(0, 1).reshape([m, d]);
   const adc = contrast.matmul(contrast.transpose(0, 1)).div(temperature);

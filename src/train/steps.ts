@@ -57,10 +57,7 @@ import { GROUP, ORIGIN, bceWithLogitsLoss, conLoss, crossEntropyLoss, imaginetMu
 import { InputError } from "../util/errors.js";
 
 /** What is trained: the SelfCon ConResNet, the CE LinResNet, or the linear stage (either of them under "model." + "classifier."). */
-export type TrainSpec =
-  | { kind: "selfcon"; cfg: ConResNetConfig; prefix: string }
-  | { kind: "ce"; cfg: LinResNetConfig; prefix: string }
-  | { kind: "linear"; cfg: LinearStageConfig };
+export type TrainSpec = { kind: "selfcon"; cfg: ConResNetConfig; prefix: string } | { kind: "ce"; cfg: LinResNetConfig; prefix: string } | { kind: "linear"; cfg: LinearStageConfig };
 
 export interface TrainModel {
   spec: TrainSpec;
@@ -131,7 +128,9 @@ export async function createModel(spec: TrainSpec, opts: CreateModelOptions = {}
   const wanted = new Set(want.map((p) => p.name));
   const unexpected = [...from.keys()].filter((k) => !wanted.has(k));
   const missing = opts.from && !opts.partial ? want.filter((p) => !from.has(p.name) && !p.name.endsWith(".num_batches_tracked")).map((p) => p.name) : [];
-  const misShaped = want.filter((p) => from.has(p.name) && from.get(p.name)!.shape.join(",") !== p.shape.join(",")).map((p) => `${p.name}: given [${from.get(p.name)!.shape.join(", ")}], model [${p.shape.join(", ")}]`);
+  const misShaped = want
+    .filter((p) => from.has(p.name) && from.get(p.name)!.shape.join(",") !== p.shape.join(","))
+    .map((p) => `${p.name}: given [${from.get(p.name)!.shape.join(", ")}], model [${p.shape.join(", ")}]`);
   if (unexpected.length + missing.length + misShaped.length > 0) {
     const list = (title: string, xs: string[]) => (xs.length ? [`${title} (${xs.length}): ${xs.slice(0, 20).join(", ")}${xs.length > 20 ? ", …" : ""}`] : []);
     throw new InputError([`the state dict does not match the ${spec.kind} model:`, ...list("missing", missing), ...list("unexpected", unexpected), ...list("mis-shaped", misShaped)].join("\n"));

@@ -135,7 +135,19 @@ interface StageRun {
 async function runStage(o: CommonOptions, { model, items, step: stepOptions, warm, optimizer: optimizerName, resumed, meta, hooks }: StageRun): Promise<LoopResult> {
   const optimizer = makeOptimizer(model, { name: optimizerName, lr: o.lr });
   if (resumed?.optimizer) optimizer.loadState(resumed.optimizer);
-  const loader = new TrainLoader({ root: o.root, items, recipe: o.recipe ?? TRAIN, crop: o.crop, views: 1, batchSize: o.batchSize, seed: o.seed, workers: o.workers, cacheBytes: (o.cacheMb ?? DEFAULT_CACHE_MB) * 2 ** 20, dropLast: items.length > o.batchSize, ...(o.balance ? { balanceBy: o.balance } : {}) });
+  const loader = new TrainLoader({
+    root: o.root,
+    items,
+    recipe: o.recipe ?? TRAIN,
+    crop: o.crop,
+    views: 1,
+    batchSize: o.batchSize,
+    seed: o.seed,
+    workers: o.workers,
+    cacheBytes: (o.cacheMb ?? DEFAULT_CACHE_MB) * 2 ** 20,
+    dropLast: items.length > o.batchSize,
+    ...(o.balance ? { balanceBy: o.balance } : {}),
+  });
   const startEpoch = (resumed?.epoch ?? 0) + 1;
   hooks.onStart?.({ startEpoch, epochs: o.epochs, batchesPerEpoch: loader.batchesPerEpoch(), images: items.length, resumedFrom: resumed?.file ?? null });
   const stores = model.spec.kind === "linear" ? splitStores(model) : { model: model.params };
@@ -181,8 +193,14 @@ export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks
   const spec: TrainSpec = o.method === "selfcon" ? { kind: "selfcon", cfg, prefix: "" } : { kind: "ce", cfg: { trunk, hidden: features / 2, classes: 5 }, prefix: "" };
   const resumed = await resumeState(o);
   let model: TrainModel;
-  if (resumed) model = await createModel(spec, { from: new Map([...resumed.from].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v])), seed: o.seed, ...(o.device ? { device: o.device } : {}) });
-  else if (o.init) model = await createModel(spec, { from: torchvisionToEncoder(stateDict(await readTorchCheckpoint(o.init))), partial: true, seed: o.seed, ...(o.device ? { device: o.device } : {}) });
+  if (resumed)
+    model = await createModel(spec, {
+      from: new Map([...resumed.from].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v])),
+      seed: o.seed,
+      ...(o.device ? { device: o.device } : {}),
+    });
+  else if (o.init)
+    model = await createModel(spec, { from: torchvisionToEncoder(stateDict(await readTorchCheckpoint(o.init))), partial: true, seed: o.seed, ...(o.device ? { device: o.device } : {}) });
   else model = await createModel(spec, { seed: o.seed, ...(o.device ? { device: o.device } : {}) });
   try {
     const items = await readItems(o.annotations);
@@ -193,7 +211,14 @@ export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks
       warm: o.warm,
       optimizer: o.optimizer ?? "sgd",
       resumed,
-      meta: meta("represent", o, { method: o.method, layers: [...o.size.layers], width: o.size.width, temperature: o.temperature ?? 0.07, loss: o.loss ?? "multilabel", optimizer: o.optimizer ?? "sgd" }),
+      meta: meta("represent", o, {
+        method: o.method,
+        layers: [...o.size.layers],
+        width: o.size.width,
+        temperature: o.temperature ?? 0.07,
+        loss: o.loss ?? "multilabel",
+        optimizer: o.optimizer ?? "sgd",
+      }),
       hooks,
     });
     return { ...r, checkpoint: r.lastCheckpoint };
@@ -219,7 +244,16 @@ export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = 
   try {
     let items = await readItems(o.annotations);
     if (o.target === "group") items = items.filter((it) => it.labels[0] === 1);
-    const r = await runStage(o, { model, items, step: { target: o.target }, warm: 0, optimizer: "adam", resumed, meta: meta("classifier", o, { target: o.target, encoder: path.basename(o.encoder) }), hooks });
+    const r = await runStage(o, {
+      model,
+      items,
+      step: { target: o.target },
+      warm: 0,
+      optimizer: "adam",
+      resumed,
+      meta: meta("classifier", o, { target: o.target, encoder: path.basename(o.encoder) }),
+      hooks,
+    });
     let detector: string | null = null;
     if (!r.stopped && r.lastCheckpoint) {
       detector = path.join(o.out, DETECTOR_FILE);

@@ -15,7 +15,10 @@ export class Progress {
   private readonly enabled: boolean;
   private readonly stream: NodeJS.WriteStream;
 
-  constructor(private readonly label: string, private readonly opts: ProgressOptions = {}) {
+  constructor(
+    private readonly label: string,
+    private readonly opts: ProgressOptions = {},
+  ) {
     this.stream = opts.stream ?? process.stderr;
     this.enabled = opts.enabled ?? Boolean(this.stream.isTTY);
   }

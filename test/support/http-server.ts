@@ -59,4 +59,3 @@ export function serveBytes(data: Buffer, contentType = "application/octet-stream
     res.end(data.subarray(start));
   };
 }
-

@@ -54,4 +54,3 @@ export function makeZip(items: ZipItem[]): Buffer {
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, end]);
 }
-

@@ -17,8 +17,7 @@ export function registerCalibrate(program: Command): void {
     .description("fit upstream's calibration (logistic regression, C = 1e10, on the raw score) on labelled images; write {a, b} for `detect --calibration`")
     .argument("<annotations>", "calibration annotation file (upstream: test_calibration.txt, 40 real + 40 synthetic)")
     .requiredOption("--root <dir>", "folder the annotation paths are relative to");
-  addModelOptions(cmd, "--root")
-    .addOption(outOption("<file>", "calibration JSON to write"));
+  addModelOptions(cmd, "--root").addOption(outOption("<file>", "calibration JSON to write"));
   addInferenceOptions(cmd)
     .option("--json", "print the calibration as JSON")
     .action(
@@ -31,14 +30,22 @@ export function registerCalibrate(program: Command): void {
         const items = records.map((r) => ({ root: opts.root, path: r.path }));
         const scores = await scoreItems(spec, model, items, { ...inferenceOptions(opts), onImage: () => progress.tick() });
         progress.finish();
-        const fit = fitLogistic(Float64Array.from(scores as number[]), Float64Array.from(records, (r) => r.origin));
+        const fit = fitLogistic(
+          Float64Array.from(scores as number[]),
+          Float64Array.from(records, (r) => r.origin),
+        );
         const out = {
           a: fit.a,
           b: fit.b,
           method: "logistic regression on the raw score, C = 1e10 (upstream's protocol)",
           detector: spec.name,
           weightsSha256: (await Promise.all(opts.weights.map(sha256OfFile))).join(","),
-          annotations: { file: path.basename(annotations), sha256: await sha256OfFile(annotations), real: records.filter((r) => r.origin === 0).length, synthetic: records.filter((r) => r.origin === 1).length },
+          annotations: {
+            file: path.basename(annotations),
+            sha256: await sha256OfFile(annotations),
+            real: records.filter((r) => r.origin === 0).length,
+            synthetic: records.filter((r) => r.origin === 1).length,
+          },
           converged: fit.converged,
           ...(fit.warning ? { warning: fit.warning } : {}),
         };

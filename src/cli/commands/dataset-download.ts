@@ -84,7 +84,9 @@ export function registerDownload(dataset: Command): void {
                 outcomes.push({ source: id, ok: true, files: r.files.map((f) => f.file), warnings: r.warnings });
               } else {
                 const report = await downloadSource(s, { ...common, root: opts.root, keepArchives: opts.keepArchives, verifyExisting: opts.verifyExisting });
-                outcomes.push(report.complete ? { source: id, ok: true, report } : { source: id, ok: false, error: `${report.ffhq?.failed.length ?? 0} images failed`, failedImages: report.ffhq?.failed });
+                outcomes.push(
+                  report.complete ? { source: id, ok: true, report } : { source: id, ok: false, error: `${report.ffhq?.failed.length ?? 0} images failed`, failedImages: report.ffhq?.failed },
+                );
               }
             } catch (err) {
               outcomes.push({ source: id, ok: false, error: err instanceof Error ? err.message : String(err) });

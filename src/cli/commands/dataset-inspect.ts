@@ -46,7 +46,12 @@ export function registerInspect(dataset: Command): void {
         for (const s of stats) {
           process.stdout.write(`${s.file}: ${s.format} format, ${s.records} images\n`);
           for (const [key, c] of Object.entries(s.counts)) {
-            process.stdout.write(`${renderTable([key, "images"], Object.entries(c).map(([k, n]) => [k, n]))}\n\n`);
+            process.stdout.write(
+              `${renderTable(
+                [key, "images"],
+                Object.entries(c).map(([k, n]) => [k, n]),
+              )}\n\n`,
+            );
           }
         }
       }),

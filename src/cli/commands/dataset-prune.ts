@@ -31,7 +31,13 @@ export function registerPrune(dataset: Command): void {
           if (plan.keptLinks.length > 0) out.push(`left alone (symlinked folders holding referenced files): ${plan.keptLinks.join(", ")}`);
           for (const m of plan.missing.slice(0, 5)) out.push(`  missing: ${m}`);
           out.push(`unreferenced: ${plan.unreferenced.length} files, ${formatBytes(plan.bytes)}`);
-          if (plan.byFolder.length > 0) out.push(renderTable(["folder", "files", "bytes"], plan.byFolder.map((f) => [f.folder, f.files, formatBytes(f.bytes)])));
+          if (plan.byFolder.length > 0)
+            out.push(
+              renderTable(
+                ["folder", "files", "bytes"],
+                plan.byFolder.map((f) => [f.folder, f.files, formatBytes(f.bytes)]),
+              ),
+            );
           if (refused) out.push(`refusing to prune: ${plan.missing.length} referenced files are missing (is the root complete? use --force to prune anyway)`);
           else if (result) out.push(`deleted ${result.deleted} files (${formatBytes(result.bytes)}) and ${result.removedDirs} emptied folders`);
           else out.push("dry run: nothing deleted (pass --yes to delete)");

@@ -24,7 +24,12 @@ export function registerSources(dataset: Command): void {
     .action(
       action(async (opts: { json?: boolean }) => {
         if (opts.json) return printJson(SOURCES);
-        const rows = SOURCES.map((s) => [s.id, s.folders.length > 3 ? `${s.folders.slice(0, 3).join(" ")} (+${s.folders.length - 3} more)` : s.folders.join(" "), s.fetch.map(describeFetch).join("; "), s.credentials ? s.credentials.env.join("+") : ""]);
+        const rows = SOURCES.map((s) => [
+          s.id,
+          s.folders.length > 3 ? `${s.folders.slice(0, 3).join(" ")} (+${s.folders.length - 3} more)` : s.folders.join(" "),
+          s.fetch.map(describeFetch).join("; "),
+          s.credentials ? s.credentials.env.join("+") : "",
+        ]);
         process.stdout.write(`${renderTable(["source", "folders under root", "fetched from", "needs"], rows)}\n`);
       }),
     );

@@ -10,12 +10,18 @@ import { action, outOption, parsePositiveInt, parseSeed, printJson, workersOptio
 export function registerDemo(program: Command): void {
   program
     .command("demo")
-    .description("the built-in benchmark: generate a small ImagiNet-format dataset, build its perturbed test set, train a detector (SelfCon), calibrate, evaluate both tracks, report, time — no download")
+    .description(
+      "the built-in benchmark: generate a small ImagiNet-format dataset, build its perturbed test set, train a detector (SelfCon), calibrate, evaluate both tracks, report, time — no download",
+    )
     .addOption(outOption("<dir>", "where everything goes", "imaginet-demo"))
     .option("--seed <n>", "seed of the whole run", parseSeed, 1)
     .option("--fast", "the same path at toy size (under a minute; for tests)")
     .addOption(new Option("--from <stage>", "rerun from this stage").choices(STAGES))
-    .addOption(new Option("--epochs <n>", "representation (SelfCon) epochs: more is slower and more accurate; 160 meets the accuracy targets, about 50 min on 2 cores").argParser(parsePositiveInt("--epochs")).default(undefined, "14, with --fast 10"))
+    .addOption(
+      new Option("--epochs <n>", "representation (SelfCon) epochs: more is slower and more accurate; 160 meets the accuracy targets, about 50 min on 2 cores")
+        .argParser(parsePositiveInt("--epochs"))
+        .default(undefined, "14, with --fast 10"),
+    )
     .addOption(workersOption("for images", "half the cores"))
     .addOption(new Option("--threads <n>", "libtorch threads").argParser(parsePositiveInt("--threads")).default(undefined, "every core"))
     .option("--json", "print the result as JSON")

@@ -41,7 +41,9 @@ export function registerEvalDetect(evalCmd: Command): void {
         });
         await writeRun(opts.out, manifest, predictions, calibration);
         if (opts.json) return printJson(manifest);
-        process.stdout.write(`${opts.out}: ${predictions.length} test predictions${calibration ? `, ${calibration.length} calibration predictions` : ""} by ${spec.title} in ${manifest.wallSeconds!.toFixed(1)} s; next: imaginet eval run ${opts.out}\n`);
+        process.stdout.write(
+          `${opts.out}: ${predictions.length} test predictions${calibration ? `, ${calibration.length} calibration predictions` : ""} by ${spec.title} in ${manifest.wallSeconds!.toFixed(1)} s; next: imaginet eval run ${opts.out}\n`,
+        );
       }),
     );
 }

@@ -29,7 +29,9 @@ function formatAudit(r: AuditReport): string {
     g.content,
     g.label,
     g.images,
-    Object.entries(g.formats).map(([f, n]) => `${f} ${n}`).join(", "),
+    Object.entries(g.formats)
+      .map(([f, n]) => `${f} ${n}`)
+      .join(", "),
     g.jpegQuality.count > 0 ? `${g.jpegQuality.min}-${g.jpegQuality.max} (median ${g.jpegQuality.median})` : "",
     g.medianPixels,
     g.medianBytesPerPixel.toFixed(3),

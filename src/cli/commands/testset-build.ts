@@ -35,7 +35,9 @@ export function registerTestsetBuild(testset: Command): void {
         });
         if (opts.json) printJson(report);
         else {
-          process.stdout.write(`${report.out}: ${report.built} built, ${report.skipped} already done, ${report.failed.length} failed of ${report.total} (${report.seconds.toFixed(1)} s, recipe ${report.recipeHash.slice(0, 12)})\n`);
+          process.stdout.write(
+            `${report.out}: ${report.built} built, ${report.skipped} already done, ${report.failed.length} failed of ${report.total} (${report.seconds.toFixed(1)} s, recipe ${report.recipeHash.slice(0, 12)})\n`,
+          );
           for (const f of report.failed.slice(0, 5)) process.stdout.write(`  failed #${f.k} ${f.source}: ${f.error}\n`);
           if (report.failed.length > 5) process.stdout.write(`  … all ${report.failed.length} in ${path.join(report.out, "errors.jsonl")}\n`);
         }

@@ -78,13 +78,19 @@ async function run(req: StageRequest, json: boolean): Promise<number> {
     } else {
       bar?.finish();
       bar = null;
-      if (!json) process.stderr.write(`epoch ${e.epoch}/${e.epochs}: loss ${e.loss.toFixed(4)}, lr ${e.lr.toPrecision(3)}, ${e.imagesPerSecond.toFixed(0)} img/s, ${e.seconds.toFixed(1)} s${e.checkpoint ? ` → ${e.checkpoint}` : ""}\n`);
+      if (!json)
+        process.stderr.write(
+          `epoch ${e.epoch}/${e.epochs}: loss ${e.loss.toFixed(4)}, lr ${e.lr.toPrecision(3)}, ${e.imagesPerSecond.toFixed(0)} img/s, ${e.seconds.toFixed(1)} s${e.checkpoint ? ` → ${e.checkpoint}` : ""}\n`,
+        );
     }
   };
   const w = startTraining<{ lastEpoch: number; lastCheckpoint: string | null; stopped: boolean; detector?: string | null }>(req, {
     onEvent,
     onStart: (i) => {
-      if (!json) process.stderr.write(`${req.stage}: ${i.images} images, ${i.batchesPerEpoch} batches per epoch, epochs ${i.startEpoch}..${i.epochs}${i.resumedFrom ? ` (resumed from ${i.resumedFrom})` : ""}\n`);
+      if (!json)
+        process.stderr.write(
+          `${req.stage}: ${i.images} images, ${i.batchesPerEpoch} batches per epoch, epochs ${i.startEpoch}..${i.epochs}${i.resumedFrom ? ` (resumed from ${i.resumedFrom})` : ""}\n`,
+        );
     },
   });
   let interrupts = 0;
@@ -121,14 +127,46 @@ export function registerTrain(program: Command): void {
     .option("--width <x>", "channel multiplier (1 = ResNet-50)", parsePositiveNumber("--width"), RESNET50_SIZE.width)
     .option("--feat-dim <n>", "SelfCon projection size", parsePositiveInt("--feat-dim"), 128)
     .option("--init <file>", "torchvision ResNet-50 state dict to start the encoder from (ImageNet weights)")
-    .addOption(new Option("--loss <name>", "SelfCon criterion: multilabel (upstream: ConLoss on origin + ConLoss on synthetic images' group), origin, or group (ConLoss on the group column, real as its own class)").choices(["multilabel", "origin", "group"]).default("multilabel"))
+    .addOption(
+      new Option(
+        "--loss <name>",
+        "SelfCon criterion: multilabel (upstream: ConLoss on origin + ConLoss on synthetic images' group), origin, or group (ConLoss on the group column, real as its own class)",
+      )
+        .choices(["multilabel", "origin", "group"])
+        .default("multilabel"),
+    )
     .option("--temperature <x>", "SelfCon temperature (upstream 0.07)", parsePositiveNumber("--temperature"), 0.07)
     .addOption(new Option("--optimizer <name>", "sgd (upstream: momentum 0.9, weight decay 1e-4) or adam (weight decay 1e-4)").choices(["sgd", "adam"]).default("sgd"))
     .action(
-      action(async (annotations: string[], o: CommonCli & { method: "selfcon" | "ce"; warm: number; layers: [number, number, number, number]; width: number; featDim: number; init?: string; optimizer: "sgd" | "adam"; loss: SelfConLoss; temperature: number }) => {
-        const options: RepresentOptions = { ...common(annotations, o), method: o.method, warm: o.warm, size: { layers: o.layers, width: o.width }, featDim: o.featDim, optimizer: o.optimizer, loss: o.loss, temperature: o.temperature, ...(o.init ? { init: o.init } : {}) };
-        return run({ stage: "represent", options }, Boolean(o.json));
-      }),
+      action(
+        async (
+          annotations: string[],
+          o: CommonCli & {
+            method: "selfcon" | "ce";
+            warm: number;
+            layers: [number, number, number, number];
+            width: number;
+            featDim: number;
+            init?: string;
+            optimizer: "sgd" | "adam";
+            loss: SelfConLoss;
+            temperature: number;
+          },
+        ) => {
+          const options: RepresentOptions = {
+            ...common(annotations, o),
+            method: o.method,
+            warm: o.warm,
+            size: { layers: o.layers, width: o.width },
+            featDim: o.featDim,
+            optimizer: o.optimizer,
+            loss: o.loss,
+            temperature: o.temperature,
+            ...(o.init ? { init: o.init } : {}),
+          };
+          return run({ stage: "represent", options }, Boolean(o.json));
+        },
+      ),
     );
   addCommon(
     train

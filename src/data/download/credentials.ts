@@ -82,12 +82,7 @@ export async function huggingFaceAuthHeaders(opts: CredentialOptions = {}): Prom
   const file = env.HF_TOKEN_PATH || path.join(env.HF_HOME || path.join(opts.homeDir ?? os.homedir(), ".cache", "huggingface"), "token");
   const token = (await fsp.readFile(file, "utf8").catch(() => "")).trim();
   if (token) return { authorization: `Bearer ${token}` };
-  throw new MissingCredentialsError(
-    "Hugging Face",
-    ["HF_TOKEN"],
-    `HF_TOKEN is not set (nor HUGGING_FACE_HUB_TOKEN), and there is no token in ${file}`,
-    opts.help,
-  );
+  throw new MissingCredentialsError("Hugging Face", ["HF_TOKEN"], `HF_TOKEN is not set (nor HUGGING_FACE_HUB_TOKEN), and there is no token in ${file}`, opts.help);
 }
 
 function listVars(vars: readonly string[]): string {

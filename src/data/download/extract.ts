@@ -204,9 +204,7 @@ async function choosePlacement(dir: string, staging: string, folders: string[]):
   if (single !== undefined) return choosePlacement(path.join(dir, single), staging, folders);
   if (folders.length === 1) return [{ from: dir, to: folders[0] as string }];
   const where = dir === staging ? "at the top of the archive" : `in ${path.relative(staging, dir)}/`;
-  throw new Error(
-    `cannot place the extracted files: found ${entries.map((e) => e.name + (e.isDirectory() ? "/" : "")).join(", ")} ${where}, expected some of ${folders.join(", ")}`,
-  );
+  throw new Error(`cannot place the extracted files: found ${entries.map((e) => e.name + (e.isDirectory() ? "/" : "")).join(", ")} ${where}, expected some of ${folders.join(", ")}`);
 }
 
 interface MergePlan {

@@ -18,10 +18,7 @@ export interface FfhqEntry {
   md5: string;
 }
 
-export interface FfhqOptions extends Pick<
-  DriveDownloadOptions,
-  "driveBase" | "rewriteUrl" | "retries" | "baseDelayMs" | "maxDelayMs" | "stallTimeoutMs" | "signal"
-> {
+export interface FfhqOptions extends Pick<DriveDownloadOptions, "driveBase" | "rewriteUrl" | "retries" | "baseDelayMs" | "maxDelayMs" | "stallTimeoutMs" | "signal"> {
   /** the folder the images go to (`<root>/ffhq`) */
   dir: string;
   /** parallel downloads (default 8) */

@@ -90,11 +90,7 @@ export class ChecksumMismatchError extends DownloadError {
     readonly file: string,
     readonly mismatch: ChecksumMismatch,
   ) {
-    super(
-      `${mismatch.what} mismatch for ${file} (from ${url}): expected ${mismatch.expected}, got ${mismatch.actual}`,
-      url,
-      false,
-    );
+    super(`${mismatch.what} mismatch for ${file} (from ${url}): expected ${mismatch.expected}, got ${mismatch.actual}`, url, false);
     this.name = "ChecksumMismatchError";
   }
 }
@@ -209,13 +205,7 @@ async function attempt(opts: DownloadOptions, part: string): Promise<Completed> 
   }
 }
 
-async function handleResponse(
-  opts: DownloadOptions,
-  part: string,
-  offset: number,
-  res: http.IncomingMessage,
-  url: URL,
-): Promise<Completed> {
+async function handleResponse(opts: DownloadOptions, part: string, offset: number, res: http.IncomingMessage, url: URL): Promise<Completed> {
   const status = res.statusCode ?? 0;
   if (status === 416 && offset > 0) return await rangeNotSatisfiable(opts, part, offset, res);
   // An HTML error page (not a retryable status) goes to the caller too: it may say why (e.g. a quota).
@@ -260,13 +250,7 @@ async function checkAnnouncedSize(opts: DownloadOptions, part: string, total: nu
   throw new ChecksumMismatchError(opts.url, opts.dest, { what: "size", expected: `${opts.size} bytes`, actual: `${total} bytes (announced by the server)` });
 }
 
-async function writeBody(
-  opts: DownloadOptions,
-  part: string,
-  start: number,
-  res: http.IncomingMessage,
-  total: number | undefined,
-): Promise<{ bytes: number; hashes: Record<Algorithm, string> }> {
+async function writeBody(opts: DownloadOptions, part: string, start: number, res: http.IncomingMessage, total: number | undefined): Promise<{ bytes: number; hashes: Record<Algorithm, string> }> {
   const algorithms = wantedAlgorithms(opts);
   // Resumed bytes are hashed from disk, so a resumed download is verified as a whole.
   const hashes = await prefixHashes(part, algorithms, start);
@@ -312,12 +296,7 @@ async function finish(opts: DownloadOptions, part: string, done: Completed): Pro
   return { path: opts.dest, bytes: done.bytes, sha256, status: done.resumed ? "resumed" : "downloaded" };
 }
 
-async function verifyFile(
-  opts: DownloadOptions,
-  file: string,
-  bytes: number,
-  known?: Record<Algorithm, string>,
-): Promise<{ sha256: string; mismatch?: ChecksumMismatch }> {
+async function verifyFile(opts: DownloadOptions, file: string, bytes: number, known?: Record<Algorithm, string>): Promise<{ sha256: string; mismatch?: ChecksumMismatch }> {
   const hashes = known ?? (await hashFile(file, wantedAlgorithms(opts)));
   const sha256 = hashes.sha256;
   if (opts.size !== undefined && bytes !== opts.size) {
@@ -421,18 +400,7 @@ async function fileSize(file: string): Promise<number> {
   return st?.size ?? 0;
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EHOSTUNREACH",
-  "EAI_AGAIN",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
+const NETWORK_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "ENETUNREACH", "ENETDOWN", "EHOSTUNREACH", "EAI_AGAIN", "ERR_STREAM_PREMATURE_CLOSE"]);
 
 function isNetworkError(err: unknown): boolean {
   if (!(err instanceof Error) || err.name === "AbortError") return false;

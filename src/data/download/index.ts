@@ -118,13 +118,7 @@ export async function downloadSource(source: Source, opts: DownloadSourceOptions
   return report;
 }
 
-async function fetchArchive(
-  source: Source,
-  spec: ArchiveSpec,
-  headers: Record<string, string>,
-  root: string,
-  opts: DownloadSourceOptions,
-): Promise<FetchedFile> {
+async function fetchArchive(source: Source, spec: ArchiveSpec, headers: Record<string, string>, root: string, opts: DownloadSourceOptions): Promise<FetchedFile> {
   const dest = archivePath(root, spec.file);
   const rewrite = opts.rewriteUrl ?? ((u: string) => u);
   const bar = transferProgress(spec.file, opts.progress);
@@ -268,9 +262,7 @@ export async function downloadAnnotations(dir: string, entries: readonly Annotat
       if (firstUse && file.sha256) {
         recorded[entry.file] = file.sha256;
         changed = true;
-        report.warnings.push(
-          `${entry.file}: upstream publishes no checksum; recorded its sha256 ${file.sha256} in ${checksumsPath} (trust on first use), later downloads must match it`,
-        );
+        report.warnings.push(`${entry.file}: upstream publishes no checksum; recorded its sha256 ${file.sha256} in ${checksumsPath} (trust on first use), later downloads must match it`);
       }
     } catch (err) {
       if (opts.signal?.aborted) throw err;
@@ -285,12 +277,7 @@ export async function downloadAnnotations(dir: string, entries: readonly Annotat
   return report;
 }
 
-async function fetchAnnotation(
-  dir: string,
-  entry: AnnotationEntry,
-  recordedSha: string | undefined,
-  opts: TransferOptions,
-): Promise<{ file: FetchedFile; firstUse: boolean }> {
+async function fetchAnnotation(dir: string, entry: AnnotationEntry, recordedSha: string | undefined, opts: TransferOptions): Promise<{ file: FetchedFile; firstUse: boolean }> {
   const dest = resolveInside(dir, entry.file);
   if (!dest) throw new Error(`invalid annotation file name "${entry.file}"`);
   const url = (opts.rewriteUrl ?? ((u: string) => u))(entry.url);

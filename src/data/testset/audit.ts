@@ -107,7 +107,11 @@ export function compare(real: GroupStats, synthetic: GroupStats): AuditFlag[] {
   const formats = [...new Set([...Object.keys(real.formats), ...Object.keys(synthetic.formats)])].sort();
   const tv = formats.reduce((a, f) => a + Math.abs(share(real, f) - share(synthetic, f)), 0) / 2;
   if (tv > AUDIT_THRESHOLDS.formatDistance) {
-    const describe = (g: GroupStats): string => formats.filter((f) => share(g, f) > 0).map((f) => `${f} ${pct(share(g, f))}`).join(", ");
+    const describe = (g: GroupStats): string =>
+      formats
+        .filter((f) => share(g, f) > 0)
+        .map((f) => `${f} ${pct(share(g, f))}`)
+        .join(", ");
     flags.push({ ...at, kind: "format", detail: `real: ${describe(real)}; synthetic: ${describe(synthetic)}` });
   }
   const ratio = (a: number, b: number): number => (a > 0 && b > 0 ? Math.max(a / b, b / a) : 1);

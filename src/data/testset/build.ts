@@ -108,9 +108,12 @@ async function checkIdentity(out: string, identity: BuildIdentity): Promise<void
   const text = await fsp.readFile(path.join(out, CONFIG), "utf8").catch(() => null);
   if (text === null) return;
   const prev = JSON.parse(text) as BuildIdentity;
-  const same = prev.seed === identity.seed && prev.recipeHash === identity.recipeHash && prev.webpEffort === identity.webpEffort && JSON.stringify(prev.annotations) === JSON.stringify(identity.annotations);
+  const same =
+    prev.seed === identity.seed && prev.recipeHash === identity.recipeHash && prev.webpEffort === identity.webpEffort && JSON.stringify(prev.annotations) === JSON.stringify(identity.annotations);
   if (!same) {
-    throw new InputError(`${out} holds a test set built with other settings (seed ${prev.seed}, recipe ${prev.recipeHash.slice(0, 12)}, WebP effort ${prev.webpEffort}, annotations ${prev.annotations.map((a) => a.file).join(", ")}): choose another --out, or remove it`);
+    throw new InputError(
+      `${out} holds a test set built with other settings (seed ${prev.seed}, recipe ${prev.recipeHash.slice(0, 12)}, WebP effort ${prev.webpEffort}, annotations ${prev.annotations.map((a) => a.file).join(", ")}): choose another --out, or remove it`,
+    );
   }
 }
 

@@ -41,7 +41,9 @@ export function defaultTestFiles(root: string): string[] {
   const files = DEFAULT_TEST_FILES.map((f) => path.join(root, "annotations", f));
   const missing = files.filter((f) => !existsSync(f));
   if (missing.length > 0) {
-    throw new InputError(`no annotation files given and ${missing.map((f) => path.basename(f)).join(", ")} not found in ${path.join(root, "annotations")}: pass them, or fetch them with \`imaginet dataset download annotations --root ${root}\``);
+    throw new InputError(
+      `no annotation files given and ${missing.map((f) => path.basename(f)).join(", ")} not found in ${path.join(root, "annotations")}: pass them, or fetch them with \`imaginet dataset download annotations --root ${root}\``,
+    );
   }
   return files;
 }
@@ -65,7 +67,9 @@ export async function makePlan(files: readonly string[]): Promise<Plan> {
     const records = af.records as ImagiNetRecord[];
     const groups = [...new Set(records.filter((r) => r.origin === 1).map((r) => r.group))];
     if (groups.length !== 1) {
-      throw new InputError(`${file}: a test-set file must hold the synthetic images of exactly one generator group (its real images are listed with them), found ${groups.length === 0 ? "none" : groups.map((g) => GROUPS[g]).join(", ")}`);
+      throw new InputError(
+        `${file}: a test-set file must hold the synthetic images of exactly one generator group (its real images are listed with them), found ${groups.length === 0 ? "none" : groups.map((g) => GROUPS[g]).join(", ")}`,
+      );
     }
     const list = GROUPS[groups[0]!]!;
     if (lists.includes(list)) throw new InputError(`${file}: a second file for group "${list}"`);

@@ -23,9 +23,7 @@ export interface Job {
   dest: string;
 }
 
-export type JobResult =
-  | { k: number; ok: true; sha256: string; bytes: number; sourceSize: [number, number]; trace: TraceEntry[] }
-  | { k: number; ok: false; error: string };
+export type JobResult = { k: number; ok: true; sha256: string; bytes: number; sourceSize: [number, number]; trace: TraceEntry[] } | { k: number; ok: false; error: string };
 
 export async function runJob(job: Job, setup: WorkerSetup): Promise<JobResult> {
   try {

@@ -128,35 +128,37 @@ async function renderOnWorkers(seed: number, items: Item[], threads: number, onI
   let failed: Error | null = null;
   try {
     await Promise.all(
-      Array.from({ length: threads }, () =>
-        new Promise<void>((resolve, reject) => {
-          const w = startWorker(new URL("./worker.js", import.meta.url), { seed });
-          workers.push(w);
-          let inFlight = 0;
-          const feed = (): void => {
-            // two in flight per worker: it renders the next while we take the last
-            while (inFlight < 2 && next < items.length && !failed) {
-              const i = next++;
-              inFlight++;
-              w.postMessage({ index: i, item: items[i] });
-            }
-            if (inFlight === 0) resolve();
-          };
-          w.on("message", (m: { index: number; width: number; height: number; rgb: Uint8Array }) => {
-            inFlight--;
-            pending.push(
-              onImage(m.index, { width: m.width, height: m.height, rgb: m.rgb }).catch((err: unknown) => {
-                failed ??= err instanceof Error ? err : new Error(String(err));
-              }),
-            );
+      Array.from(
+        { length: threads },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const w = startWorker(new URL("./worker.js", import.meta.url), { seed });
+            workers.push(w);
+            let inFlight = 0;
+            const feed = (): void => {
+              // two in flight per worker: it renders the next while we take the last
+              while (inFlight < 2 && next < items.length && !failed) {
+                const i = next++;
+                inFlight++;
+                w.postMessage({ index: i, item: items[i] });
+              }
+              if (inFlight === 0) resolve();
+            };
+            w.on("message", (m: { index: number; width: number; height: number; rgb: Uint8Array }) => {
+              inFlight--;
+              pending.push(
+                onImage(m.index, { width: m.width, height: m.height, rgb: m.rgb }).catch((err: unknown) => {
+                  failed ??= err instanceof Error ? err : new Error(String(err));
+                }),
+              );
+              feed();
+            });
+            w.on("error", (err) => reject(err));
+            w.on("exit", (code) => {
+              if (inFlight > 0 || next < items.length) reject(new Error(`demo generator worker exited (code ${code}) before finishing`));
+            });
             feed();
-          });
-          w.on("error", (err) => reject(err));
-          w.on("exit", (code) => {
-            if (inFlight > 0 || next < items.length) reject(new Error(`demo generator worker exited (code ${code}) before finishing`));
-          });
-          feed();
-        }),
+          }),
       ),
     );
   } finally {

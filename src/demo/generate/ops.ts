@@ -54,7 +54,15 @@ export function upBilinear2(src: Float32Array, w: number, h: number): Float32Arr
 /** 3×3 correlation with kernel `k` (row-major, 9 taps). */
 export function conv3(src: Float32Array, w: number, h: number, k: ArrayLike<number>): Float32Array {
   const out = new Float32Array(w * h);
-  const k0 = k[0]!, k1 = k[1]!, k2 = k[2]!, k3 = k[3]!, k4 = k[4]!, k5 = k[5]!, k6 = k[6]!, k7 = k[7]!, k8 = k[8]!;
+  const k0 = k[0]!,
+    k1 = k[1]!,
+    k2 = k[2]!,
+    k3 = k[3]!,
+    k4 = k[4]!,
+    k5 = k[5]!,
+    k6 = k[6]!,
+    k7 = k[7]!,
+    k8 = k[8]!;
   for (let y = 0; y < h; y++) {
     const rm = (y > 0 ? y - 1 : 0) * w;
     const r0 = y * w;
@@ -63,9 +71,7 @@ export function conv3(src: Float32Array, w: number, h: number, k: ArrayLike<numb
       const xm = x > 0 ? x - 1 : 0;
       const xp = x < w - 1 ? x + 1 : x;
       out[r0 + x] =
-        k0 * src[rm + xm]! + k1 * src[rm + x]! + k2 * src[rm + xp]! +
-        k3 * src[r0 + xm]! + k4 * src[r0 + x]! + k5 * src[r0 + xp]! +
-        k6 * src[rp + xm]! + k7 * src[rp + x]! + k8 * src[rp + xp]!;
+        k0 * src[rm + xm]! + k1 * src[rm + x]! + k2 * src[rm + xp]! + k3 * src[r0 + xm]! + k4 * src[r0 + x]! + k5 * src[r0 + xp]! + k6 * src[rp + xm]! + k7 * src[rp + x]! + k8 * src[rp + xp]!;
     }
   }
   return out;
@@ -103,11 +109,12 @@ export function transposed2(src: Float32Array, w: number, h: number, K: ArrayLik
       const dys: number[] = [];
       const dxs: number[] = [];
       const ws: number[] = [];
-      for (const [dy, ty] of taps[a]!) for (const [dx, tx] of taps[b]!) {
-        dys.push(dy);
-        dxs.push(dx);
-        ws.push(K[ty * k + tx]!);
-      }
+      for (const [dy, ty] of taps[a]!)
+        for (const [dx, tx] of taps[b]!) {
+          dys.push(dy);
+          dxs.push(dx);
+          ws.push(K[ty * k + tx]!);
+        }
       const n = ws.length;
       for (let m = 0; m < h; m++) {
         const o = (2 * m + a) * W + b;
@@ -139,7 +146,15 @@ export function pixelShuffle2(src: Float32Array, w: number, h: number, K: ArrayL
     const a = ph >> 1;
     const b = ph & 1;
     const o = ph * 9;
-    const k0 = K[o]!, k1 = K[o + 1]!, k2 = K[o + 2]!, k3 = K[o + 3]!, k4 = K[o + 4]!, k5 = K[o + 5]!, k6 = K[o + 6]!, k7 = K[o + 7]!, k8 = K[o + 8]!;
+    const k0 = K[o]!,
+      k1 = K[o + 1]!,
+      k2 = K[o + 2]!,
+      k3 = K[o + 3]!,
+      k4 = K[o + 4]!,
+      k5 = K[o + 5]!,
+      k6 = K[o + 6]!,
+      k7 = K[o + 7]!,
+      k8 = K[o + 8]!;
     const bb = bias[ph]!;
     for (let y = 0; y < h; y++) {
       const rm = (y > 0 ? y - 1 : 0) * w;
@@ -150,10 +165,7 @@ export function pixelShuffle2(src: Float32Array, w: number, h: number, K: ArrayL
         const xm = x > 0 ? x - 1 : 0;
         const xp = x < w - 1 ? x + 1 : x;
         out[orow + 2 * x] =
-          bb +
-          k0 * src[rm + xm]! + k1 * src[rm + x]! + k2 * src[rm + xp]! +
-          k3 * src[r0 + xm]! + k4 * src[r0 + x]! + k5 * src[r0 + xp]! +
-          k6 * src[rp + xm]! + k7 * src[rp + x]! + k8 * src[rp + xp]!;
+          bb + k0 * src[rm + xm]! + k1 * src[rm + x]! + k2 * src[rm + xp]! + k3 * src[r0 + xm]! + k4 * src[r0 + x]! + k5 * src[r0 + xp]! + k6 * src[rp + xm]! + k7 * src[rp + x]! + k8 * src[rp + xp]!;
       }
     }
   }

@@ -101,7 +101,10 @@ export function planItems(seed: number, counts: Counts): Item[] {
       // content types cycle per generator (every generator covers all four evenly), from a seeded start
       const start = new Rng(seed, `plan:${split}/${gen.slug}`).int(0, 3);
       const content = (start + k) % CONTENTS.length;
-      const size = weighted(rng, SIZES.map((s) => [s, s.weight]));
+      const size = weighted(
+        rng,
+        SIZES.map((s) => [s, s.weight]),
+      );
       const format = weighted(rng, Object.entries(FORMAT_MIX[content]!) as [Format, number][]);
       const quality = rng.int(QUALITY[0], QUALITY[1]);
       const common = { split, content, width: size.w, height: size.h, format, quality, pair: id };

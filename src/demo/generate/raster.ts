@@ -378,7 +378,7 @@ export class Canvas {
 }
 
 export function clamp01(x: number): number {
-  return x < 0 ? 0 : Math.min(x , 1);
+  return x < 0 ? 0 : Math.min(x, 1);
 }
 
 /** HSV (h in [0,1)) → RGB in [0,1]. */

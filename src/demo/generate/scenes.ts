@@ -20,12 +20,25 @@ function photo(rng: Rng, c: Canvas): void {
   const horizon = uniform(rng, 0.35, 0.65) * ey;
   c.gradient(skyTop, skyBottom, texture(rng, 3, 0.04), 0, horizon);
   for (let k = rng.int(0, 3); k > 0; k--) {
-    c.ellipse(uniform(rng, 0, ex), uniform(rng, 0.05, horizon * 0.8), uniform(rng, 0.08, 0.25), uniform(rng, 0.03, 0.08), uniform(rng, -0.2, 0.2), [0.97, 0.97, 0.98], { soft: 0.7, opacity: uniform(rng, 0.4, 0.8), tex: texture(rng, 12, 0.15) });
+    c.ellipse(uniform(rng, 0, ex), uniform(rng, 0.05, horizon * 0.8), uniform(rng, 0.08, 0.25), uniform(rng, 0.03, 0.08), uniform(rng, -0.2, 0.2), [0.97, 0.97, 0.98], {
+      soft: 0.7,
+      opacity: uniform(rng, 0.4, 0.8),
+      tex: texture(rng, 12, 0.15),
+    });
   }
   const hillHue = uniform(rng, 0.2, 0.4);
   for (let layer = rng.int(1, 2); layer > 0; layer--) {
     const col = hsv(hillHue + uniform(rng, -0.05, 0.05), uniform(rng, 0.2, 0.5), uniform(rng, 0.3, 0.6));
-    c.terrain(horizon - uniform(rng, 0.02, 0.15), [[uniform(rng, 0.01, 0.05), uniform(rng, 3, 9), uniform(rng, 0, 6.28)], [uniform(rng, 0.005, 0.02), uniform(rng, 12, 30), uniform(rng, 0, 6.28)]], col, jitter(rng, col, 0.1), texture(rng, 10, 0.12, 30));
+    c.terrain(
+      horizon - uniform(rng, 0.02, 0.15),
+      [
+        [uniform(rng, 0.01, 0.05), uniform(rng, 3, 9), uniform(rng, 0, 6.28)],
+        [uniform(rng, 0.005, 0.02), uniform(rng, 12, 30), uniform(rng, 0, 6.28)],
+      ],
+      col,
+      jitter(rng, col, 0.1),
+      texture(rng, 10, 0.12, 30),
+    );
   }
   const groundHue = pick(rng, [0.08, 0.1, 0.25, 0.3, 0.12]) + uniform(rng, -0.03, 0.03);
   const gTop = hsv(groundHue, uniform(rng, 0.25, 0.6), uniform(rng, 0.35, 0.7));
@@ -43,7 +56,12 @@ function photo(rng: Rng, c: Canvas): void {
     if (kind === 0) {
       // rock / ball
       const col = rng.next() < 0.5 ? hsv(uniform(rng, 0, 1), uniform(rng, 0.5, 0.9), uniform(rng, 0.5, 0.95)) : hsv(uniform(rng, 0.05, 0.12), uniform(rng, 0.05, 0.3), uniform(rng, 0.35, 0.7));
-      c.ellipse(x, y - size * 0.6, size * uniform(rng, 0.7, 1.1), size * uniform(rng, 0.55, 0.8), uniform(rng, -0.4, 0.4), col, { shade: 0.8, lx, ly: -0.7, tex: texture(rng, uniform(rng, 15, 35), uniform(rng, 0.03, 0.15)) });
+      c.ellipse(x, y - size * 0.6, size * uniform(rng, 0.7, 1.1), size * uniform(rng, 0.55, 0.8), uniform(rng, -0.4, 0.4), col, {
+        shade: 0.8,
+        lx,
+        ly: -0.7,
+        tex: texture(rng, uniform(rng, 15, 35), uniform(rng, 0.03, 0.15)),
+      });
     } else if (kind === 1) {
       // tree: trunk + textured crown
       const trunk = hsv(uniform(rng, 0.05, 0.1), uniform(rng, 0.4, 0.7), uniform(rng, 0.2, 0.4));
@@ -89,14 +107,23 @@ function painting(rng: Rng, c: Canvas): void {
     const col = jitter(rng, pick(rng, palette), 0.15);
     const dx = Math.cos(ang) * len;
     const dy = Math.sin(ang) * len;
-    c.capsule(x - dx / 2, y - dy / 2, x + dx / 2, y + dy / 2, rad, col, { opacity: uniform(rng, 0.55, 0.95), bristle: uniform(rng, 0.03, 0.12), bristleFreq: rng.int(2, 5), taper: uniform(rng, 0, 0.6) });
+    c.capsule(x - dx / 2, y - dy / 2, x + dx / 2, y + dy / 2, rad, col, {
+      opacity: uniform(rng, 0.55, 0.95),
+      bristle: uniform(rng, 0.03, 0.12),
+      bristleFreq: rng.int(2, 5),
+      taper: uniform(rng, 0, 0.6),
+    });
   }
 }
 
 /** Faces: background, hair, neck and shoulders, a shaded face with eyes, brows, nose, mouth. */
 function face(rng: Rng, c: Canvas): void {
   const { ex, ey } = c;
-  c.gradient(hsv(uniform(rng, 0, 1), uniform(rng, 0.05, 0.5), uniform(rng, 0.3, 0.9)), hsv(uniform(rng, 0, 1), uniform(rng, 0.05, 0.5), uniform(rng, 0.2, 0.8)), texture(rng, uniform(rng, 2, 6), 0.15, 14));
+  c.gradient(
+    hsv(uniform(rng, 0, 1), uniform(rng, 0.05, 0.5), uniform(rng, 0.3, 0.9)),
+    hsv(uniform(rng, 0, 1), uniform(rng, 0.05, 0.5), uniform(rng, 0.2, 0.8)),
+    texture(rng, uniform(rng, 2, 6), 0.15, 14),
+  );
   const cx = ex / 2 + uniform(rng, -0.06, 0.06);
   const cy = ey / 2 + uniform(rng, -0.03, 0.05);
   const rx = uniform(rng, 0.18, 0.24);

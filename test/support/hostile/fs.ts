@@ -93,7 +93,9 @@ export async function makeCorpus(dir: string): Promise<string[]> {
 }
 
 async function tinyPng(): Promise<Buffer> {
-  return sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 40, b: 40 } } }).png().toBuffer();
+  return sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 40, b: 40 } } })
+    .png()
+    .toBuffer();
 }
 
 async function writeFileIn(dir: string, rel: string, data: string | Buffer): Promise<void> {

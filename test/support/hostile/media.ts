@@ -20,7 +20,9 @@ export async function noisePng(seed = 1): Promise<Buffer> {
   const px = Buffer.alloc(64 * 64 * 3);
   let x = seed;
   for (let i = 0; i < px.length; i++) px[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
-  return sharp(px, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
+  return sharp(px, { raw: { width: 64, height: 64, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 function pngChunk(type: string, data: Buffer): Buffer {
@@ -138,7 +140,11 @@ const deflated = (data: Buffer, size = data.length): ZipEntry => ({ name: "", da
 function checkpoints(): Record<string, Buffer> {
   const pkl = smallStateDictPickle();
   const bomb = zeroBomb(255);
-  const storage = (e: ZipEntry): Buffer => zipOf([{ ...deflated(pkl), name: "archive/data.pkl" }, { ...e, name: "archive/data/0" }]);
+  const storage = (e: ZipEntry): Buffer =>
+    zipOf([
+      { ...deflated(pkl), name: "archive/data.pkl" },
+      { ...e, name: "archive/data/0" },
+    ]);
   return {
     // data.pkl honestly declares the 4 GB it inflates to
     "ckpt-pickle-declared-huge": zipOf([{ name: "archive/data.pkl", data: bomb, deflate: true, size: BOMB_BYTES }]),
