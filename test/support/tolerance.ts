@@ -30,6 +30,16 @@ export function stepOperations(layers: number, widest: number): number {
   return 2 * layers * widest;
 }
 
+/**
+ * K for one forward pass (inference): every output depends on each parameterised layer once (one
+ * `weight` each: conv, BN, linear), each reducing over at most the widest fan-in of those weights
+ * (in-channels × kernel) or the image's pixel count (global pooling).
+ */
+export function forwardOperations(weightShapes: readonly (readonly number[])[], pixels: number): number {
+  const fanIn = weightShapes.map((s) => s.slice(1).reduce((a, b) => a * b, 1));
+  return weightShapes.length * Math.max(pixels, ...fanIn);
+}
+
 /** max |got − want| / max |want| (0 when both are exactly equal) */
 export function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   if (got.length !== want.length) throw new Error(`element count ${got.length} ≠ ${want.length}`);
