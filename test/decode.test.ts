@@ -60,7 +60,7 @@ describe("decode to RGB as Pillow's convert('RGB')", () => {
     writeFileSync(cut, jpg.subarray(0, Math.floor(jpg.length * 0.7)));
     await assert.rejects(decodeRgb(cut), (e: Error) => e instanceof ImageDecodeError && /cut\.jpg: (not a readable image|cannot decode) \(.*premature end of JPEG/.test(e.message));
     await assert.rejects(decodeRgb(inputOf("rgb"), { maxPixels: 100 }), {
-      message: `${inputOf("rgb")}: 16×12 = 192 pixels exceeds the limit of 100 (raise it with --max-pixels if you trust this file)`,
+      message: `${inputOf("rgb")}: 16×12 = 192 pixels exceeds the limit of 100 (dataset verify and testset build take --max-pixels to raise it for files you trust)`,
     });
   });
 });

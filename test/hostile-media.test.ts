@@ -151,7 +151,7 @@ describe("hostile media", () => {
     const huge = `root/${GAN_FOLDER}/huge.png`;
     assert.deepEqual(await detect("pixel-bomb", [listed("pixel-bomb", "huge.png")]), {
       code: 1,
-      results: [[huge, `${huge}: 30000×30000 = 900000000 pixels exceeds the limit of 67108864 (raise it with --max-pixels if you trust this file)`]],
+      results: [[huge, `${huge}: 30000×30000 = 900000000 pixels exceeds the limit of 67108864 (dataset verify and testset build take --max-pixels to raise it for files you trust)`]],
     });
   });
 

@@ -5,7 +5,7 @@
  * addon (skipped only where it is not built).
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
@@ -157,9 +157,11 @@ describe("imaginet train", { skip }, () => {
     const bad = cli(["train", "represent", train, "--root", root, "--out", tmpDir(), "--layers", "1,1,1"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--layers expects 4 positive integers like 3,4,6,3, got "1,1,1"/);
-    const noCkpt = cli(["train", "represent", train, "--root", root, "--out", tmpDir(), "--resume"]);
+    const empty = tmpDir();
+    const noCkpt = cli(["train", "represent", train, "--root", root, "--out", empty, "--resume"]);
     assert.equal(noCkpt.code, 2);
-    assert.match(noCkpt.stderr, /--resume: no checkpoint/);
+    assert.equal(noCkpt.stderr, `imaginet: error: --resume: no checkpoint in ${path.join(empty, "checkpoints")}\n`);
+    assert.deepEqual(readdirSync(empty), [], "nothing written before the check");
   });
 
   test("a cross-entropy representation (--method ce) goes through train classifier to a detector that imaginet detect runs", async () => {

@@ -106,11 +106,17 @@ interface ResumeState {
   file: string;
 }
 
+/** The newest checkpoint of the run folder `out`, which `--resume` needs. */
+export async function checkpointToResume(out: string): Promise<{ file: string; epoch: number }> {
+  const last = await latestCheckpoint(path.join(out, "checkpoints"));
+  if (!last) throw new InputError(`--resume: no checkpoint in ${path.join(out, "checkpoints")}`);
+  return last;
+}
+
 /** Where a run continues from: the newest checkpoint's state and epoch, when resuming. */
 async function resumeState(o: CommonOptions): Promise<ResumeState | null> {
   if (!o.resume) return null;
-  const last = await latestCheckpoint(path.join(o.out, "checkpoints"));
-  if (!last) throw new InputError(`--resume: no checkpoint in ${path.join(o.out, "checkpoints")}`);
+  const last = await checkpointToResume(o.out);
   const c = await loadTrainCheckpoint(last.file);
   const from = new Map<string, LazyTensor>();
   for (const [group, sd] of c.stateDicts) if (group === "model" || group === "classifier") for (const [k, v] of sd) from.set(`${group}.${k}`, v);

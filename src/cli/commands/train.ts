@@ -2,7 +2,7 @@ import { Option, type Command } from "commander";
 import { native } from "../../engine/native.js";
 import type { TrainEvent } from "../../train/loop.js";
 import type { SelfConLoss } from "../../train/steps.js";
-import { DEFAULT_CACHE_MB, RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
+import { checkpointToResume, DEFAULT_CACHE_MB, RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
 import { defaultWorkers } from "../../runtime/detect.js";
 import { startTraining, type StageRequest } from "../../train/worker.js";
 import { Progress } from "../../util/progress.js";
@@ -67,7 +67,9 @@ function common(annotations: string[], o: CommonCli): CommonOptions {
 
 /** Runs a stage in a worker with a progress bar per epoch; Ctrl-C stops after the current step, twice ends it at once. */
 async function run(req: StageRequest, json: boolean): Promise<number> {
-  native(); // no libtorch engine: fail here, before the run folder is written
+  // no libtorch engine, or nothing to resume: fail here, before the run folder is written
+  native();
+  if (req.options.resume) await checkpointToResume(req.options.out);
   await writeRunConfig(req.options.out, req);
   let bar: Progress | null = null;
   const onEvent = (e: TrainEvent) => {
