@@ -60,7 +60,10 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
   if (width * height > maxPixels) {
-    throw new ImageDecodeError(name, `${width}×${height} = ${width * height} pixels exceeds the limit of ${maxPixels} (dataset verify and testset build take --max-pixels to raise it for files you trust)`);
+    throw new ImageDecodeError(
+      name,
+      `${width}×${height} = ${width * height} pixels exceeds the limit of ${maxPixels} (dataset verify and testset build take --max-pixels to raise it for files you trust)`,
+    );
   }
   try {
     if (meta.depth === "ushort" && (meta.space === "grey16" || meta.space === "b-w")) {
