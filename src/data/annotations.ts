@@ -113,18 +113,18 @@ function describeLine(line: string): string {
 /** backslashes, empty segments, or "." / ".." segments */
 const NEEDS_NORMALISING = /\\|\/\/|(^|\/)\.{1,2}(\/|$)/;
 
-/** Normalises an annotation path; returns an error message when it is unusable. */
-export function normaliseAnnotationPath(raw: string): { path: string } | { error: string } {
+/** Normalises an annotation path; returns an error message, naming `root` (what the path is relative to), when it is unusable. */
+export function normaliseAnnotationPath(raw: string, root = "the dataset root"): { path: string } | { error: string } {
   if (raw.length === 0) return { error: "empty path" };
   if (raw.includes("\0")) return { error: "path contains a NUL byte" };
   if (raw.startsWith("/") || raw.startsWith("\\") || /^[A-Za-z]:/.test(raw)) {
-    return { error: `absolute path ${JSON.stringify(raw)}: paths must be relative to the dataset root` };
+    return { error: `absolute path ${JSON.stringify(raw)}: paths must be relative to ${root}` };
   }
   // fast path: most paths only carry a leading "./"
   const rest = raw.startsWith("./") ? raw.slice(2) : raw;
   const normal = NEEDS_NORMALISING.test(rest) ? path.posix.normalize(rest.replace(/\\/g, "/")) : rest;
   if (normal === ".." || normal.startsWith("../")) {
-    return { error: `path ${JSON.stringify(raw)} escapes the dataset root` };
+    return { error: `path ${JSON.stringify(raw)} escapes ${root}` };
   }
   if (normal === "." || normal.endsWith("/")) return { error: `path ${JSON.stringify(raw)} names a folder, not a file` };
   return { path: normal };

@@ -116,8 +116,8 @@ export async function readImageList(listOrDir: string, root?: string): Promise<s
   for (const [i, line] of (await fsp.readFile(listOrDir, "utf8")).split(/\r?\n/).entries()) {
     const l = line.trim();
     if (l === "" || l.startsWith("#")) continue;
-    const p = normaliseAnnotationPath(l.split(",")[0]!);
-    if ("error" in p) throw new InputError(`${listOrDir}:${i + 1}: ${p.error.replace("the dataset root", `the anchor root ${base}`)}`);
+    const p = normaliseAnnotationPath(l.split(",")[0]!, `the anchor root ${base}`);
+    if ("error" in p) throw new InputError(`${listOrDir}:${i + 1}: ${p.error}`);
     out.push(path.join(base, p.path));
   }
   return out;
