@@ -12,6 +12,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import sharp from "sharp";
 import { torchSaveParts } from "../../../src/checkpoint/torch-write.js";
+import { makeZip, type ZipItem } from "../zip.js";
 
 export const GAN_FOLDER = "imagenet_stylegan";
 
@@ -65,53 +66,6 @@ export const SVG_BOMB = '<svg xmlns="http://www.w3.org/2000/svg" width="30000" h
 // ---------------------------------------------------------------------------------------------
 // zip checkpoints
 
-export interface ZipEntry {
-  name: string;
-  /** the bytes as they lie in the archive (deflated when `deflate`) */
-  data: Buffer;
-  deflate: boolean;
-  /** the uncompressed size the headers declare */
-  size: number;
-}
-
-/** A zip archive whose headers say exactly what `entries` say, true or not. */
-export function zipOf(entries: readonly ZipEntry[]): Buffer {
-  const local: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name, "utf8");
-    const fields = (h: Buffer, at: number): void => {
-      h.writeUInt16LE(e.deflate ? 8 : 0, at); // method
-      h.writeUInt32LE(0, at + 6); // CRC: not checked by the reader under test
-      h.writeUInt32LE(e.data.length, at + 10);
-      h.writeUInt32LE(e.size, at + 14);
-      h.writeUInt16LE(name.length, at + 18);
-    };
-    const lh = Buffer.alloc(30);
-    lh.writeUInt32LE(0x04034b50, 0);
-    lh.writeUInt16LE(20, 4);
-    fields(lh, 8);
-    const cd = Buffer.alloc(46);
-    cd.writeUInt32LE(0x02014b50, 0);
-    cd.writeUInt16LE(20, 4);
-    cd.writeUInt16LE(20, 6);
-    fields(cd, 10);
-    cd.writeUInt32LE(offset, 42);
-    local.push(lh, name, e.data);
-    central.push(cd, name);
-    offset += 30 + name.length + e.data.length;
-  }
-  const cdSize = central.reduce((a, b) => a + b.length, 0);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cdSize, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...local, ...central, end]);
-}
-
 const ZERO_BLOCK = 1 << 24;
 
 /**
@@ -134,26 +88,26 @@ export function smallStateDictPickle(): Buffer {
   return parts[3]!;
 }
 
-const deflated = (data: Buffer, size = data.length): ZipEntry => ({ name: "", data: zlib.deflateRawSync(data), deflate: true, size });
+const deflated = (data: Buffer): Omit<ZipItem, "name"> => ({ data: zlib.deflateRawSync(data), deflated: true, declaredSize: data.length });
 
 /** The four checkpoint cases: archive.pth in each folder. */
 function checkpoints(): Record<string, Buffer> {
   const pkl = smallStateDictPickle();
   const bomb = zeroBomb(255);
-  const storage = (e: ZipEntry): Buffer =>
-    zipOf([
+  const storage = (declaredSize: number): Buffer =>
+    makeZip([
       { ...deflated(pkl), name: "archive/data.pkl" },
-      { ...e, name: "archive/data/0" },
+      { name: "archive/data/0", data: bomb, deflated: true, declaredSize },
     ]);
   return {
     // data.pkl honestly declares the 4 GB it inflates to
-    "ckpt-pickle-declared-huge": zipOf([{ name: "archive/data.pkl", data: bomb, deflate: true, size: BOMB_BYTES }]),
+    "ckpt-pickle-declared-huge": makeZip([{ name: "archive/data.pkl", data: bomb, deflated: true, declaredSize: BOMB_BYTES }]),
     // data.pkl declares 1 kB and inflates to 4 GB
-    "ckpt-pickle-inflates-past-declared": zipOf([{ name: "archive/data.pkl", data: bomb, deflate: true, size: 1024 }]),
+    "ckpt-pickle-inflates-past-declared": makeZip([{ name: "archive/data.pkl", data: bomb, deflated: true, declaredSize: 1024 }]),
     // the storage entry declares 4 GB where the pickle's storage is 4 float32 (16 bytes)
-    "ckpt-storage-size-mismatch": storage({ name: "", data: bomb, deflate: true, size: BOMB_BYTES }),
+    "ckpt-storage-size-mismatch": storage(BOMB_BYTES),
     // the storage entry declares the pickle's 16 bytes and inflates to 4 GB
-    "ckpt-storage-inflates-past-declared": storage({ name: "", data: bomb, deflate: true, size: 16 }),
+    "ckpt-storage-inflates-past-declared": storage(16),
   };
 }
 
