@@ -5,7 +5,7 @@
  * bench/infer_reference.py (via /usr/bin/python3) builds the model in plain torch.nn with random
  * weights (seed 0, non-trivial BN running stats), saves it as {'model': state_dict}, saves one random
  * input batch and its logits, and times PyTorch (eval, no_grad, set_num_threads) model alone and
- * end to end from photo files. Here: the ONNX is built from that .pth with buildFromCheckpoint, the
+ * end to end from photo files. Here: the ONNX is built from that .pth with buildFromCheckpoints, the
  * logits are compared on the saved batch (and on the photos), then ORT (intraOpNumThreads) is timed
  * the same way: model alone with runTensor (warm-up runs, then the median of timed runs) and end to
  * end with detect() on the same files (decode, pad/centre-crop 256, normalise, run; detect() also
@@ -18,8 +18,8 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildFromCheckpoint } from "../src/models/load.js";
-import { findDetector } from "../src/models/registry.js";
+import { buildFromCheckpoints } from "../src/detectors/build.js";
+import { findDetector } from "../src/detectors/index.js";
 import { detect } from "../src/runtime/detect.js";
 import { DetectorSession } from "../src/runtime/session.js";
 import { Rng } from "../src/util/rng.js";
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
 
   // 2. ours: ONNX from the .pth, parity, timings
   let t0 = performance.now();
-  const built = await buildFromCheckpoint("grag2021", path.join(OUT, "grag_r50.pth"), { nodown: true });
+  const built = await buildFromCheckpoints(findDetector("grag2021"), path.join(OUT, "grag_r50.pth"));
   const buildMs = performance.now() - t0;
   console.error(`ours: ONNX built in ${buildMs.toFixed(0)} ms (${(built.onnx.model.byteLength / 2 ** 20).toFixed(1)} MiB), trunk ${JSON.stringify(built.config)}`);
   t0 = performance.now();

@@ -7,8 +7,8 @@ import { loadSharp } from "../src/image/sharp.js";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
 import { applyRecipe } from "../src/image/recipe.js";
 import { findRecipe, jpegSweep } from "../src/image/recipes.js";
-import { buildFromCheckpoint, buildFromStateDict } from "../src/models/load.js";
-import { findDetector } from "../src/models/registry.js";
+import { buildDetector, buildFromCheckpoints } from "../src/detectors/build.js";
+import { findDetector } from "../src/detectors/index.js";
 import { detect } from "../src/runtime/detect.js";
 import { DetectorSession, normalizeImage } from "../src/runtime/session.js";
 import { Rng } from "../src/util/rng.js";
@@ -48,7 +48,7 @@ describe("imaginet detect and convert", () => {
       ["imgs/a.png", "imgs/broken.png", "imgs/sub/b.jpg"],
     );
     assert.match(a[1].error, /broken\.png: not a readable image/);
-    const session = await DetectorSession.create((await buildFromCheckpoint("grag2021", path.join(models, "grag_tiny.pth"))).onnx);
+    const session = await DetectorSession.create((await buildFromCheckpoints(findDetector("grag2021"), path.join(models, "grag_tiny.pth"))).onnx);
     const [s] = await session.scores([await decodeRgb(path.join(dir, "imgs", "a.png"))]);
     await session.release();
     assert.equal(a[0].score, s);
@@ -89,7 +89,7 @@ describe("imaginet detect and convert", () => {
     assert.ok(Math.abs(both - (one("corvi_tiny.pth") + one("corvi_tiny_b.pth")) / 2) < 1e-4 * Math.abs(both));
     const g = cli(["detect", path.join(dir, "imgs", "a.png"), "--detector", "grag2021", "--weights", path.join(models, "grag_tiny.pth"), "--weights", path.join(models, "grag_tiny.pth")]);
     assert.equal(g.code, 2);
-    assert.match(g.stderr, /only corvi2022 averages several/);
+    assert.match(g.stderr, /Grag2021 is built from 1 checkpoint file\(s\), got 2/);
   });
 
   test("wu2023 (LASTED): anchors are required, baked into the converted model, and scores equal feature · mean anchor feature", async () => {
@@ -117,8 +117,8 @@ describe("imaginet detect and convert", () => {
     // the same by hand: features of the 448-padded images, anchor = their mean
     const spec = findDetector("wu2023");
     const sd = stateDict(await readTorchCheckpoint(weights));
-    const plain = await buildFromStateDict("lasted", sd);
-    const prep = async (f: string) => normalizeImage((await applyRecipe(await decodeRgb(f), spec.preprocess, new Rng(0, f))).image);
+    const plain = await buildDetector(spec, sd);
+    const prep = async (f: string) => normalizeImage((await applyRecipe(await decodeRgb(f), spec.preprocess.recipe, new Rng(0, f))).image);
     const s = await DetectorSession.create(plain.onnx);
     const anchorFeats = (await s.runNormalized(await Promise.all([3, 5, 11].map((k) => prep(path.join(anchors, `real${k}.png`)))))).feature!;
     const feat = (await s.runNormalized([await prep(img)])).feature!;
@@ -132,7 +132,7 @@ describe("imaginet detect and convert", () => {
 
   test("preprocessing in worker threads gives the same results as on the main thread", async () => {
     const spec = findDetector("grag2021");
-    const built = await buildFromCheckpoint("grag2021", path.join(models, "grag_tiny.pth"));
+    const built = await buildFromCheckpoints(findDetector("grag2021"), path.join(models, "grag_tiny.pth"));
     const files = [path.join(dir, "imgs", "a.png"), path.join(dir, "imgs", "broken.png"), path.join(dir, "imgs", "sub", "b.jpg")];
     const inline = await detect(spec, built.onnx, files, { workers: 0, batchSize: 2 });
     const workers = await detect(spec, built.onnx, files, { workers: 2, batchSize: 2 });
@@ -142,12 +142,12 @@ describe("imaginet detect and convert", () => {
 
   test("per-file recipes in one run give what a run per recipe gives; the random stream follows the per-file key; a count that doesn't match is an error", async () => {
     const spec = findDetector("grag2021");
-    const built = await buildFromCheckpoint("grag2021", path.join(models, "grag_tiny.pth"));
+    const built = await buildFromCheckpoints(findDetector("grag2021"), path.join(models, "grag_tiny.pth"));
     const files = [path.join(dir, "imgs", "a.png"), path.join(dir, "imgs", "sub", "b.jpg")];
     const sweep = jpegSweep().filter((s) => s.severity === 40 || s.severity === 90);
     for (const workers of [0, 2]) {
       const separate = [];
-      for (const { recipe } of sweep) separate.push(...(await detect({ ...spec, preprocess: recipe }, built.onnx, files, { workers })));
+      for (const { recipe } of sweep) separate.push(...(await detect({ ...spec, preprocess: { ...spec.preprocess, recipe } }, built.onnx, files, { workers })));
       const together = await detect(spec, built.onnx, [...files, ...files], { workers, perFile: sweep.flatMap(({ recipe }) => files.map(() => ({ recipe }))) });
       assert.deepEqual(together, separate);
     }

@@ -10,7 +10,8 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { describe, test } from "node:test";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
-import { inferConfig } from "../src/models/load.js";
+import { configureDetector } from "../src/detectors/build.js";
+import { GRAG2021, type TrunkAt } from "../src/detectors/grag2021.js";
 import { grag2021 } from "../src/models/resnet.js";
 import { REPO } from "./helpers.js";
 import { f32Tolerance, stepOperations } from "./support/tolerance.js";
@@ -282,9 +283,7 @@ describe("libtorch engine", { skip }, () => {
 
   test("grag_tiny runs unchanged through EagerOps and matches PyTorch (eval)", async () => {
     const sd = stateDict(await readTorchCheckpoint(path.join(MODELS, "grag_tiny.pth")));
-    const cfg = inferConfig("grag2021", sd);
-    assert.equal(cfg.arch, "grag2021");
-    if (cfg.arch !== "grag2021") return;
+    const cfg = configureDetector(GRAG2021, sd) as TrunkAt;
     const params = await E.loadParams(sd);
     const io = await fixture(path.join(MODELS, "grag_tiny_io.pth"));
     const out = E.tidy(() => E.noGrad(() => E.runModel((ops) => grag2021(ops, cfg.trunk, cfg.prefix), params, { image: normalise(get(io, "image")) })));
@@ -302,8 +301,7 @@ describe("libtorch engine", { skip }, () => {
 
   test("grag_tiny in training mode: running stats and gradients match PyTorch's train()", async () => {
     const sd = stateDict(await readTorchCheckpoint(path.join(MODELS, "grag_tiny.pth")));
-    const cfg = inferConfig("grag2021", sd);
-    if (cfg.arch !== "grag2021") return assert.fail("grag2021 config");
+    const cfg = configureDetector(GRAG2021, sd) as TrunkAt;
     const params = await E.loadParams(sd, { requiresGrad: true });
     assert.equal(params.get("model.bn1.running_mean")!.requiresGrad, false);
     const io = await fixture(path.join(MODELS, "grag_tiny_io.pth"));

@@ -11,8 +11,14 @@ import { statSync } from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
-import { buildCorviAverage, buildFromCheckpoint, buildFromStateDict, inferConfig, type Architecture } from "../src/models/load.js";
-import { IMAGENET_MEAN, IMAGENET_STD, DetectorSession, normalizeBatch, normalizeImage, writeOnnxModel } from "../src/runtime/session.js";
+import { buildDetector, buildFromCheckpoints, configureDetector } from "../src/detectors/build.js";
+import { CORVI2022 } from "../src/detectors/corvi2022.js";
+import { GRAG2021, type TrunkAt } from "../src/detectors/grag2021.js";
+import { IMAGINET, IMAGINET_ID } from "../src/detectors/imaginet.js";
+import { IMAGENET_NORMALIZATION, type DetectorModule } from "../src/detectors/types.js";
+import { WU2023 } from "../src/detectors/wu2023.js";
+import type { ImagiNetConfig } from "../src/models/resnet.js";
+import { DetectorSession, normalizeBatch, normalizeImage, writeOnnxModel } from "../src/runtime/session.js";
 import type { RgbImage } from "../src/image/types.js";
 import { encodeModel, ProtoWriter } from "../src/onnx/proto.js";
 import { computeAnchor } from "../src/runtime/anchor.js";
@@ -42,30 +48,30 @@ async function forwardTolerance(checkpoint: string, images: readonly RgbImage[])
   return f32Tolerance(forwardOperations(weights, images[0]!.width * images[0]!.height));
 }
 
-const CASES: { name: string; arch: Architecture; layers: number[]; head?: string; nodown?: boolean }[] = [
-  { name: "grag_tiny", arch: "grag2021", layers: [1, 1, 1, 1] },
-  { name: "grag_r50w16", arch: "grag2021", layers: [3, 4, 6, 3] },
-  { name: "corvi_tiny", arch: "corvi2022", layers: [1, 1, 1, 1] },
-  { name: "imaginet_bn_tiny", arch: "imaginet", layers: [1, 1, 1, 1], head: "bn" },
-  { name: "imaginet_l2_tiny", arch: "imaginet", layers: [1, 1, 1, 1], head: "l2norm" },
+const CASES: { name: string; detector: DetectorModule; layers: number[]; head?: string; nodown?: boolean }[] = [
+  { name: "grag_tiny", detector: GRAG2021, layers: [1, 1, 1, 1] },
+  { name: "grag_r50w16", detector: GRAG2021, layers: [3, 4, 6, 3] },
+  { name: "corvi_tiny", detector: CORVI2022, layers: [1, 1, 1, 1] },
+  { name: "imaginet_bn_tiny", detector: IMAGINET, layers: [1, 1, 1, 1], head: "bn" },
+  { name: "imaginet_l2_tiny", detector: IMAGINET, layers: [1, 1, 1, 1], head: "l2norm" },
   // identification: strided (32×) trunk, 4 classes
-  { name: "imaginet_id_tiny", arch: "imaginet", layers: [1, 1, 1, 1], head: "l2norm", nodown: false },
+  { name: "imaginet_id_tiny", detector: IMAGINET_ID, layers: [1, 1, 1, 1], head: "l2norm", nodown: false },
   // a float16 checkpoint (weights widened to float32 on load)
-  { name: "grag_tiny_half", arch: "grag2021", layers: [1, 1, 1, 1] },
+  { name: "grag_tiny_half", detector: GRAG2021, layers: [1, 1, 1, 1] },
 ];
 
 describe("models match PyTorch through ONNX", () => {
   for (const c of CASES) {
-    test(`${c.name} (${c.arch})`, async () => {
-      const built = await buildFromCheckpoint(c.arch, path.join(FIX, `${c.name}.pth`), { nodown: c.nodown ?? true });
-      const cfg = built.config;
-      if (cfg.arch === "lasted" || cfg.arch === "corvi2022-average") assert.fail(`unexpected ${cfg.arch}`);
-      const trunk = cfg.arch === "imaginet" ? cfg.cfg.trunk : cfg.trunk;
+    test(`${c.name} (${c.detector.name})`, async () => {
+      const built = await buildFromCheckpoints(c.detector, path.join(FIX, `${c.name}.pth`));
+      const imaginet = c.detector.define === IMAGINET.define;
+      const cfg = imaginet ? (built.config as ImagiNetConfig) : c.detector === CORVI2022 ? (built.config as TrunkAt[])[0]! : (built.config as TrunkAt);
+      const trunk = cfg.trunk;
       assert.deepEqual(trunk.layers, c.layers);
       assert.equal(trunk.width, 1 / 16);
       assert.equal(trunk.nodown, c.nodown ?? true);
-      if (cfg.arch === "imaginet") {
-        assert.equal(cfg.cfg.head, c.head);
+      if ("head" in cfg) {
+        assert.equal(cfg.head, c.head);
         assert.equal(trunk.shortcutName, "shortcut");
         assert.ok(built.ignored.some((k) => k.startsWith("model.head.")) && built.ignored.includes("model.encoder.selfcon_layer.1.weight"));
       } else {
@@ -104,8 +110,8 @@ describe("Wu2023 / LASTED (CLIP ModifiedResNet tower, attention pooling, anchor)
     const { images, outputs } = await loadIo("lasted_tiny");
     const tol = await forwardTolerance("lasted_tiny.pth", images);
     const sd = stateDict(await readTorchCheckpoint(path.join(FIX, "lasted_tiny.pth")));
-    const plain = await buildFromStateDict("lasted", sd);
-    assert.deepEqual(plain.config, { arch: "lasted", cfg: { layers: [1, 1, 1, 1], width: 4, resolution: 64, outputDim: 24 }, prefix: "clip_model.visual", anchored: false });
+    const plain = await buildDetector(WU2023, sd);
+    assert.deepEqual(plain.config, { cfg: { layers: [1, 1, 1, 1], width: 4, resolution: 64, outputDim: 24 }, prefix: "clip_model.visual", anchored: false });
     // the text tower stand-ins and LASTED's training head are ignored by rule
     assert.ok(plain.ignored.includes("clip_model.token_embedding.weight") && plain.ignored.includes("fc.weight"));
     const s = await DetectorSession.create(plain.onnx, { batchSize: 2 });
@@ -115,10 +121,13 @@ describe("Wu2023 / LASTED (CLIP ModifiedResNet tower, attention pooling, anchor)
     console.log(`# lasted_tiny feature: max relative error ${ef.toExponential(2)} (bound ${tol.toExponential(1)})`);
     assert.ok(ef <= tol, `feature error ${ef}`);
     // images 2-4 are the anchors, as in the fixture script
-    const anchor = await computeAnchor(plain.onnx, images.slice(2).map(normalizeImage));
+    const anchor = await computeAnchor(
+      plain.onnx,
+      images.slice(2).map((im) => normalizeImage(im)),
+    );
     const ea = relErr(anchor, outputs.get("anchor")!.data);
     assert.ok(ea <= tol, `anchor error ${ea}`);
-    const anchored = await buildFromStateDict("lasted", sd, { anchor });
+    const anchored = await buildDetector(WU2023, sd, { anchor });
     const s2 = await DetectorSession.create(anchored.onnx);
     const logit = (await s2.runImages(images.slice(0, 2))).logit!;
     await s2.release();
@@ -130,7 +139,7 @@ describe("Wu2023 / LASTED (CLIP ModifiedResNet tower, attention pooling, anchor)
 
   test("an input of the wrong size is refused by the positional embedding's fixed token count", async () => {
     const sd = stateDict(await readTorchCheckpoint(path.join(FIX, "lasted_tiny.pth")));
-    const s = await DetectorSession.create((await buildFromStateDict("lasted", sd)).onnx);
+    const s = await DetectorSession.create((await buildDetector(WU2023, sd)).onnx);
     await assert.rejects(s.runTensor(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]));
     await s.release();
   });
@@ -141,8 +150,8 @@ describe("Corvi2022 two-model average", () => {
     const { images, outputs } = await loadIo("corvi_pair");
     const tol = await forwardTolerance("corvi_tiny.pth", images);
     const sds = await Promise.all(["corvi_tiny", "corvi_tiny_b"].map(async (n) => stateDict(await readTorchCheckpoint(path.join(FIX, `${n}.pth`)))));
-    const built = await buildCorviAverage(sds);
-    assert.equal(built.config.arch, "corvi2022-average");
+    const built = await buildDetector(CORVI2022, sds);
+    assert.equal((built.config as TrunkAt[]).length, 2);
     const s = await DetectorSession.create(built.onnx);
     const got = await s.runImages(images);
     await s.release();
@@ -151,7 +160,7 @@ describe("Corvi2022 two-model average", () => {
       console.log(`# corvi_pair ${k}: max relative error ${e.toExponential(2)} (bound ${tol.toExponential(1)})`);
       assert.ok(e <= tol, `${k}: ${e}`);
     }
-    await assert.rejects(buildCorviAverage(sds.slice(0, 1)), /at least two/);
+    await assert.rejects(buildDetector(CORVI2022, [...sds, sds[0]!]), /Corvi2022 is built from 1 to 2 checkpoint file\(s\), got 3/);
   });
 });
 
@@ -159,8 +168,8 @@ describe("ONNX external data", () => {
   test("weights in a side file load and give the same outputs", async () => {
     const dir = tmpDir();
     const sd = stateDict(await readTorchCheckpoint(path.join(FIX, "grag_tiny.pth")));
-    const inline = await buildFromStateDict("grag2021", sd);
-    const external = await buildFromStateDict("grag2021", sd, { externalData: "g.onnx.data" });
+    const inline = await buildDetector(GRAG2021, sd);
+    const external = await buildDetector(GRAG2021, sd, { externalData: "g.onnx.data" });
     assert.equal(inline.onnx.external, undefined);
     assert.equal(external.onnx.external?.location, "g.onnx.data");
     const file = await writeOnnxModel(path.join(dir, "g.onnx"), external.onnx);
@@ -189,7 +198,7 @@ describe("checkpoint mismatches are listed", () => {
     sd.delete("model.layer1.0.bn2.running_var");
     sd.set("model.extra.weight", fc);
     sd.set("model.fc.bias", fc); // [1, 128] where [1] is wanted
-    await assert.rejects(buildFromStateDict("grag2021", sd), (err: Error) => {
+    await assert.rejects(buildDetector(GRAG2021, sd), (err: Error) => {
       assert.match(err.message, /missing keys \(1\):\n {2}model\.layer1\.0\.bn2\.running_var/);
       assert.match(err.message, /unexpected keys \(1\):\n {2}model\.extra\.weight/);
       assert.match(err.message, /mis-shaped keys \(1\):\n {2}model\.fc\.bias: checkpoint \[1, 128\], model \[1\]/);
@@ -200,11 +209,11 @@ describe("checkpoint mismatches are listed", () => {
   test("an ImagiNet checkpoint without a known head is refused", async () => {
     const sd = new Map(stateDict(await readTorchCheckpoint(path.join(FIX, "imaginet_bn_tiny.pth"))));
     sd.delete("classifier.4.weight");
-    assert.throws(() => inferConfig("imaginet", sd), /neither classifier\.4\.weight/);
+    assert.throws(() => configureDetector(IMAGINET, sd), /neither classifier\.4\.weight/);
   });
 
   test("a Grag checkpoint loaded as ImagiNet fails clearly", async () => {
-    await assert.rejects(buildFromCheckpoint("imaginet", path.join(FIX, "grag_tiny.pth")), /model\.encoder\.conv1\.weight is missing/);
+    await assert.rejects(buildFromCheckpoints(IMAGINET, path.join(FIX, "grag_tiny.pth")), /model\.encoder\.conv1\.weight is missing/);
   });
 });
 
@@ -215,7 +224,7 @@ describe("preprocessing and encoding", () => {
     assert.deepEqual(dims, [1, 3, 1, 2]);
     const want = [0, 255, 128, 0, 255, 128].map((v, i) => {
       const c = Math.floor(i / 2);
-      return (v / 255 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!;
+      return (v / 255 - IMAGENET_NORMALIZATION.mean[c]!) / IMAGENET_NORMALIZATION.std[c]!;
     });
     for (let i = 0; i < 6; i++) assert.ok(Math.abs(data[i]! - want[i]!) < 1e-6);
     assert.throws(() => normalizeBatch([img, { data: new Uint8Array(3), width: 1, height: 1 }]), /mixes/);

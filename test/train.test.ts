@@ -11,7 +11,9 @@ import { before, describe, test } from "node:test";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
 import { makeExampleDataset } from "../src/data/example.js";
 import { nativeAvailable } from "../src/engine/index.js";
-import { buildFromCheckpoint } from "../src/models/load.js";
+import { buildFromCheckpoints } from "../src/detectors/build.js";
+import { IMAGINET } from "../src/detectors/imaginet.js";
+import type { ImagiNetConfig } from "../src/models/resnet.js";
 import { trainClassifier, trainRepresentation, type RepresentOptions } from "../src/train/train.js";
 import { TrainingDivergedError } from "../src/train/loop.js";
 import { cli, jsonLines, tmpDir } from "./helpers.js";
@@ -182,8 +184,8 @@ describe("imaginet train", { skip }, () => {
     assert.ok(keys.includes("model.encoder.conv1.weight") && keys.includes("model.fc.2.weight") && keys.includes("classifier.4.weight"));
     assert.ok(!keys.some((k) => k.includes("selfcon_layer")));
     // the imaginet detector's registry entry says nodown; the CE encoder's trunk is strided, and its fc is a training-only part
-    const built = await buildFromCheckpoint("imaginet", detector, { nodown: true });
-    assert.equal(built.config.arch === "imaginet" && built.config.cfg.trunk.nodown, false);
+    const built = await buildFromCheckpoints(IMAGINET, detector);
+    assert.equal((built.config as ImagiNetConfig).trunk.nodown, false);
     assert.deepEqual(built.ignored.filter((k) => k.startsWith("model.fc.")).sort(), ["model.fc.0.bias", "model.fc.0.weight", "model.fc.2.bias", "model.fc.2.weight"]);
     const img = path.join(root, (readFileSync(path.join(root, "annotations", "test_annotations.txt"), "utf8").split("\n")[0] ?? "").split(",")[0]!);
     const d = cli(["detect", img, "--detector", "imaginet", "--weights", detector, "--json"]);

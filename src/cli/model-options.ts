@@ -1,6 +1,6 @@
 /** The model options of `detect`, `calibrate`, `eval detect` and `convert`, and what they resolve to. */
 import { Option, type Command } from "commander";
-import { DETECTORS, findDetector, type DetectorSpec } from "../models/registry.js";
+import { DETECTORS, findDetector, type DetectorModule } from "../detectors/index.js";
 import { defaultWorkers, loadModel, readImageList, type DetectOptions } from "../runtime/detect.js";
 import type { ModelSource } from "../runtime/session.js";
 import { collect, parsePositiveInt, workersOption } from "./common.js";
@@ -38,7 +38,7 @@ export function addInferenceOptions(cmd: Command): Command {
 }
 
 /** The detector and its model (an .onnx as it is, or built from the checkpoints, anchors baked in). */
-export async function resolveModel(opts: ModelCliOptions & { workers?: number }, how: { anchorRoot?: string; name?: string } = {}): Promise<{ spec: DetectorSpec; model: ModelSource }> {
+export async function resolveModel(opts: ModelCliOptions & { workers?: number }, how: { anchorRoot?: string; name?: string } = {}): Promise<{ spec: DetectorModule; model: ModelSource }> {
   const spec = findDetector(opts.detector);
   const anchors = opts.anchors ? await readImageList(opts.anchors, opts.anchorRoot ?? how.anchorRoot) : undefined;
   const model = await loadModel(spec, opts.weights, { ...(anchors ? { anchors } : {}), workers: opts.workers ?? defaultWorkers(), ...(how.name ? { name: how.name } : {}) });

@@ -15,9 +15,10 @@ import { joinScores } from "../eval/import.js";
 import { makeManifest, writeRun, type PredictionRow } from "../eval/results.js";
 import { annotatedPaths, inferenceSoftware, scoreItems, scoresOf } from "../eval/score.js";
 import { recipeHash, type Recipe } from "../image/recipe.js";
-import { CENTER256, jpegSweep, TESTSET, TESTSET_COMPRESSION } from "../image/recipes.js";
-import { buildFromCheckpoint } from "../models/load.js";
-import type { DetectorSpec } from "../models/registry.js";
+import { jpegSweep, TESTSET, TESTSET_COMPRESSION } from "../image/recipes.js";
+import { buildFromCheckpoints } from "../detectors/build.js";
+import { IMAGINET, IMAGINET_ID } from "../detectors/imaginet.js";
+import type { DetectorModule } from "../detectors/types.js";
 import { writeReport } from "../report/build.js";
 import { defaultWorkers } from "../runtime/detect.js";
 import type { TrainEvent } from "../train/loop.js";
@@ -117,8 +118,9 @@ export interface DemoResult {
 
 /** images per inference batch in the evaluation */
 const BATCH = 16;
-const DETECTOR: DetectorSpec = { name: "demo", title: "Demo detector (SelfCon)", arch: "imaginet", nodown: true, output: "binary", preprocess: CENTER256 };
-const IDENTIFIER: DetectorSpec = { name: "demo-id", title: "Demo identification (SelfCon)", arch: "imaginet", nodown: true, output: "groups", preprocess: CENTER256 };
+// the demo's representation is the nodown trunk for both heads
+const DETECTOR: DetectorModule = { ...IMAGINET, name: "demo", title: "Demo detector (SelfCon)", weights: [] };
+const IDENTIFIER: DetectorModule = { ...IMAGINET_ID, name: "demo-id", title: "Demo identification (SelfCon)", weights: [], configure: (sd) => IMAGINET_ID.configure(sd, { nodown: true }) };
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const demo = await startDemo(o);
@@ -324,7 +326,7 @@ async function evaluateStage(demo: Demo, detector: string, identifier: string): 
 async function detectionRun(demo: Demo, weights: string, testPaths: string[]): Promise<{ rows: PredictionRow[]; msPerImage: number }> {
   const calibrationFile = demo.annotations("test_calibration.txt");
   const calPaths = await annotatedPaths([calibrationFile]);
-  const model = (await buildFromCheckpoint("imaginet", weights, { nodown: true })).onnx;
+  const model = (await buildFromCheckpoints(DETECTOR, weights)).onnx;
   // the calibration images get the test set's perturbation on the fly, drawn from the seed and their annotation path
   const items = [...testPaths.map((p) => ({ root: demo.testset, path: p })), ...calPaths.map((p) => ({ root: demo.data, path: p, recipe: TESTSET, key: `${demo.o.seed}/${p}` }))];
   const t0 = performance.now();
@@ -341,7 +343,7 @@ async function detectionRun(demo: Demo, weights: string, testPaths: string[]): P
  * q = 40…100 on a 256 centre crop) on a sample of the detector's rows. Returns ms per image.
  */
 async function identificationRun(demo: Demo, weights: string, testPaths: string[], detectorRows: readonly PredictionRow[]): Promise<number> {
-  const model = (await buildFromCheckpoint("imaginet", weights, { nodown: true })).onnx;
+  const model = (await buildFromCheckpoints(IDENTIFIER, weights)).onnx;
   const sample = GROUPS.flatMap((g) =>
     detectorRows
       .filter((r) => r.labels[0] === 1 && r.split === g)
@@ -405,7 +407,7 @@ function trainingKey(o: RepresentOptions | ClassifierOptions): Record<string, un
 /** What a demo run's folder gets: its detector, the lists scored, the rows and how long they took. */
 interface DemoRunFiles {
   dir: string;
-  spec: DetectorSpec;
+  spec: DetectorModule;
   weights: string;
   lists: readonly string[];
   predictions: PredictionRow[];
@@ -420,7 +422,7 @@ async function writeDemoRun({ dir, spec, weights, lists, predictions, calibratio
     detector: spec.title,
     weights: [weights],
     annotations: lists,
-    recipeHash: recipeHash(spec.preprocess),
+    recipeHash: recipeHash(spec.preprocess.recipe),
     seed,
     software: inferenceSoftware(),
     batchSize: BATCH,

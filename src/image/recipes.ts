@@ -75,6 +75,13 @@ export const CENTER448: Recipe = {
   ],
 };
 
+/** torchvision's CenterCrop(224) as it is, no resize (CNNDetection's and UnivFD's test transform): zero-padded where smaller. */
+export const CENTER224_ZERO: Recipe = {
+  name: "tv-center224",
+  description: "torchvision CenterCrop 224 (zero-padded where smaller)",
+  steps: [{ op: "tv_center_crop", size: 224 }],
+};
+
 /**
  * `eval_model_detection_jpeg.py`: JPEG at q = 40, 45, …, 100 on a 256 centre crop. Upstream leaves
  * ImageCompression at albumentations' default p=0.5, so only about half its images were compressed;
@@ -116,7 +123,7 @@ export function resizeSweep(): { severity: number; recipe: Recipe }[] {
   return out;
 }
 
-export const RECIPES: Record<string, Recipe> = { testset: TESTSET, train: TRAIN, calibration: CALIBRATION, center256: CENTER256, center448: CENTER448 };
+export const RECIPES: Record<string, Recipe> = { testset: TESTSET, train: TRAIN, calibration: CALIBRATION, center256: CENTER256, center448: CENTER448, "tv-center224": CENTER224_ZERO };
 
 export function findRecipe(name: string): Recipe {
   const r = RECIPES[name];

@@ -5,7 +5,7 @@
  * weights); and `attnpool` (positional_embedding, {q,k,v,c}_proj), multi-head attention of the
  * mean token over all tokens. RN50x64: layers [3, 15, 36, 10], width 128, 448 input, 1024 out.
  */
-import { Scope, batchNorm, conv2d, linear, type AttentionOps } from "./ops.js";
+import { ANCHOR_PARAM, Scope, batchNorm, conv2d, linear, type AttentionOps } from "./ops.js";
 
 export interface ClipResNetConfig {
   layers: readonly [number, number, number, number];
@@ -81,8 +81,6 @@ export function clipImageTower<T>(s: Scope<T>, x: T, cfg: ClipResNetConfig): T {
   return attentionPool(s.sub("attnpool"), y, cfg);
 }
 
-export const LASTED_ANCHOR = "anchor";
-
 /**
  * Wu2023 / LASTED at inference (`isTrain=False`): feature = encode_image(x) / ‖·‖, output "feature"
  * [N, outputDim]. With an anchor (the mean feature of real anchor images, a parameter named
@@ -92,5 +90,5 @@ export function lasted<T>(ops: AttentionOps<T>, cfg: ClipResNetConfig = RN50X64,
   const x = ops.input("image", ["batch", 3, cfg.resolution, cfg.resolution]);
   const f = ops.l2normalize(clipImageTower(new Scope(ops, prefix), x, cfg), 1);
   ops.output("feature", f);
-  if (withAnchor) ops.output("logit", ops.matmul(f, ops.param(LASTED_ANCHOR, [cfg.outputDim, 1])));
+  if (withAnchor) ops.output("logit", ops.matmul(f, ops.param(ANCHOR_PARAM, [cfg.outputDim, 1])));
 }

@@ -4,6 +4,9 @@
  * can run the same definition. Parameters are named by their PyTorch state-dict keys.
  */
 
+/** The parameter an anchored detector (LASTED) takes the mean feature of its real anchor images through. */
+export const ANCHOR_PARAM = "anchor";
+
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;

@@ -13,7 +13,7 @@
  * which training passes (random, or a recorded mask) and tracing leaves out (the identity, as at
  * inference).
  */
-import { inferResNetConfig, type HasShape } from "./load.js";
+import { inferResNetConfig, type HasShape } from "./infer.js";
 import { Scope, batchNorm, linear, type Ops } from "./ops.js";
 import { IMAGE_INPUT, resnetFeatures, resnetTrunk, type ResNetConfig } from "./resnet.js";
 import { InputError } from "../util/errors.js";

@@ -4,8 +4,8 @@ import * as path from "node:path";
 import { parseCalibration, sigmoid } from "../eval/calibration.js";
 import * as os from "node:os";
 import { readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
-import { buildCorviAverage, buildFromCheckpoint, buildFromStateDict } from "../models/load.js";
-import type { DetectorSpec } from "../models/registry.js";
+import { buildDetector } from "../detectors/build.js";
+import type { DetectorModule } from "../detectors/types.js";
 import { GROUPS } from "../data/labels.js";
 import { normaliseAnnotationPath } from "../data/annotations.js";
 import { InputError } from "../util/errors.js";
@@ -50,36 +50,32 @@ export interface LoadOptions extends SessionOptions {
 }
 
 /**
- * The detector's ONNX model: a `.onnx` file as it is, or built from PyTorch checkpoints —
- * one, or for Corvi2022 two (upstream averages its ProGAN- and latent-trained models); LASTED
- * also needs its anchor images (the anchor is computed here and baked into the model).
+ * The detector's ONNX model: a `.onnx` file as it is, or built from PyTorch checkpoints (as many as
+ * the module takes: Corvi2022 averages two models, UnivFD is an encoder and a probe). An anchored
+ * detector (LASTED) also needs its anchor images: the anchor is computed here and baked into the model.
  */
-export async function loadModel(spec: DetectorSpec, weights: string | readonly string[], opts: LoadOptions = {}): Promise<ModelSource> {
+export async function loadModel(d: DetectorModule, weights: string | readonly string[], opts: LoadOptions = {}): Promise<ModelSource> {
   const files = typeof weights === "string" ? [weights] : [...weights];
   if (files.length === 0) throw new InputError("no weights given");
   if (files.some((f) => f.endsWith(".onnx"))) {
     if (files.length > 1) throw new InputError("give one .onnx file, or PyTorch checkpoints");
     return files[0]!;
   }
-  return buildModel(spec, files, opts);
+  return buildModel(d, files, opts);
 }
 
 /** ONNX built from PyTorch checkpoints (see loadModel). */
-export async function buildModel(spec: DetectorSpec, files: readonly string[], opts: LoadOptions = {}): Promise<OnnxModel> {
-  const build = { nodown: spec.nodown, ...(opts.name ? { name: opts.name } : {}) };
-  if (files.length > 1) {
-    if (spec.arch !== "corvi2022") throw new InputError(`${spec.title} takes one checkpoint; only corvi2022 averages several (upstream: its ProGAN- and latent-trained models)`);
-    return (await buildCorviAverage(await Promise.all(files.map(async (f) => stateDict(await readTorchCheckpoint(f)))), build)).onnx;
-  }
-  if (!spec.anchors) return (await buildFromCheckpoint(spec.arch, files[0]!, build)).onnx;
+export async function buildModel(d: DetectorModule, files: readonly string[], opts: LoadOptions = {}): Promise<OnnxModel> {
+  const build = opts.name ? { name: opts.name } : {};
+  const sds = await Promise.all(files.map(async (f) => stateDict(await readTorchCheckpoint(f))));
+  if (!d.anchors) return (await buildDetector(d, sds, build)).onnx;
   if (!opts.anchors || opts.anchors.length === 0) {
     throw new InputError(
-      `${spec.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`,
+      `${d.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`,
     );
   }
-  const sd = stateDict(await readTorchCheckpoint(files[0]!));
-  const features = await buildFromStateDict(spec.arch, sd, build);
-  const prepared = await prepareAll(spec, opts.anchors, opts.workers ?? 0);
+  const features = await buildDetector(d, sds, build);
+  const prepared = await prepareAll(d, opts.anchors, opts.workers ?? 0);
   const bad = prepared.filter((p) => "error" in p);
   if (bad.length > 0)
     throw new InputError(
@@ -89,11 +85,11 @@ export async function buildModel(spec: DetectorSpec, files: readonly string[], o
         .join(", ")}`,
     );
   const anchor = await computeAnchor(features.onnx, prepared as NormalizedImage[], opts);
-  return (await buildFromStateDict(spec.arch, sd, { ...build, anchor })).onnx;
+  return (await buildDetector(d, sds, { ...build, anchor })).onnx;
 }
 
-async function prepareAll(spec: DetectorSpec, files: readonly string[], workers: number): Promise<Prepared[]> {
-  const preparer = new Preparer(spec.preprocess, workers);
+async function prepareAll(d: DetectorModule, files: readonly string[], workers: number): Promise<Prepared[]> {
+  const preparer = new Preparer(d.preprocess, workers);
   try {
     return await Promise.all(files.map((f) => preparer.prepare(f)));
   } finally {
@@ -138,7 +134,7 @@ export type Detection =
 
 /** One file's own preprocessing and random stream, where they differ from the run's. */
 export interface PerFile {
-  /** preprocessing in place of the spec's */
+  /** the geometric recipe in place of the detector's (its normalisation stays) */
   recipe?: Recipe;
   /** the name of its random stream (default: the file path) */
   key?: string;
@@ -158,10 +154,10 @@ export function defaultWorkers(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / 2));
 }
 
-export async function detect(spec: DetectorSpec, model: ModelSource, files: readonly string[], opts: DetectOptions = {}): Promise<Detection[]> {
+export async function detect(detector: DetectorModule, model: ModelSource, files: readonly string[], opts: DetectOptions = {}): Promise<Detection[]> {
   if (opts.perFile && opts.perFile.length !== files.length) throw new Error(`detect: perFile has ${opts.perFile.length} entries for ${files.length} files`);
   const session = await DetectorSession.create(model, opts);
-  const preparer = new Preparer(spec.preprocess, opts.workers ?? defaultWorkers());
+  const preparer = new Preparer(detector.preprocess, opts.workers ?? defaultWorkers());
   const out: Detection[] = [];
   try {
     const chunk = session.batchSize;
@@ -188,7 +184,7 @@ export async function detect(spec: DetectorSpec, model: ModelSource, files: read
           const per = logits.data.length / (logits.dims[0] ?? 1);
           const row = Array.from(logits.data.subarray(k * per, (k + 1) * per));
           k++;
-          if (spec.output === "groups") d = { file: x.file, logits: row, group: GROUPS[row.indexOf(Math.max(...row))]! };
+          if (detector.output === "groups") d = { file: x.file, logits: row, group: GROUPS[row.indexOf(Math.max(...row))]! };
           else {
             const score = row[0]!;
             const p = opts.calibration ? sigmoid(opts.calibration.a * score + opts.calibration.b) : sigmoid(score);

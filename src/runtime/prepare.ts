@@ -1,5 +1,5 @@
 /**
- * Decoding and a detector's preprocessing (its recipe, then ImageNet normalisation into CHW float32),
+ * Decoding and a detector's preprocessing (its recipe, then its normalisation into CHW float32),
  * in worker threads so that the next batch is prepared while onnxruntime runs the current one.
  * With `workers: 0` everything runs on the calling thread (small jobs, tests).
  */
@@ -10,6 +10,7 @@ import { applyRecipe, type Recipe } from "../image/recipe.js";
 import { fnv1a, Rng } from "../util/rng.js";
 import { startWorker } from "../util/worker.js";
 import { normalizeImage } from "./session.js";
+import type { Preprocessing } from "../detectors/types.js";
 
 export type Prepared = { file: string; chw: Float32Array; width: number; height: number } | { file: string; error: string };
 
@@ -41,10 +42,10 @@ export class DecodeCache {
  * One image: decode, the recipe, normalise. The recipe's random draws come from (seed, key) alone —
  * the key defaults to the file name — so results don't depend on which worker ran it.
  */
-export async function prepareImage(file: string, recipe: Recipe, seed = 0, key = file, cache?: DecodeCache): Promise<Prepared> {
+export async function prepareImage(file: string, prep: Preprocessing, seed = 0, key = file, cache?: DecodeCache): Promise<Prepared> {
   try {
-    const img = (await applyRecipe(await (cache ? cache.get(file) : decodeRgb(file)), recipe, new Rng(seed, key))).image;
-    return { file, ...normalizeImage(img) };
+    const img = (await applyRecipe(await (cache ? cache.get(file) : decodeRgb(file)), prep.recipe, new Rng(seed, key))).image;
+    return { file, ...normalizeImage(img, prep.normalization) };
   } catch (err) {
     return { file, error: err instanceof Error ? err.message : String(err) };
   }
@@ -67,14 +68,14 @@ export class Preparer {
    * goes to the same worker, so it is decoded once).
    */
   constructor(
-    private readonly recipe: Recipe,
+    private readonly prep: Preprocessing,
     workers: number,
     private readonly seed = 0,
     private readonly cacheBytes = 0,
   ) {
     if (cacheBytes > 0 && workers === 0) this.cache = new DecodeCache(cacheBytes);
     for (let i = 0; i < workers; i++) {
-      const w = startWorker(new URL("./prepare-worker.js", import.meta.url), { recipe, seed, cacheBytes: Math.floor(cacheBytes / workers) });
+      const w = startWorker(new URL("./prepare-worker.js", import.meta.url), { prep, seed, cacheBytes: Math.floor(cacheBytes / workers) });
       w.on("message", (m: { k: number; prepared: Prepared }) => {
         const p = this.pending.get(m.k);
         this.pending.delete(m.k);
@@ -88,9 +89,9 @@ export class Preparer {
     }
   }
 
-  /** `key` names the image's random stream (default: the file name); `recipe` replaces the preparer's for this image. */
+  /** `key` names the image's random stream (default: the file name); `recipe` replaces the preparer's geometric recipe for this image. */
   prepare(file: string, key = file, recipe?: Recipe): Promise<Prepared> {
-    if (this.workers.length === 0) return prepareImage(file, recipe ?? this.recipe, this.seed, key, this.cache);
+    if (this.workers.length === 0) return prepareImage(file, recipe ? { ...this.prep, recipe } : this.prep, this.seed, key, this.cache);
     const k = this.next++;
     const w = this.workers[(this.cacheBytes > 0 ? fnv1a(file) : this.turn++) % this.workers.length]!;
     return new Promise<Prepared>((resolve) => {

@@ -8,24 +8,22 @@ import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import type { OnnxModel } from "../onnx/trace.js";
 import type { RgbImage } from "../image/types.js";
+import { IMAGENET_NORMALIZATION, type Normalization } from "../detectors/types.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { InputError } from "../util/errors.js";
-
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 
 /**
  * Writes one image into `out` at `offset` as CHW float32: x/255, then (x - mean)/std per channel.
  * (Computed in float32 steps the way torchvision's ToTensor + Normalize does.)
  */
-export function normalizeInto(img: RgbImage, out: Float32Array, offset = 0): void {
+export function normalizeInto(img: RgbImage, out: Float32Array, offset = 0, norm: Normalization = IMAGENET_NORMALIZATION): void {
   const { data, width, height } = img;
   const hw = width * height;
   if (data.length !== hw * 3) throw new Error(`an RGB image of ${width}×${height} needs ${hw * 3} bytes, got ${data.length}`);
   const f = new Float32Array(1);
   for (let c = 0; c < 3; c++) {
-    const mean = Math.fround(IMAGENET_MEAN[c]!);
-    const std = Math.fround(IMAGENET_STD[c]!);
+    const mean = Math.fround(norm.mean[c]!);
+    const std = Math.fround(norm.std[c]!);
     const base = offset + c * hw;
     for (let i = 0; i < hw; i++) {
       f[0] = data[i * 3 + c]! / 255;
@@ -35,9 +33,9 @@ export function normalizeInto(img: RgbImage, out: Float32Array, offset = 0): voi
   }
 }
 
-export function normalizeImage(img: RgbImage): NormalizedImage {
+export function normalizeImage(img: RgbImage, norm: Normalization = IMAGENET_NORMALIZATION): NormalizedImage {
   const chw = new Float32Array(3 * img.width * img.height);
-  normalizeInto(img, chw);
+  normalizeInto(img, chw, 0, norm);
   return { chw, width: img.width, height: img.height };
 }
 
@@ -153,7 +151,7 @@ export class DetectorSession {
    * size starts a new batch), concatenating each output along the batch dim.
    */
   async runImages(images: readonly RgbImage[]): Promise<Record<string, OutputTensor>> {
-    return this.runNormalized(images.map(normalizeImage));
+    return this.runNormalized(images.map((im) => normalizeImage(im)));
   }
 
   /** As runImages, for images already normalised into CHW float32. */

@@ -5,6 +5,7 @@
  * view's augmentation from (seed, epoch, position, path, view), so batches are identical whatever
  * the worker count. The next batch is prepared while the caller trains on the current one.
  */
+import { IMAGENET_NORMALIZATION } from "../detectors/types.js";
 import * as path from "node:path";
 import type { ImagiNetRecord } from "../data/annotations.js";
 import type { Recipe } from "../image/recipe.js";
@@ -91,7 +92,7 @@ export class TrainLoader {
 
   constructor(private readonly o: LoaderOptions) {
     if (o.items.length === 0) throw new InputError("no training images");
-    this.preparer = new Preparer(withCrop(o.recipe, o.crop), o.workers, o.seed, o.cacheBytes ?? 0);
+    this.preparer = new Preparer({ recipe: withCrop(o.recipe, o.crop), normalization: IMAGENET_NORMALIZATION }, o.workers, o.seed, o.cacheBytes ?? 0);
   }
 
   batchesPerEpoch(): number {

@@ -4,7 +4,7 @@ import { readAnnotationFile } from "../../data/annotations.js";
 import { sha256OfFile } from "../../eval/results.js";
 import { fitLogistic } from "../../eval/calibration.js";
 import { scoreItems } from "../../eval/score.js";
-import { findDetector } from "../../models/registry.js";
+import { findDetector } from "../../detectors/index.js";
 import { InputError } from "../../util/errors.js";
 import { writeFileAtomic } from "../../util/fs.js";
 import { Progress } from "../../util/progress.js";

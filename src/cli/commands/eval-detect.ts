@@ -33,7 +33,7 @@ export function registerEvalDetect(evalCmd: Command): void {
           detector: spec.title,
           weights: opts.weights,
           annotations: annotationFiles,
-          recipeHash: recipeHash(spec.preprocess),
+          recipeHash: recipeHash(spec.preprocess.recipe),
           software: inferenceSoftware(),
           batchSize: opts.batch,
           precision: "fp32",
