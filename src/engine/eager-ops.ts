@@ -3,7 +3,7 @@
  * ParamStore. With `training` on, batch norm uses batch statistics and updates the store's running
  * stats (and num_batches_tracked) in place, as nn.BatchNorm in train() mode.
  */
-import type { Conv2dOptions, Ops } from "../models/ops.js";
+import { nearestFactor, type Conv2dOptions, type Ops } from "../models/ops.js";
 import * as nn from "./nn.js";
 import type { ParamInit, ParamStore } from "./params.js";
 import { noGrad } from "./runtime.js";
@@ -116,6 +116,20 @@ export class EagerOps implements Ops<Tensor> {
 
   l2normalize(x: Tensor, axis: number, eps = 1e-12): Tensor {
     return nn.l2normalize(x, axis, eps);
+  }
+
+  // ---- AttentionOps used by NPR (src/models/npr.ts) ----
+
+  scale(x: Tensor, s: number): Tensor {
+    return x.mul(s);
+  }
+
+  downsampleNearest2d(x: Tensor, f: number): Tensor {
+    return nn.downsampleNearest2d(x, nearestFactor(f));
+  }
+
+  upsampleNearest2d(x: Tensor, f: number): Tensor {
+    return nn.upsampleNearest2d(x, nearestFactor(f));
   }
 }
 

@@ -108,3 +108,26 @@ export function bceWithLogits(logits: Tensor, target: Tensor, o: BceOptions = {}
 export function mseLoss(a: Tensor, b: Tensor, reduction: Reduction = "mean"): Tensor {
   return w(native().mseLoss(a.handle, b.handle, reduction));
 }
+
+/** x[:, :, f·i, f·j] for i < ⌊H/f⌋, j < ⌊W/f⌋: nearest down-sampling of NCHW (see Ops.downsampleNearest2d) */
+export function downsampleNearest2d(x: Tensor, f: number): Tensor {
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const h2 = Math.floor(h / f);
+  const w2 = Math.floor(wd / f);
+  if (h2 === 0 || w2 === 0) throw new Error(`down-sampling ${h}×${wd} by ${f} leaves no pixels`);
+  return x
+    .narrow(2, 0, h2 * f)
+    .narrow(3, 0, w2 * f)
+    .reshape([n, c, h2, f, w2, f])
+    .select(5, 0)
+    .select(3, 0);
+}
+
+/** each pixel repeated f×f: nearest up-sampling of NCHW by an integer factor */
+export function upsampleNearest2d(x: Tensor, f: number): Tensor {
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  return x
+    .reshape([n, c, h, 1, wd, 1])
+    .expand([n, c, h, f, wd, f])
+    .reshape([n, c, h * f, wd * f]);
+}

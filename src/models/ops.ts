@@ -50,6 +50,23 @@ export interface AttentionOps<T> extends Ops<T> {
   softmax(x: T, axis: number): T;
   /** x · s for a constant s */
   scale(x: T, s: number): T;
+  /**
+   * Nearest-neighbour down-sampling of NCHW by f, a power of two: out[i, j] = x[f·i, f·j], of size
+   * ⌊H/f⌋ × ⌊W/f⌋. F.interpolate(x, scale_factor=1/f, mode="nearest", recompute_scale_factor=True)
+   * picks the same pixels for f = 2 at any size, and for any f that divides H and W.
+   */
+  downsampleNearest2d(x: T, f: number): T;
+  /** Nearest-neighbour up-sampling of NCHW by f, a power of two (each pixel repeated f×f), as F.interpolate(x, scale_factor=f, mode="nearest"). */
+  upsampleNearest2d(x: T, f: number): T;
+}
+
+/**
+ * Checks a nearest re-sampling factor: a power of two, whose reciprocal float32 holds exactly, so
+ * that ONNX Resize (which maps output index i to ⌊i/scale⌋) picks the same pixels as PyTorch.
+ */
+export function nearestFactor(f: number): number {
+  if (!Number.isInteger(f) || f < 1 || (f & (f - 1)) !== 0) throw new Error(`nearest re-sampling factor ${f} is not a power of two`);
+  return f;
 }
 
 /** Names parameters under a dotted prefix, as nn.Module nesting does. */

@@ -26,12 +26,17 @@ function ch(base: number, width: number): number {
   return c;
 }
 
-/** Output channels of the trunk (2048 for ResNet-50). */
-export function resnetFeatures(cfg: ResNetConfig): number {
-  return ch(512, cfg.width) * EXPANSION;
+/** Output channels of stage `stage` (1…4: layer1…layer4) at a width: 256·2^(stage−1)·width. */
+export function stageChannels(stage: number, width: number): number {
+  return ch(64 * 2 ** (stage - 1), width) * EXPANSION;
 }
 
-function bottleneck<T>(s: Scope<T>, x: T, cin: number, planes: number, stride: number, cfg: ResNetConfig): T {
+/** Output channels of the trunk (2048 for ResNet-50). */
+export function resnetFeatures(cfg: ResNetConfig): number {
+  return stageChannels(4, cfg.width);
+}
+
+function bottleneck<T>(s: Scope<T>, x: T, cin: number, planes: number, stride: number, shortcutName: ResNetConfig["shortcutName"]): T {
   const ops = s.ops;
   const cout = planes * EXPANSION;
   let y = ops.relu(batchNorm(s.sub("bn1"), conv2d(s.sub("conv1"), x, cin, planes, 1), planes));
@@ -40,7 +45,7 @@ function bottleneck<T>(s: Scope<T>, x: T, cin: number, planes: number, stride: n
   y = batchNorm(s.sub("bn3"), conv2d(s.sub("conv3"), y, planes, cout, 1), cout);
   let idn = x;
   if (stride !== 1 || cin !== cout) {
-    const sc = s.sub(cfg.shortcutName);
+    const sc = s.sub(shortcutName);
     idn = batchNorm(sc.sub(1), conv2d(sc.sub(0), x, cin, cout, 1, { stride }), cout);
   }
   return ops.relu(ops.add(y, idn));
@@ -52,24 +57,36 @@ export interface TrunkHooks<T> {
   onStage?: (stage: number, y: T) => void;
 }
 
-/** The trunk up to layer4: NCHW image → NCHW features (resnetFeatures(cfg) channels). */
-export function resnetTrunk<T>(s: Scope<T>, x: T, cfg: ResNetConfig, hooks: TrunkHooks<T> = {}): T {
-  const ops = s.ops;
-  const stem = ch(64, cfg.width);
-  let y = conv2d(s.sub("conv1"), x, 3, stem, 7, { stride: cfg.nodown ? 1 : 2, padding: 3 });
-  y = ops.relu(batchNorm(s.sub("bn1"), y, stem));
-  y = ops.maxPool2d(y, 3, cfg.nodown ? 1 : 2, 1);
-  let cin = stem;
+/** The stem: conv1 (k×k, stride, padding (k−1)/2, no bias) → bn1 → ReLU → maxpool 3 (padding 1). Output ch(64, width) channels. */
+export function resnetStem<T>(s: Scope<T>, x: T, width: number, stem: { kernel: number; stride: number; poolStride: number }): T {
+  const c = ch(64, width);
+  const y = conv2d(s.sub("conv1"), x, 3, c, stem.kernel, { stride: stem.stride, padding: (stem.kernel - 1) / 2 });
+  return s.ops.maxPool2d(s.ops.relu(batchNorm(s.sub("bn1"), y, c)), 3, stem.poolStride, 1);
+}
+
+/** What the Bottleneck stages need: blocks per stage for layer1…layerK (K = layers.length ≤ 4), width, shortcut name. */
+export type StagesConfig = Pick<ResNetConfig, "width" | "shortcutName"> & { layers: readonly number[] };
+
+/** Stages layer1…layerK on the stem's output (ch(64, width) channels); output stageChannels(K, width) channels. */
+export function resnetStages<T>(s: Scope<T>, x: T, cfg: StagesConfig, hooks: TrunkHooks<T> = {}): T {
+  let y = x;
+  let cin = ch(64, cfg.width);
   cfg.layers.forEach((n, li) => {
     const planes = ch(64 * 2 ** li, cfg.width);
     const layer = s.sub(`layer${li + 1}`);
     for (let b = 0; b < n; b++) {
-      y = bottleneck(layer.sub(b), y, cin, planes, b === 0 && li > 0 ? 2 : 1, cfg);
+      y = bottleneck(layer.sub(b), y, cin, planes, b === 0 && li > 0 ? 2 : 1, cfg.shortcutName);
       cin = planes * EXPANSION;
     }
     hooks.onStage?.(li + 1, y);
   });
   return y;
+}
+
+/** The trunk up to layer4: NCHW image → NCHW features (resnetFeatures(cfg) channels). */
+export function resnetTrunk<T>(s: Scope<T>, x: T, cfg: ResNetConfig, hooks: TrunkHooks<T> = {}): T {
+  const stride = cfg.nodown ? 1 : 2;
+  return resnetStages(s, resnetStem(s, x, cfg.width, { kernel: 7, stride, poolStride: stride }), cfg, hooks);
 }
 
 export const IMAGE_INPUT = "image";

@@ -3,7 +3,7 @@
  * graph. Values are names; parameters become graph initializers named by their state-dict keys,
  * filled in later (see src/models/load.ts) from whatever weights the caller has.
  */
-import type { AttentionOps, Conv2dOptions } from "../models/ops.js";
+import { nearestFactor, type AttentionOps, type Conv2dOptions } from "../models/ops.js";
 import { DataType, encodeModel, floatTensor, int64Tensor, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
 
 export const OPSET = 17;
@@ -155,6 +155,25 @@ export class TraceOps implements AttentionOps<string> {
 
   scale(x: string, s: number): string {
     return this.node("Mul", [x, this.constFloat(s)]);
+  }
+
+  downsampleNearest2d(x: string, f: number): string {
+    return this.resizeNearest(x, 1 / nearestFactor(f));
+  }
+
+  upsampleNearest2d(x: string, f: number): string {
+    return this.resizeNearest(x, nearestFactor(f));
+  }
+
+  /** Resize by s on H and W: output ⌊H·s⌋ × ⌊W·s⌋, out[i] = x[⌊i/s⌋] (asymmetric coordinates, floor) */
+  private resizeNearest(x: string, s: number): string {
+    const scales = this.fresh("const");
+    this.constants.push(floatTensor(scales, [4], [1, 1, s, s]));
+    return this.node("Resize", [x, "", scales], {
+      mode: { kind: "string", value: "nearest" },
+      coordinate_transformation_mode: { kind: "string", value: "asymmetric" },
+      nearest_mode: { kind: "string", value: "floor" },
+    });
   }
 
   graph(): TracedGraph {
