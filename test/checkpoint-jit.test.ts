@@ -78,10 +78,10 @@ describe("hostile TorchScript archives are refused with clear errors", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const real = readZipEntries(fx("jit_trace.pt"));
   const top = "jit_trace/";
-  /** the real archive with some entries replaced (undefined: removed) or added */
-  const rebuilt = (name: string, changes: Record<string, Buffer | string | undefined>): string => {
+  /** the real archive (jit_trace.pt unless base says) with some entries replaced (undefined: removed) or added */
+  const rebuilt = (name: string, changes: Record<string, Buffer | string | undefined>, base = real): string => {
     const items: { name: string; data: Buffer | string }[] = [];
-    for (const [n, data] of real) if (!(n in changes)) items.push({ name: n, data });
+    for (const [n, data] of base) if (!(n in changes)) items.push({ name: n, data });
     for (const [n, data] of Object.entries(changes)) if (data !== undefined) items.push({ name: n, data });
     const f = path.join(dir, name);
     writeFileSync(f, makeZip(items));
@@ -134,8 +134,8 @@ describe("hostile TorchScript archives are refused with clear errors", () => {
   test("class declarations that are not what PyTorch writes", async () => {
     const unquoted = rebuilt("unquoted.pt", { [rootCode]: rootSource.replace('"positional_embedding", ', "positional_embedding, ") });
     await assert.rejects(readTorchCheckpoint(unquoted), starts(unquoted, /code\/__torch__\.py, line 2: __parameters__ is not a list of quoted names/));
-    const old = rebuilt("pre16.pt", { [rootCode]: rootSource.replace(/\n {2}__buffers__ = \[[^\n]*\]/, "") });
-    await assert.rejects(readTorchCheckpoint(old), starts(old, /code\/__torch__\.py, line 1: module class TinyCLIP does not list its __parameters__ and __buffers__/));
+    const noParameters = rebuilt("noparams.pt", { [rootCode]: rootSource.replace(/\n {2}__parameters__ = \[[^\n]*\]/, "") });
+    await assert.rejects(readTorchCheckpoint(noParameters), starts(noParameters, /code\/__torch__\.py, line 1: module class TinyCLIP does not list its __parameters__/));
     const ghost = rebuilt("ghost.pt", { [rootCode]: rootSource.replace("__parameters__ = [", '__parameters__ = ["ghost", ') });
     await assert.rejects(
       readTorchCheckpoint(ghost),
@@ -143,6 +143,29 @@ describe("hostile TorchScript archives are refused with clear errors", () => {
     );
     const notTensor = rebuilt("nottensor.pt", { [rootCode]: rootSource.replace("__parameters__ = [", '__parameters__ = ["training", ') });
     await assert.rejects(readTorchCheckpoint(notTensor), starts(notTensor, /the module at the root \(__torch__\.TinyCLIP\): the parameter training is not a tensor/));
+  });
+
+  test("without __buffers__ (archives before PyTorch 1.6), a module's buffers are its Tensor attributes that are not parameters", async () => {
+    for (const name of ["jit_trace.pt", "jit_script.pt"]) {
+      const base = readZipEntries(fx(name));
+      const changes: Record<string, string> = {};
+      for (const [n, data] of base) if (n.includes("/code/") && n.endsWith(".py")) changes[n] = data.toString("utf8").replace(/\n {2}__buffers__ = \[[^\n]*\]/g, "");
+      assert.ok(Object.keys(changes).length > 10);
+      const f = rebuilt(`old-${name}`, changes, base);
+      const keys = [...stateDict(await readTorchCheckpoint(f)).keys()];
+      // the traced classes declare no other Tensor attributes; the scripted text blocks declare `attn_mask : Tensor`, which torch ≤ 1.7 counted as a buffer
+      const extra = name === "jit_script.pt" ? ["transformer.resblocks.0.attn_mask", "transformer.resblocks.1.attn_mask"] : [];
+      assert.deepEqual(
+        keys.filter((k) => !extra.includes(k)),
+        expected.files[name]!.map((e) => e.name),
+        name,
+      );
+      assert.deepEqual(
+        keys.filter((k) => extra.includes(k)),
+        extra,
+        name,
+      );
+    }
   });
 
   test("a data.pkl that is no module, and the legacy model.json format", async () => {

@@ -8,12 +8,15 @@
  * object of its class "__torch__.<qualifier>.<Name>" (GLOBAL, EMPTY_TUPLE, NEWOBJ, then BUILD with
  * the dict of all its attributes: parameters, buffers, submodules, ints, `training` …).
  *
- * Which attributes are parameters and buffers the pickle does not say; the class source does. Since
- * PyTorch 1.6 the printer (torch/csrc/jit/serialization/python_print.cpp) writes each module class
- * as `class Name(Module):` whose body starts with `__parameters__ = ["a", "b", ]` and
- * `__buffers__ = [...]`, and the importer (import_source.cpp) marks exactly those attributes.
- * This file reads only those two lines of each class, as text; classes without them (archives
- * from before 1.6, whose loaders counted every Tensor attribute as a buffer) are refused.
+ * Which attributes are parameters and buffers the pickle does not say; the class source does. The
+ * printer (torch/csrc/jit/serialization/python_print.cpp) writes each module class as
+ * `class Name(Module):` whose body starts with `__parameters__ = ["a", "b", ]` and, since
+ * pytorch#37905 (2020), `__buffers__ = [...]`; the importer (import_source.cpp) marks exactly those
+ * attributes. A forward-compatibility gate on writing `__buffers__` went only in pytorch#49990
+ * (January 2021), so archives of PyTorch ≤ 1.7 may lack it; then the rule of the loaders of that
+ * time applies (BufferPolicy in torch/csrc/jit/api/module.h before pytorch#49588): every attribute
+ * declared `name : Tensor` (or `__annotations__["name"] = Tensor`) that is not a parameter is a
+ * buffer. Only these lines of each class body are read, as text; nothing is compiled or run.
  */
 import { InputError } from "../util/errors.js";
 import { PyObject, type GlobalHandler, type PyValue } from "./pickle.js";
@@ -40,6 +43,7 @@ export class ScriptObject extends PyObject {
 const CLASS_LINE = /^class ([A-Za-z_]\w*)(?:\(([A-Za-z_]\w*)\))?:\s*$/;
 const NAME_LIST_LINE = /^__(parameters|buffers)__ = \[(.*)\]\s*$/;
 const NAME_LIST = /^(?:"[^"\\]*", )*$/;
+const TENSOR_ATTRIBUTE_LINE = /^(?:([A-Za-z_]\w*) : Tensor|__annotations__\["([^"\\]*)"\] = Tensor)\s*$/;
 
 interface ClassDraft {
   name: string;
@@ -48,6 +52,7 @@ interface ClassDraft {
   bodyIndent?: string;
   parameters?: string[];
   buffers?: string[];
+  tensorAttributes: string[];
 }
 
 /**
@@ -66,10 +71,10 @@ export function parseScriptClasses(file: string, sources: ReadonlyMap<string, st
       const qualname = `${qualifier}.${draft.name}`;
       if (classes.has(qualname)) throw new InputError(`${where(draft.line)}: class ${draft.name} is defined twice`);
       const isModule = draft.base === "Module";
-      if (isModule && (draft.parameters === undefined || draft.buffers === undefined)) {
-        throw new InputError(`${where(draft.line)}: module class ${draft.name} does not list its __parameters__ and __buffers__ (a TorchScript archive from before PyTorch 1.6?): not supported`);
-      }
-      classes.set(qualname, { qualname, entry, isModule, parameters: draft.parameters ?? [], buffers: draft.buffers ?? [] });
+      if (isModule && draft.parameters === undefined) throw new InputError(`${where(draft.line)}: module class ${draft.name} does not list its __parameters__`);
+      const parameters = draft.parameters ?? [];
+      const buffers = draft.buffers ?? (isModule ? draft.tensorAttributes.filter((a) => !parameters.includes(a)) : []);
+      classes.set(qualname, { qualname, entry, isModule, parameters, buffers });
     };
     const lines = text.split("\n");
     for (let i = 0; i < lines.length; i++) {
@@ -79,13 +84,16 @@ export function parseScriptClasses(file: string, sources: ReadonlyMap<string, st
       if (indent === "") {
         finish();
         const m = CLASS_LINE.exec(line);
-        draft = m ? { name: m[1]!, base: m[2], line: i + 1 } : undefined; // else a def, an import or op_version_set
+        draft = m ? { name: m[1]!, base: m[2], line: i + 1, tensorAttributes: [] } : undefined; // else a def, an import or op_version_set
         continue;
       }
       if (draft === undefined) continue;
       draft.bodyIndent ??= indent;
       if (indent !== draft.bodyIndent) continue; // inside a method
-      const m = NAME_LIST_LINE.exec(line.slice(indent.length));
+      const statement = line.slice(indent.length);
+      const attribute = TENSOR_ATTRIBUTE_LINE.exec(statement);
+      if (attribute !== null) draft.tensorAttributes.push((attribute[1] ?? attribute[2])!);
+      const m = NAME_LIST_LINE.exec(statement);
       if (m === null) continue;
       const [, kind, list] = m as unknown as [string, "parameters" | "buffers", string];
       if (!NAME_LIST.test(list)) throw new InputError(`${where(i + 1)}: __${kind}__ is not a list of quoted names`);
