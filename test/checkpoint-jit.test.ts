@@ -98,6 +98,17 @@ describe("hostile TorchScript archives are refused with clear errors", () => {
     assert.equal(stateDict(await readTorchCheckpoint(f)).size, expected.files["jit_trace.pt"]!.length);
   });
 
+  test("code/ cannot shadow the tensor-rebuilding globals: only classes under __torch__ are taken", async () => {
+    const shadow = "class _rebuild_tensor_v2(Module):\n  __parameters__ = []\n  __buffers__ = []\nclass OrderedDict(Module):\n  __parameters__ = []\n  __buffers__ = []\n";
+    const f = rebuilt("shadow.pt", { [`${top}code/torch/_utils.py`]: shadow, [`${top}code/collections.py`]: shadow });
+    const sd = stateDict(await readTorchCheckpoint(f));
+    assert.deepEqual(
+      [...sd.keys()],
+      expected.files["jit_trace.pt"]!.map((e) => e.name),
+    );
+    assert.ok([...sd.values()].every((t) => t instanceof LazyTensor));
+  });
+
   test("data.pkl calling posix.system is refused by name, and nothing runs", async () => {
     const marker = path.join(dir, "pwned");
     const f = rebuilt("system.pt", { [`${top}data.pkl`]: Buffer.from(`cposix\nsystem\n(S'touch ${marker}'\ntR.`, "latin1") });

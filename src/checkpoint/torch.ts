@@ -319,7 +319,7 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
     const { value } = unpickleChecked(pkl, { source: file, globals, persistentLoad });
     return { file, format: "zip", tree: value, storages, archiveName };
   }
-  const scriptGlobals = new Map([...globals, ...torchScriptGlobals(parseScriptClasses(file, code))]);
+  const scriptGlobals = new Map([...torchScriptGlobals(parseScriptClasses(file, code)), ...globals]);
   const { value } = unpickleChecked(pkl, { source: file, globals: scriptGlobals, persistentLoad });
   if (!(value instanceof ScriptObject)) throw new InputError(`${file}: the data.pkl of a TorchScript archive holds no module object`);
   moduleStateDict(value, file); // refuses here, naming the file, what stateDict() would refuse

@@ -64,6 +64,7 @@ export function parseScriptClasses(file: string, sources: ReadonlyMap<string, st
   const classes = new Map<string, ScriptClass>();
   for (const [entry, text] of sources) {
     const qualifier = entry.slice("code/".length, -".py".length).split("/").join(".");
+    if (qualifier !== "__torch__" && !qualifier.startsWith("__torch__.")) continue; // TorchScript names all its classes under __torch__
     const where = (line: number) => `${file}: ${entry}, line ${line}`;
     let draft: ClassDraft | undefined;
     const finish = (): void => {
