@@ -31,7 +31,7 @@ import {
   type TypedArray,
 } from "../src/checkpoint/index.js";
 import { REPO, tmpDir } from "./helpers.js";
-import { makeZip } from "./support/zip.js";
+import { makeZip, readZipEntries } from "./support/zip.js";
 
 const DIR = path.join(REPO, "test", "fixtures", "checkpoint");
 const fx = (name: string): string => path.join(DIR, name);
@@ -587,25 +587,3 @@ describe("truncated and corrupt files give clear errors", () => {
     await assert.rejects(readSafetensors(notObj), starts(notObj, /does not start with/));
   });
 });
-
-/** The entries of a zip (stored only), by name: enough to rebuild torch's archives in tests. */
-function readZipEntries(file: string): Map<string, Buffer> {
-  const buf = readFileSync(file);
-  const out = new Map<string, Buffer>();
-  let eocd = buf.length - 22;
-  while (eocd >= 0 && buf.readUInt32LE(eocd) !== 0x06054b50) eocd--;
-  let p = buf.readUInt32LE(eocd + 16);
-  const count = buf.readUInt16LE(eocd + 10);
-  for (let i = 0; i < count; i++) {
-    const nameLen = buf.readUInt16LE(p + 28);
-    const extraLen = buf.readUInt16LE(p + 30);
-    const commentLen = buf.readUInt16LE(p + 32);
-    const size = buf.readUInt32LE(p + 20);
-    const local = buf.readUInt32LE(p + 42);
-    const name = buf.subarray(p + 46, p + 46 + nameLen).toString("utf8");
-    const dataAt = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
-    out.set(name, buf.subarray(dataAt, dataAt + size));
-    p += 46 + nameLen + extraLen + commentLen;
-  }
-  return out;
-}

@@ -12,6 +12,10 @@
  *
  * The object pickle is decoded by ./pickle.ts with TORCH_GLOBALS as the allow-list: tensors become
  * LazyTensor, OrderedDicts PyDict, argparse.Namespace PyObject; any other global is refused.
+ *
+ * A TorchScript archive (torch.jit.save) is the zip format with code/ and constants.pkl beside
+ * data.pkl; its data.pkl pickles the root module, whose classes ./torchscript.ts allows from the
+ * archive's own class declarations. Its state dict is the module's (see moduleStateDict).
  */
 import { promises as fsp } from "node:fs";
 import yauzl from "yauzl";
@@ -30,6 +34,7 @@ import {
   RefusedGlobalError,
 } from "./pickle.js";
 import { InputError } from "../util/errors.js";
+import { ScriptObject, moduleStateDict, parseScriptClasses, torchScriptGlobals } from "./torchscript.js";
 import { DTYPE_SIZE, LazyTensor, Storage, inflateAtMost, readFileRange, type DType, type StorageSource } from "./tensor.js";
 
 /** A torch storage class (torch.FloatStorage …) as the allow-list knows it. */
@@ -159,8 +164,8 @@ export interface ReadTorchOptions {
 
 export interface TorchCheckpoint {
   file: string;
-  format: "zip" | "legacy";
-  /** the unpickled object: PyDict / arrays / numbers … with LazyTensor for each tensor */
+  format: "zip" | "legacy" | "torchscript";
+  /** the unpickled object: PyDict / arrays / numbers … with LazyTensor for each tensor; for "torchscript", the root module (a ScriptObject) */
   tree: PyValue;
   /** every storage the pickle referenced, by key */
   storages: Map<string, Storage>;
@@ -168,7 +173,7 @@ export interface TorchCheckpoint {
   archiveName?: string;
 }
 
-/** Reads a torch.save checkpoint (zip or legacy format); tensor data stays on disk until read. */
+/** Reads a torch.save checkpoint (zip or legacy format) or a TorchScript archive; tensor data stays on disk until read. */
 export async function readTorchCheckpoint(file: string, opts: ReadTorchOptions = {}): Promise<TorchCheckpoint> {
   const globals = opts.extraGlobals ? new Map([...TORCH_GLOBALS, ...opts.extraGlobals]) : TORCH_GLOBALS;
   let size: number;
@@ -246,22 +251,27 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
   const entries = await listZip(file);
   const byName = new Map(entries.map((e) => [e.name, e]));
   const pkls = entries.filter((e) => /^([^/]+\/)?data\.pkl$/.test(e.name));
+  // torch.jit.load reads an archive with model.json in the legacy format (import_legacy.cpp), whatever else it holds
+  if (entries.some((e) => /^([^/]+\/)?model\.json$/.test(e.name))) throw new InputError(`${file}: a TorchScript archive in the legacy model.json format: not supported`);
   if (pkls.length !== 1) {
-    const jit = entries.some((e) => /(^|\/)(constants\.pkl|code\/)/.test(e.name));
-    if (jit) throw new InputError(`${file}: a TorchScript archive (torch.jit.save), not a torch.save checkpoint`);
     throw new InputError(
       pkls.length === 0 ? `${file}: a zip archive without data.pkl: not a PyTorch checkpoint` : `${file}: the zip archive holds several data.pkl (${pkls.map((e) => e.name).join(", ")})`,
     );
   }
   const pklEntry = pkls[0]!;
   const prefix = pklEntry.name.slice(0, -"data.pkl".length);
+  const codeEntries = entries.filter((e) => e.name.startsWith(`${prefix}code/`) && e.name.endsWith(".py"));
+  const torchScript = codeEntries.length > 0 || byName.has(`${prefix}constants.pkl`);
   // the zip's declared sizes are checked against what each entry is for before anything is inflated
   // (storages against the pickle's own sizes, below); inflation stops at the declared size
   checkDeclaredSize(file, pklEntry, MAX_PICKLE_BYTES, "a checkpoint's pickle");
+  const codeBytes = codeEntries.reduce((n, e) => n + e.uncompressedSize, 0);
+  if (codeBytes > MAX_CODE_BYTES) throw new InputError(`${file}: the TorchScript sources under ${prefix}code/ declare ${codeBytes} bytes; at most ${MAX_CODE_BYTES} are read`);
   const byteorder = byName.get(`${prefix}byteorder`);
   if (byteorder !== undefined) checkDeclaredSize(file, byteorder, 16, "a byte-order record");
   const fh = await fsp.open(file, "r");
   const sources = new Map<string, { source: StorageSource; entry: ZipEntryInfo }>();
+  const code = new Map<string, string>();
   let pkl: Uint8Array;
   let bigEndian = false;
   try {
@@ -279,6 +289,7 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
         sources.set(e.name.slice(prefix.length + "data/".length), { source: await entrySource(file, fh, size, e), entry: e });
       }
     }
+    for (const e of codeEntries) code.set(e.name.slice(prefix.length), Buffer.from(await readEntry(file, await entrySource(file, fh, size, e), e)).toString("utf8"));
   } finally {
     await fh.close();
   }
@@ -303,12 +314,22 @@ async function readZip(file: string, size: number, globals: GlobalTable): Promis
     storages.set(key, storage);
     return storage;
   };
-  const { value } = unpickleChecked(pkl, { source: file, globals, persistentLoad });
-  return { file, format: "zip", tree: value, storages, archiveName: prefix.replace(/\/$/, "") };
+  const archiveName = prefix.replace(/\/$/, "");
+  if (!torchScript) {
+    const { value } = unpickleChecked(pkl, { source: file, globals, persistentLoad });
+    return { file, format: "zip", tree: value, storages, archiveName };
+  }
+  const scriptGlobals = new Map([...torchScriptGlobals(parseScriptClasses(file, code)), ...globals]);
+  const { value } = unpickleChecked(pkl, { source: file, globals: scriptGlobals, persistentLoad });
+  if (!(value instanceof ScriptObject)) throw new InputError(`${file}: the data.pkl of a TorchScript archive holds no module object`);
+  moduleStateDict(value, file); // refuses here, naming the file, what stateDict() would refuse
+  return { file, format: "torchscript", tree: value, storages, archiveName };
 }
 
 /** data.pkl holds the object tree only (tensor bytes are separate entries): a few hundred kB for large models. */
 const MAX_PICKLE_BYTES = 64 << 20;
+/** a TorchScript archive's code/ sources, all together (text: a model's are typically tens to hundreds of kB) */
+const MAX_CODE_BYTES = 64 << 20;
 
 function checkDeclaredSize(file: string, e: ZipEntryInfo, max: number, what: string): void {
   if (e.uncompressedSize > max) throw new InputError(`${file}: zip entry ${e.name} declares ${e.uncompressedSize} bytes; ${what} is at most ${max} bytes`);
@@ -467,9 +488,12 @@ const DEFAULT_SKIP = ["optimizer", "optim", "scheduler", "lr_scheduler", "scaler
 /**
  * Flattens a checkpoint's dicts into one name → tensor map: {'model': {'module.conv1.weight': …},
  * 'classifier': {…}, 'epoch': 3} gives model.conv1.weight, classifier.weight, …
+ * A TorchScript archive's root module gives its Module.state_dict(), names exactly as torch's
+ * (stripModule and skip do not apply; prefix does).
  */
 export function stateDict(tree: PyValue | TorchCheckpoint, opts: StateDictOptions = {}): Map<string, LazyTensor> {
   const root = isCheckpoint(tree) ? tree.tree : tree;
+  if (root instanceof ScriptObject) return underPrefix(moduleStateDict(root), opts.prefix);
   const strip = opts.stripModule ?? true;
   const skip = new Set(opts.skip ?? DEFAULT_SKIP);
   if (root instanceof LazyTensor) throw new InputError("the checkpoint is a single tensor, not a state dict");
@@ -504,11 +528,16 @@ export function stateDict(tree: PyValue | TorchCheckpoint, opts: StateDictOption
     }
   };
   visit(root, "", true, new Set());
-  if (prefix === undefined) return out;
+  return underPrefix(out, prefix);
+}
+
+/** The tensors named "<prefix>.…", without that prefix; all of them when prefix is undefined. */
+function underPrefix(all: Map<string, LazyTensor>, prefix: string | undefined): Map<string, LazyTensor> {
+  if (prefix === undefined) return all;
   const want = `${prefix}.`;
   const picked = new Map<string, LazyTensor>();
-  for (const [k, v] of out) if (k.startsWith(want)) picked.set(k.slice(want.length), v);
-  if (picked.size === 0) throw new InputError(`no tensors under ${prefix} (the checkpoint has ${[...new Set([...out.keys()].map((k) => k.split(".")[0]))].join(", ") || "none"})`);
+  for (const [k, v] of all) if (k.startsWith(want)) picked.set(k.slice(want.length), v);
+  if (picked.size === 0) throw new InputError(`no tensors under ${prefix} (the checkpoint has ${[...new Set([...all.keys()].map((k) => k.split(".")[0]))].join(", ") || "none"})`);
   return picked;
 }
 

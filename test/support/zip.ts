@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import * as zlib from "node:zlib";
 
 export interface ZipItem {
@@ -59,4 +60,28 @@ export function makeZip(items: ZipItem[]): Buffer {
   end.writeUInt32LE(cd.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, end]);
+}
+
+/** The entries of a zip (stored or deflated), by name, in order: enough to rebuild torch's archives in tests. */
+export function readZipEntries(file: string): Map<string, Buffer> {
+  const buf = readFileSync(file);
+  const out = new Map<string, Buffer>();
+  let eocd = buf.length - 22;
+  while (eocd >= 0 && buf.readUInt32LE(eocd) !== 0x06054b50) eocd--;
+  let p = buf.readUInt32LE(eocd + 16);
+  const count = buf.readUInt16LE(eocd + 10);
+  for (let i = 0; i < count; i++) {
+    const method = buf.readUInt16LE(p + 10);
+    const packedSize = buf.readUInt32LE(p + 20);
+    const nameLen = buf.readUInt16LE(p + 28);
+    const extraLen = buf.readUInt16LE(p + 30);
+    const commentLen = buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.subarray(p + 46, p + 46 + nameLen).toString("utf8");
+    const dataAt = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const packed = buf.subarray(dataAt, dataAt + packedSize);
+    out.set(name, method === 8 ? zlib.inflateRawSync(packed) : packed);
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  return out;
 }
