@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
-import { nprDetector } from "../src/detectors/npr.js";
+import { NPR } from "../src/detectors/npr.js";
 import * as E from "../src/engine/index.js";
 import { npr } from "../src/models/npr.js";
 import { toOnnx, trace } from "../src/onnx/trace.js";
@@ -39,8 +39,8 @@ try {
   const images = Array.from({ length: n }, (_, i) => ({ data: bytes.slice(i * h * w * 3, (i + 1) * h * w * 3), width: w, height: h }));
   const { data: x } = normalizeBatch(images);
 
-  const cfg = nprDetector.configure(sd, {});
-  const g = trace((ops) => nprDetector.define(ops, cfg));
+  const cfg = NPR.configure(sd, {});
+  const g = trace((ops) => NPR.define(ops, cfg));
   const weights = new Map<string, Float32Array>();
   for (const p of g.params) weights.set(p.name, (await sd.get(p.name)!.read()) as Float32Array);
   const session = await DetectorSession.create(toOnnx(g, weights));

@@ -9,12 +9,13 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
-import { configureNpr, nprDetector } from "../src/detectors/npr.js";
+import { buildDetector } from "../src/detectors/build.js";
+import { configureNpr, NPR } from "../src/detectors/npr.js";
 import type { StateDict } from "../src/detectors/types.js";
 import * as E from "../src/engine/index.js";
 import type { RgbImage } from "../src/image/types.js";
 import { npr, type NprConfig } from "../src/models/npr.js";
-import { toOnnx, trace, type OnnxModel } from "../src/onnx/trace.js";
+import type { OnnxModel } from "../src/onnx/trace.js";
 import { DetectorSession, normalizeBatch } from "../src/runtime/session.js";
 import { REPO } from "./helpers.js";
 import { f32Tolerance, forwardOperations, relErr } from "./support/tolerance.js";
@@ -50,24 +51,9 @@ function tolerance(sd: StateDict, pixels: number): number {
   return f32Tolerance(forwardOperations(weights, pixels) + 2);
 }
 
-/** ONNX via the detector module: configure → define (traced) → weights from the state dict, every other key ignorable. */
+/** ONNX through the generic builder: configure → define (traced) → weights; every other key must be ignorable. */
 async function exportOnnx(sd: StateDict): Promise<OnnxModel> {
-  const cfg = nprDetector.configure(sd, {});
-  const g = trace((ops) => nprDetector.define(ops, cfg));
-  const weights = new Map<string, Float32Array>();
-  for (const p of g.params) {
-    const t = sd.get(p.name);
-    assert.ok(t, `checkpoint key ${p.name}`);
-    assert.deepEqual(t.shape, p.shape, p.name);
-    weights.set(p.name, (await t.read()) as Float32Array);
-  }
-  const unused = [...sd.keys()].filter((k) => !weights.has(k));
-  assert.deepEqual(
-    unused.filter((k) => !nprDetector.ignorable!(k, cfg)),
-    [],
-    "keys neither used nor ignorable",
-  );
-  return toOnnx(g, weights, { name: "npr" });
+  return (await buildDetector(NPR, sd)).onnx;
 }
 
 /** The model on EagerOps (which has NPR's ops; runModel takes a definition against the basic Ops). */
@@ -84,8 +70,8 @@ describe("NPR: configuration from the checkpoint", () => {
     const wrapped = new Map([...sd].map(([k, t]) => [`model.module.${k}`, t]));
     assert.deepEqual(configureNpr(wrapped), { npr: { layers: [3, 4], width: 1 / 16 }, prefix: "model.module" });
     const cfg = configureNpr(sd);
-    assert.ok(nprDetector.ignorable!("fc.weight", cfg) && nprDetector.ignorable!("layer1.0.bn1.num_batches_tracked", cfg));
-    assert.ok(!nprDetector.ignorable!("fc1.weight", cfg));
+    assert.ok(NPR.ignorable!("fc.weight", cfg) && NPR.ignorable!("layer1.0.bn1.num_batches_tracked", cfg));
+    assert.ok(!NPR.ignorable!("fc1.weight", cfg));
   });
 
   test("checkpoints of other shapes are refused with the reason", async () => {

@@ -7,12 +7,13 @@ import { CNNDETECTION, CNNDETECTION_P01 } from "./cnndetection.js";
 import { CORVI2022 } from "./corvi2022.js";
 import { GRAG2021 } from "./grag2021.js";
 import { IMAGINET, IMAGINET_ID } from "./imaginet.js";
+import { NPR } from "./npr.js";
 import type { DetectorModule, WeightsSource } from "./types.js";
 import { WU2023 } from "./wu2023.js";
 
 export type { DetectorModule } from "./types.js";
 
-export const DETECTORS: readonly DetectorModule[] = [GRAG2021, CORVI2022, IMAGINET, WU2023, IMAGINET_ID, CNNDETECTION, CNNDETECTION_P01];
+export const DETECTORS: readonly DetectorModule[] = [GRAG2021, CORVI2022, IMAGINET, WU2023, IMAGINET_ID, CNNDETECTION, CNNDETECTION_P01, NPR];
 
 export function findDetector(name: string): DetectorModule {
   const d = DETECTORS.find((x) => x.name === name);

@@ -3,6 +3,7 @@
  * Upstream facts (chuangchuangtan/NPR-DeepfakeDetection) are in docs/detectors/npr.md.
  */
 import { CENTER256 } from "../image/recipes.js";
+import { shapeOf } from "../models/infer.js";
 import { npr, type NprConfig } from "../models/npr.js";
 import { InputError } from "../util/errors.js";
 import { IMAGENET_NORMALIZATION, type DetectorModule, type StateDict } from "./types.js";
@@ -11,10 +12,6 @@ export interface NprModuleConfig {
   npr: NprConfig;
   /** "" or the prefix the checkpoint's keys carry ("module", "model", …) */
   prefix: string;
-}
-
-function shapeOf(sd: StateDict, key: string): readonly number[] | undefined {
-  return sd.get(key)?.shape;
 }
 
 /** The prefix under which NPR's stem sits: the shortest P with P+"conv1.weight" and P+"fc1.weight". */
@@ -51,7 +48,7 @@ export function configureNpr(sd: StateDict): NprModuleConfig {
   return { npr: { layers, width: stem[0]! / 64 }, prefix: p.replace(/\.$/, "") };
 }
 
-export const nprDetector: DetectorModule<NprModuleConfig> = {
+export const NPR: DetectorModule<NprModuleConfig> = {
   name: "npr",
   title: "NPR",
   reference: "Tan et al., Rethinking the Up-Sampling Operations in CNN-based Generative Network for Generalizable Deepfake Detection, CVPR 2024; github.com/chuangchuangtan/NPR-DeepfakeDetection",
@@ -61,7 +58,15 @@ export const nprDetector: DetectorModule<NprModuleConfig> = {
   // other sizes are centre-cropped to 256, not resized, which would smear the up-sampling traces NPR reads
   preprocess: { recipe: CENTER256, normalization: IMAGENET_NORMALIZATION },
   checkpoints: { min: 1, max: 1 },
-  weights: [],
+  weights: [
+    {
+      name: "npr",
+      description: "NPR's published model (ResNet-50 truncated after layer2, on the neighbouring-pixel residual), trained on ProGAN (4 classes)",
+      url: "https://github.com/chuangchuangtan/NPR-DeepfakeDetection/raw/main/NPR.pth",
+      file: "NPR.pth",
+      homepage: "https://github.com/chuangchuangtan/NPR-DeepfakeDetection",
+    },
+  ],
   configure: (sd) => configureNpr(sd),
   define: (ops, cfg) => npr(ops, cfg.npr, cfg.prefix),
   // num_batches_tracked; networks/trainer.py's `fc` (Linear(2048, 1)), trained along but never used by forward
