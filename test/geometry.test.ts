@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { centerCrop, crop, flip, padIfNeeded, reflect101, rot90, toGray, type FlipCode } from "../src/image/geometry.js";
+import { centerCrop, crop, flip, padIfNeeded, reflect101, rot90, toGray, torchvisionCenterCrop, type FlipCode } from "../src/image/geometry.js";
 import type { RgbImage } from "../src/image/types.js";
 import { REPO } from "./helpers.js";
 
@@ -32,6 +32,12 @@ describe("geometry against OpenCV/numpy", () => {
     );
   });
   test("centre crop offsets as albumentations CenterCrop", () => same(centerCrop(input, 4, 3), fx.center_crop_3x4!));
+  test("torchvision CenterCrop on PIL images: zero padding where smaller, offsets rounded half to even", () => {
+    // made by scripts/fixtures/make_tv_crop_fixtures.py (torchvision 0.14)
+    const tv = JSON.parse(readFileSync(path.join(REPO, "test/fixtures/geometry/tv_center_crop.json"), "utf8")) as { cases: { size: number; input: Flat; output: Flat }[] };
+    assert.equal(tv.cases.length, 9);
+    for (const c of tv.cases) same(torchvisionCenterCrop(img(c.input), c.size), c.output);
+  });
   test("rot90 as np.rot90 for k = 0..3", () => {
     for (const k of [0, 1, 2, 3]) same(rot90(input, k), fx.rot90![String(k)]!);
   });

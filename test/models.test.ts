@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
 import { buildDetector, buildFromCheckpoints, configureDetector } from "../src/detectors/build.js";
+import { CNNDETECTION } from "../src/detectors/cnndetection.js";
 import { CORVI2022 } from "../src/detectors/corvi2022.js";
 import { GRAG2021, type TrunkAt } from "../src/detectors/grag2021.js";
 import { IMAGINET, IMAGINET_ID } from "../src/detectors/imaginet.js";
@@ -58,6 +59,8 @@ const CASES: { name: string; detector: DetectorModule; layers: number[]; head?: 
   { name: "imaginet_id_tiny", detector: IMAGINET_ID, layers: [1, 1, 1, 1], head: "l2norm", nodown: false },
   // a float16 checkpoint (weights widened to float32 on load)
   { name: "grag_tiny_half", detector: GRAG2021, layers: [1, 1, 1, 1] },
+  // CNNDetection: torchvision's strided trunk, 72×72 input
+  { name: "cnndetection_tiny", detector: CNNDETECTION, layers: [1, 1, 1, 1], nodown: false },
 ];
 
 describe("models match PyTorch through ONNX", () => {
