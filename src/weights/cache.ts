@@ -28,7 +28,7 @@ export interface LockedFile {
   path: string;
   size: number;
   sha256: string;
-  /** when it was recorded: a file with the same size and mtime is taken as unchanged without hashing it */
+  /** its mtime in whole milliseconds when it was recorded: a file with the same size and mtime is taken as unchanged without hashing it */
   mtimeMs: number;
 }
 
@@ -120,7 +120,7 @@ export async function checkFiles(cacheDir: string, source: WeightsSource, entry:
       problems.push({ kind: "missing", file });
       continue;
     }
-    if (!full && st.size === locked.size && st.mtimeMs === locked.mtimeMs) continue;
+    if (!full && st.size === locked.size && Math.floor(st.mtimeMs) === locked.mtimeMs) continue;
     const { sha256 } = await hashFile(file, ["sha256"]);
     if (sha256 !== locked.sha256) problems.push({ kind: "changed", file, message: mismatchMessage(cacheDir, source.name, file, locked.sha256, sha256) });
   }

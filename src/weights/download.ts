@@ -124,5 +124,5 @@ async function archiveListing(staging: string): Promise<string> {
 async function lockedFile(cacheDir: string, file: string, sha256?: string): Promise<LockedFile> {
   const st = await fsp.stat(file);
   const hash = sha256 ?? (await hashFile(file, ["sha256"])).sha256;
-  return { path: path.relative(cacheDir, file).split(path.sep).join("/"), size: st.size, sha256: hash, mtimeMs: st.mtimeMs };
+  return { path: path.relative(cacheDir, file).split(path.sep).join("/"), size: st.size, sha256: hash, mtimeMs: Math.floor(st.mtimeMs) };
 }
