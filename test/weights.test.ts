@@ -182,7 +182,7 @@ describe("imaginet weights", () => {
 
     const conflict = await weights(home, "download", "grag2021", "--sha256", wrong);
     assert.equal(conflict.code, 1);
-    assert.equal(conflict.stdout, `grag2021: FAILED: grag2021: --sha256 is ${wrong} but the sha256 recorded in ${path.join(cache, "weights.lock.json")} is ${sha256(grag)}; nothing was downloaded\n`);
+    assert.equal(conflict.stdout, `grag2021: FAILED: --sha256 is ${wrong} but the sha256 recorded in ${path.join(cache, "weights.lock.json")} is ${sha256(grag)}; nothing was downloaded\n`);
 
     const two = await weights(home, "download", "grag2021", "corvi2022", "--sha256", wrong);
     assert.deepEqual(two, { code: 2, stdout: "", stderr: "imaginet: error: --sha256 pins one file: give exactly one name, not 2\n" });

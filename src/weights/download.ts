@@ -70,7 +70,7 @@ function expectedSha256(source: WeightsSource, entry: LockEntry | undefined, pin
   const first = known[0];
   const other = known.find((k) => k.value !== first?.value);
   if (first && other) {
-    throw new InputError(`${source.name}: ${first.what} is ${first.value} but ${other.what} is ${other.value}; nothing was downloaded`);
+    throw new InputError(`${first.what} is ${first.value} but ${other.what} is ${other.value}; nothing was downloaded`);
   }
   return first?.value;
 }
