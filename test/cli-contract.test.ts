@@ -73,6 +73,14 @@ const CASES: Record<string, Case> = {
     fails: { args: [ann, "--root", dir, "--out", nowhere, "--encoder", aFile], env: noAddon, code: 2, message: /libtorch engine .* does not load/, writesNothing: nowhere },
   },
   demo: { required: [], fails: { args: ["--fast", "--out", nowhere], env: noAddon, code: 2, message: /libtorch engine .* does not load/, writesNothing: nowhere } },
+  "weights list": { required: [], fails: { args: ["extra"], code: 2, message: /too many arguments/ } },
+  "weights download": { required: ["grag2021"], fails: { args: ["nope", "--cache", nowhere], code: 2, message: /unknown weights "nope"/, writesNothing: nowhere } },
+  "weights verify": { required: [], fails: { args: ["nope", "--cache", nowhere], code: 2, message: /unknown weights "nope"/ } },
+  "weights path": {
+    required: ["grag2021"],
+    fails: { args: ["grag2021", "--cache", nowhere], code: 2, message: /"grag2021" are not downloaded .*: run `imaginet weights download grag2021`/, writesNothing: nowhere },
+  },
+  "weights remove": { required: ["grag2021"], fails: { args: ["nope", "--cache", nowhere], code: 2, message: /unknown weights "nope"/, writesNothing: nowhere } },
 };
 
 /** The program, silent, for parsing in this process. */

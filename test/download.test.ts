@@ -13,7 +13,7 @@ import { extractArchive, placeExtracted, UnsafeArchiveEntryError } from "../src/
 import { downloadFfhq, parseFfhqList, pixelMd5 } from "../src/data/download/ffhq.js";
 import { huggingFaceAuthHeaders, kaggleAuthHeaders, MissingCredentialsError } from "../src/data/download/credentials.js";
 import { downloadAnnotations, downloadSource, markerPath } from "../src/data/download/index.js";
-import { serveBytes, TestServer, type Handler } from "./support/http-server.js";
+import { driveConfirmPage, serveBytes, TestServer, type Handler } from "./support/http-server.js";
 import { makeZip } from "./support/zip.js";
 
 const srv = new TestServer();
@@ -237,20 +237,11 @@ describe("downloadFile", () => {
 describe("Google Drive", () => {
   const file = randomBytes(30_000);
 
-  function confirmPage(base: string, id: string): string {
-    return `<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head><body>
-<p>Google Drive can't scan this file for viruses.</p>
-<form id="download-form" action="${base}/drive/download" method="get">
-<input type="submit" id="uc-download-link" class="goog-inline-block jfk-button" value="Download anyway"/>
-<input type="hidden" name="id" value="${id}"><input type="hidden" name="export" value="download">
-<input value="t0k&amp;en" type="hidden" name="confirm"><input type="hidden" name="uuid" value="u-123"></form></body></html>`;
-  }
-
   test("the virus-scan confirmation form is followed to the real file", async () => {
     srv.routes.set("/drive/download", (req, res, url) => {
       const q = url.searchParams;
       if (q.get("id") === "BIG" && q.get("confirm") === "t0k&en" && q.get("uuid") === "u-123") return serveBytes(file)(req, res, url);
-      if (q.get("id") === "BIG") return res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(confirmPage(srv.base, "BIG"));
+      if (q.get("id") === "BIG") return res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(driveConfirmPage(`${srv.base}/drive/download`, "BIG"));
       res.writeHead(404).end();
     });
     const dest = path.join(await freshDir(), "big.zip");

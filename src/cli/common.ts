@@ -145,3 +145,26 @@ export function warnRepeats(files: readonly AnnotationFile[]): void {
     if (w) process.stderr.write(`imaginet: warning: ${w}\n`);
   }
 }
+
+export type Mirror = readonly [from: string, to: string];
+
+/** `--mirror FROM=TO` (repeatable), checked as it is parsed. */
+function parseMirror(v: string, previous: Mirror[]): Mirror[] {
+  const eq = v.indexOf("=");
+  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError(`--mirror expects FROM=TO (two URL prefixes), got "${v}"`);
+  return [...previous, [v.slice(0, eq), v.slice(eq + 1)]];
+}
+
+/** `--mirror FROM=TO` of every command that downloads (a mirror, or a test server; Google Drive: FROM https://drive.usercontent.google.com/download). */
+export function mirrorOption(): Option {
+  return new Option("--mirror <from=to>", "fetch URLs starting with FROM from TO instead (repeatable)").argParser(parseMirror).default([], "none");
+}
+
+/** Requests for URLs starting with a mirror's FROM go to its TO instead. */
+export function mirrorRewriter(pairs: readonly Mirror[]): ((url: string) => string) | undefined {
+  if (pairs.length === 0) return undefined;
+  return (url) => {
+    for (const [from, to] of pairs) if (url.startsWith(from)) return to + url.slice(from.length);
+    return url;
+  };
+}

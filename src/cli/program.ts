@@ -20,6 +20,7 @@ import { registerVerify } from "./commands/dataset-verify.js";
 import { registerTestsetAudit } from "./commands/testset-audit.js";
 import { registerTestsetBuild } from "./commands/testset-build.js";
 import { registerTestsetRecipe } from "./commands/testset-recipe.js";
+import { registerWeights } from "./commands/weights.js";
 
 const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -64,6 +65,7 @@ export function buildProgram(opts: { jsonErrors?: boolean } = {}): Command {
   registerCalibrate(program);
   registerTrain(program);
   registerDemo(program);
+  registerWeights(program);
   return program;
 }
 

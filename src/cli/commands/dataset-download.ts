@@ -1,9 +1,9 @@
-import { InvalidArgumentError, Option, type Command } from "commander";
+import { Option, type Command } from "commander";
 import * as path from "node:path";
 import { downloadAnnotations, downloadSource, type SourceDownloadReport } from "../../data/download/index.js";
 import { findSource, SOURCES, UPSTREAM_ANNOTATIONS } from "../../data/sources.js";
 import { formatBytes } from "../../util/progress.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, parseNonNegativeInt, parsePositiveInt, printJson } from "../common.js";
+import { action, EXIT_OK, EXIT_PROBLEMS, mirrorOption, mirrorRewriter, parseNonNegativeInt, parsePositiveInt, printJson, type Mirror } from "../common.js";
 
 const ANNOTATIONS = "annotations";
 
@@ -16,24 +16,6 @@ interface DownloadOpts {
   verifyExisting?: boolean;
   mirror: Mirror[];
   json?: boolean;
-}
-
-type Mirror = readonly [from: string, to: string];
-
-/** `--mirror FROM=TO` (repeatable), checked as it is parsed. */
-function parseMirror(v: string, previous: Mirror[]): Mirror[] {
-  const eq = v.indexOf("=");
-  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError(`--mirror expects FROM=TO (two URL prefixes), got "${v}"`);
-  return [...previous, [v.slice(0, eq), v.slice(eq + 1)]];
-}
-
-/** Requests for URLs starting with a mirror's FROM go to its TO instead. */
-function mirrorRewriter(pairs: readonly Mirror[]): ((url: string) => string) | undefined {
-  if (pairs.length === 0) return undefined;
-  return (url) => {
-    for (const [from, to] of pairs) if (url.startsWith(from)) return to + url.slice(from.length);
-    return url;
-  };
 }
 
 type Outcome =
@@ -51,7 +33,7 @@ export function registerDownload(dataset: Command): void {
     .option("--keep-archives", "keep downloaded archives in ROOT/.imaginet-downloads after extracting")
     .option("--force", "fetch again even if a source is marked done")
     .option("--verify-existing", "FFHQ: re-check the pixel md5 of images already present")
-    .addOption(new Option("--mirror <from=to>", "fetch URLs starting with FROM from TO instead (repeatable)").argParser(parseMirror).default([], "none"))
+    .addOption(mirrorOption())
     .option("--json", "print the outcome as JSON")
     .addHelpText(
       "after",

@@ -37,15 +37,29 @@ export const STAGING_PREFIX = ".imaginet-staging-";
  */
 export async function extractArchive(archive: string, format: ArchiveFormat, rootDir: string, folders: string[]): Promise<string[]> {
   const root = path.resolve(rootDir);
-  await fsp.mkdir(root, { recursive: true });
-  const staging = await fsp.mkdtemp(path.join(root, STAGING_PREFIX));
+  const staging = await extractToStaging(archive, format, root);
+  try {
+    return await placeExtracted(staging, root, folders);
+  } finally {
+    await fsp.rm(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Extracts `archive` (every entry checked) into a fresh staging folder under `parentDir` and returns
+ * it: the caller moves out what it needs and removes the folder. Nothing is left on a failure.
+ */
+export async function extractToStaging(archive: string, format: ArchiveFormat, parentDir: string): Promise<string> {
+  await fsp.mkdir(parentDir, { recursive: true });
+  const staging = await fsp.mkdtemp(path.join(parentDir, STAGING_PREFIX));
   try {
     const guard = new EntryGuard(archive, staging);
     if (format === "zip") await extractZip(archive, guard);
     else await extractTar(archive, guard);
-    return await placeExtracted(staging, root, folders);
-  } finally {
+    return staging;
+  } catch (err) {
     await fsp.rm(staging, { recursive: true, force: true });
+    throw err;
   }
 }
 

@@ -189,12 +189,12 @@ function archivePath(root: string, file: string): string {
   return p;
 }
 
-function transferOptions(opts: TransferOptions): Pick<DownloadOptions, "retries" | "baseDelayMs" | "maxDelayMs" | "stallTimeoutMs" | "signal"> {
+export function transferOptions(opts: TransferOptions): Pick<DownloadOptions, "retries" | "baseDelayMs" | "maxDelayMs" | "stallTimeoutMs" | "signal"> {
   return { retries: opts.retries, baseDelayMs: opts.baseDelayMs, maxDelayMs: opts.maxDelayMs, stallTimeoutMs: opts.stallTimeoutMs, signal: opts.signal };
 }
 
 /** A byte progress bar fed by downloadFile's cumulative `onProgress`. */
-function transferProgress(label: string, enabled: boolean | undefined): { onProgress: NonNullable<DownloadOptions["onProgress"]>; finish(): void } {
+export function transferProgress(label: string, enabled: boolean | undefined): { onProgress: NonNullable<DownloadOptions["onProgress"]>; finish(): void } {
   const bar = new Progress(label, { unit: "B", enabled });
   let last = 0;
   let total: number | undefined;
