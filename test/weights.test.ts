@@ -149,7 +149,7 @@ describe("imaginet weights", () => {
     const home = tmpDir();
     const cache = path.join(home, "weights");
     assert.equal((await weights(home, "download", "grag2021")).code, 0);
-    const source = findWeights("grag2021");
+    const source = findWeights("grag2021")[0]!;
     const file = (await weightsFiles([source], { cacheDir: cache }))[0]!;
     const st = await fsp.stat(file);
     const flipped = Buffer.from(grag);
@@ -194,7 +194,7 @@ describe("imaginet weights", () => {
   test("a published sha256 is checked on download; a file removed by hand must come back as recorded", async () => {
     const home = tmpDir();
     const cache = path.join(home, "weights");
-    const published = findWeights("wu2023-anchors").sha256!;
+    const published = findWeights("wu2023-anchors")[0]!.sha256!;
     srv.routes.set("/upstream/annotations/lasted_anchor.txt", serveBytes(Buffer.from("./not/the/list.png\n")));
     const r = await weights(home, "download", "wu2023-anchors");
     assert.equal(r.code, 1);
@@ -217,7 +217,7 @@ describe("imaginet weights", () => {
     const cache = path.join(home, "weights");
     const p = await weights(home, "path", "corvi2022");
     assert.deepEqual(p, { code: 2, stdout: "", stderr: `imaginet: error: the weights "corvi2022" are not downloaded (cache: ${cache}): run \`imaginet weights download corvi2022\`\n` });
-    await assert.rejects(weightsFiles([findWeights("wu2023"), findWeights("wu2023-anchors")], { cacheDir: cache }), {
+    await assert.rejects(weightsFiles(findWeights("wu2023"), { cacheDir: cache }), {
       name: "InputError",
       message: `the weights "wu2023", "wu2023-anchors" are not downloaded (cache: ${cache}): run \`imaginet weights download wu2023 wu2023-anchors\``,
     });

@@ -8,7 +8,8 @@ import type { LazyTensor } from "../checkpoint/index.js";
 import { corvi2022, corvi2022Average } from "../models/resnet.js";
 import { CENTER256 } from "../image/recipes.js";
 import { trunkAt, type TrunkAt } from "./grag2021.js";
-import { IMAGENET_NORMALIZATION, type DetectorModule, type StateDict } from "./types.js";
+import type { AttentionOps } from "../models/ops.js";
+import { IMAGENET_NORMALIZATION, type BuildOptions, type DetectorModule, type StateDict } from "./types.js";
 
 /** Member i of an average keeps its keys under `m{i}.` */
 function mergeMembers(sds: readonly StateDict[]): StateDict {
@@ -29,16 +30,47 @@ function members(sd: StateDict, nodown: boolean): TrunkAt[] {
   });
 }
 
-export const CORVI2022: DetectorModule<TrunkAt[]> = {
-  name: "corvi2022",
-  title: "Corvi2022",
+const CORVI2022_COMMON = {
   reference: "Corvi et al., ICASSP 2023; https://github.com/grip-unina/DMimageDetection",
   output: "binary",
   scoreMeaning: "output logit [N,1]: the spatial mean of the logit map (logit_map [N,1,h,w]), averaged over the models; positive = synthetic",
   preprocess: { recipe: CENTER256, normalization: IMAGENET_NORMALIZATION },
-  checkpoints: { min: 1, max: 2 },
-  weights: [],
   merge: mergeMembers,
-  configure: (sd, o) => members(sd, o.nodown ?? true),
-  define: (ops, ms) => (ms.length === 1 ? corvi2022(ops, ms[0]!.trunk, ms[0]!.prefix) : corvi2022Average(ops, ms)),
+  configure: (sd: StateDict, o: BuildOptions) => members(sd, o.nodown ?? true),
+  define: <T>(ops: AttentionOps<T>, ms: TrunkAt[]) => (ms.length === 1 ? corvi2022(ops, ms[0]!.trunk, ms[0]!.prefix) : corvi2022Average(ops, ms)),
+} as const;
+
+export const CORVI2022: DetectorModule<TrunkAt[]> = {
+  ...CORVI2022_COMMON,
+  name: "corvi2022",
+  title: "Corvi2022",
+  checkpoints: { min: 1, max: 2 },
+  weights: [
+    {
+      name: "corvi2022",
+      description: "two ResNet-50 nodown models (trained on latent diffusion and on ProGAN images) whose logit maps upstream averages",
+      drive: "1sAoAuOGCWS4dAMBhDkRHgBf4SgBgvkVf",
+      file: "weights.zip",
+      members: ["weights/Grag2021_latent/model_epoch_best.pth", "weights/Grag2021_progan/model_epoch_best.pth"],
+      homepage: "https://github.com/grip-unina/DMimageDetection",
+    },
+  ],
+};
+
+/** Corvi2022*: Corvi2022's architecture trained on ImagiNet by upstream (its imaginet_corvi_model.csv column). */
+export const CORVI2022_IMAGINET: DetectorModule<TrunkAt[]> = {
+  ...CORVI2022_COMMON,
+  name: "corvi2022-imaginet",
+  title: "Corvi2022*",
+  reference: "Corvi2022's architecture trained on ImagiNet; https://github.com/delyan-boychev/imaginet",
+  checkpoints: { min: 1, max: 1 },
+  weights: [
+    {
+      name: "corvi2022-imaginet",
+      description: "Corvi2022*: Corvi2022's architecture trained on ImagiNet (upstream's model_epoch_best.pth)",
+      drive: "19MzsJpPs9i0nFO1vB63i-T0iZ48aHIoA",
+      file: "model_epoch_best.pth",
+      homepage: "https://github.com/delyan-boychev/imaginet",
+    },
+  ],
 };

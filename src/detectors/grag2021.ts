@@ -32,7 +32,7 @@ export const GRAG2021: DetectorModule<TrunkAt> = {
   weights: [
     {
       name: "grag2021",
-      description: "ResNet-50 nodown trained on StyleGAN2 images (upstream's Grag2021 column)",
+      description: "Grag2021: ResNet-50 nodown trained on StyleGAN2 images (GRIP)",
       url: "https://www.grip.unina.it/download/prog/GANdetection/weights/gandetection_resnet50nodown_stylegan2.pth",
       file: "gandetection_resnet50nodown_stylegan2.pth",
       homepage: "https://github.com/grip-unina/GANimageDetection",

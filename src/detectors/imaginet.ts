@@ -43,7 +43,15 @@ export const IMAGINET: DetectorModule<ImagiNetConfig> = {
   title: "ImagiNet (Ours)",
   output: "binary",
   scoreMeaning: "output logit [N,1]: the classifier's logit on the encoder's pooled features; positive = synthetic",
-  weights: [],
+  weights: [
+    {
+      name: "imaginet",
+      description: "ImagiNet (Ours): the SelfCon ResNet-50 (nodown) with its real/synthetic classifier head",
+      drive: "1kI-j2J8JinyRBdemfPyPMhNRE79FlsgX",
+      file: "imaginet_weights.pt",
+      homepage: "https://github.com/delyan-boychev/imaginet",
+    },
+  ],
   configure: (sd, o) => imaginetConfig(sd, o.nodown ?? true),
 };
 
@@ -53,6 +61,7 @@ export const IMAGINET_ID: DetectorModule<ImagiNetConfig> = {
   title: "ImagiNet identification",
   output: "groups",
   scoreMeaning: "output logit [N,4]: one logit per generator group (GAN, SD, Midjourney, DALL·E 3); the argmax is the group",
+  // upstream links this model only inside a Drive folder, with no file id to fetch it by: give --weights
   weights: [],
   configure: (sd, o) => imaginetConfig(sd, o.nodown ?? false),
 };

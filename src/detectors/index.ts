@@ -4,26 +4,19 @@
  */
 import { InputError } from "../util/errors.js";
 import { CNNDETECTION, CNNDETECTION_P01 } from "./cnndetection.js";
-import { CORVI2022 } from "./corvi2022.js";
+import { CORVI2022, CORVI2022_IMAGINET } from "./corvi2022.js";
 import { GRAG2021 } from "./grag2021.js";
 import { IMAGINET, IMAGINET_ID } from "./imaginet.js";
 import { NPR } from "./npr.js";
-import type { DetectorModule, WeightsSource } from "./types.js";
+import type { DetectorModule } from "./types.js";
 import { WU2023 } from "./wu2023.js";
 
 export type { DetectorModule } from "./types.js";
 
-export const DETECTORS: readonly DetectorModule[] = [GRAG2021, CORVI2022, IMAGINET, WU2023, IMAGINET_ID, CNNDETECTION, CNNDETECTION_P01, NPR];
+export const DETECTORS: readonly DetectorModule[] = [GRAG2021, CORVI2022, IMAGINET, CORVI2022_IMAGINET, WU2023, IMAGINET_ID, CNNDETECTION, CNNDETECTION_P01, NPR];
 
 export function findDetector(name: string): DetectorModule {
   const d = DETECTORS.find((x) => x.name === name);
   if (!d) throw new InputError(`unknown detector "${name}": expected one of ${DETECTORS.map((x) => x.name).join(", ")}`);
   return d;
-}
-
-/** Every published weights file the detectors name (each once), for `imaginet weights`. */
-export function weightsCatalog(): WeightsSource[] {
-  const byName = new Map<string, WeightsSource>();
-  for (const d of DETECTORS) for (const w of [...d.weights, ...(d.anchors ? [d.anchors.list] : [])]) byName.set(w.name, w);
-  return [...byName.values()];
 }

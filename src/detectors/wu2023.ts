@@ -26,11 +26,19 @@ export const WU2023: DetectorModule<LastedConfig> = {
     "output logit [N,1] = feature · anchor, the cosine similarity to the real anchor images' mean feature: higher = more like the real anchors, so only a calibration (its fitted sign) makes it p(synthetic); output feature [N,1024]",
   preprocess: { recipe: CENTER448, normalization: IMAGENET_NORMALIZATION },
   checkpoints: { min: 1, max: 1 },
-  weights: [],
+  weights: [
+    {
+      name: "wu2023",
+      description: "Wu2023 (LASTED): CLIP RN50x64 image tower trained with language-guided contrastive learning",
+      drive: "1xrBOQQfDUUQQ19TakIMwdyDtHLmGa25c",
+      file: "LASTED_pretrained.pt",
+      homepage: "https://github.com/HighwayWu/LASTED",
+    },
+  ],
   anchors: {
     list: {
       name: "wu2023-anchors",
-      description: "upstream's list of the 100 real anchor images (paths under the ImagiNet dataset root)",
+      description: "LASTED's anchor list: the 100 real images (paths under the ImagiNet dataset root) whose mean feature Wu2023 scores against",
       url: anchorList.url,
       file: anchorList.file,
       homepage: "https://github.com/delyan-boychev/imaginet",

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import type { WeightsSource } from "../detectors/types.js";
 import { cachePath, checkFiles, checkpointPaths, downloadCommand, readLock, updateLock, weightsCacheDir } from "./cache.js";
 
-export { weightsCatalog, findWeights, WEIGHTS_CATALOG } from "./catalog.js";
+export { weightsCatalog, findWeights } from "./catalog.js";
 export { weightsCacheDir, weightsFiles, readLock, lockPath, checkpointPaths, LOCK_FILE, type LockEntry, type LockedFile, type WeightsLock } from "./cache.js";
 export { downloadWeights, type WeightsDownloadOptions, type WeightsDownloadReport } from "./download.js";
 

@@ -93,7 +93,7 @@ function registerDownloadWeights(weights: Command): void {
     .option("--json", "print the outcome as JSON")
     .action(
       action(async (names: string[], opts: DownloadOpts) => {
-        const sources = names.includes("all") ? [...weightsCatalog()] : names.map(findWeights); // unknown names fail before any transfer
+        const sources = names.includes("all") ? [...weightsCatalog()] : names.flatMap(findWeights); // unknown names fail before any transfer
         if (opts.sha256 && sources.length !== 1) throw new InputError(`--sha256 pins one file: give exactly one name, not ${sources.length}`);
         const abort = new AbortController();
         const onSigint = (): void => abort.abort(new Error("interrupted: run the same command again to resume"));
@@ -142,7 +142,7 @@ function registerVerifyWeights(weights: Command): void {
     .action(
       action(async (names: string[], opts: CommonOpts) => {
         const cacheDir = cacheDirOf(opts);
-        const sources = names.length > 0 ? names.map(findWeights) : await downloadedSources(cacheDir);
+        const sources = names.length > 0 ? names.flatMap(findWeights) : await downloadedSources(cacheDir);
         const results = await verifyWeights(sources, { cacheDir });
         const ok = results.every((r) => r.ok);
         if (opts.json) printJson({ ok, cache: cacheDir, weights: results });
@@ -168,7 +168,7 @@ function registerPath(weights: Command): void {
     .option("--json", "print {name, files} as JSON")
     .action(
       action(async (name: string, opts: CommonOpts) => {
-        const files = await weightsFiles([findWeights(name)], { cacheDir: cacheDirOf(opts) });
+        const files = await weightsFiles(findWeights(name), { cacheDir: cacheDirOf(opts) });
         if (opts.json) printJson({ name, files });
         else process.stdout.write(files.map((f) => `${f}\n`).join(""));
       }),
@@ -184,7 +184,7 @@ function registerRemove(weights: Command): void {
     .option("--json", "print the outcome as JSON")
     .action(
       action(async (names: string[], opts: CommonOpts) => {
-        const sources = names.map(findWeights);
+        const sources = names.flatMap(findWeights);
         const cacheDir = cacheDirOf(opts);
         const results: { name: string; removed: boolean }[] = [];
         for (const s of sources) results.push({ name: s.name, removed: await removeWeights(s, { cacheDir }) });
