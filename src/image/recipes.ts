@@ -76,6 +76,16 @@ export const CENTER448: Recipe = {
 };
 
 /**
+ * UnivFD's test transform (`validate.py`: CenterCrop(224), no resize): the centre 224×224 of
+ * larger images; a smaller side is zero-padded (black before normalisation), as torchvision does.
+ */
+export const CENTER224_TORCHVISION: Recipe = {
+  name: "center224-torchvision",
+  description: "torchvision CenterCrop 224: centre crop, zero-padding a side shorter than 224",
+  steps: [{ op: "torchvision_center_crop", size: 224 }],
+};
+
+/**
  * `eval_model_detection_jpeg.py`: JPEG at q = 40, 45, …, 100 on a 256 centre crop. Upstream leaves
  * ImageCompression at albumentations' default p=0.5, so only about half its images were compressed;
  * pass `p = 0.5` to reproduce that, the default compresses every image.
@@ -116,7 +126,7 @@ export function resizeSweep(): { severity: number; recipe: Recipe }[] {
   return out;
 }
 
-export const RECIPES: Record<string, Recipe> = { testset: TESTSET, train: TRAIN, calibration: CALIBRATION, center256: CENTER256, center448: CENTER448 };
+export const RECIPES: Record<string, Recipe> = { testset: TESTSET, train: TRAIN, calibration: CALIBRATION, center256: CENTER256, center448: CENTER448, "center224-torchvision": CENTER224_TORCHVISION };
 
 export function findRecipe(name: string): Recipe {
   const r = RECIPES[name];

@@ -47,6 +47,13 @@ export interface AttentionOps<T> extends Ops<T> {
   softmax(x: T, axis: number): T;
   /** x · s for a constant s */
   scale(x: T, s: number): T;
+  /** elementwise product, broadcasting as numpy */
+  mul(a: T, b: T): T;
+  sigmoid(x: T): T;
+  /** nn.LayerNorm over the last dim: (x − mean) / √(var + eps) · weight + bias, biased variance */
+  layerNorm(x: T, weight: T, bias: T, eps: number): T;
+  /** x broadcast (numpy rules) to the shape of `like`, e.g. a [1, 1, C] token to [N, 1, C] */
+  expandAs(x: T, like: T): T;
 }
 
 /** Names parameters under a dotted prefix, as nn.Module nesting does. */
