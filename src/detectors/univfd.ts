@@ -70,6 +70,7 @@ export const univfd: DetectorModule<UnivFdConfig> = {
     const x = ops.input("image", ["batch", 3, vit.resolution, vit.resolution]);
     const feature = clipVisionTransformer(new Scope(ops, VISUAL), x, vit);
     ops.output("logit", linear(new Scope(ops, PROBE), feature, vit.outputDim, 1));
+    ops.output("feature", feature); // CLIP's projected image feature, the probe's input
   },
 
   ignorable(key) {
