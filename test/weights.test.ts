@@ -259,8 +259,8 @@ describe("imaginet weights", () => {
         ["cnndetection", false],
         ["cnndetection-p0.1", false],
         ["npr", false],
-        ["univfd", false],
         ["clip-vit-l14", false],
+        ["univfd-probe", false],
       ],
     );
     const corvi = out.weights.find((w: { name: string }) => w.name === "corvi2022");

@@ -7,7 +7,7 @@
  * sigmoid(logit) > 0.5 = synthetic. docs/detectors/cnndetection.md has the details.
  */
 import { grag2021 } from "../models/resnet.js";
-import { CENTER224_ZERO } from "../image/recipes.js";
+import { CENTER224_TORCHVISION } from "../image/recipes.js";
 import { trunkAt, type TrunkAt } from "./grag2021.js";
 import { IMAGENET_NORMALIZATION, type DetectorModule, type WeightsSource } from "./types.js";
 
@@ -30,7 +30,7 @@ function cnnDetection(name: string, prob: "0.5" | "0.1", dropbox: string): Detec
     reference: `Wang et al., CVPR 2020; ${HOMEPAGE}`,
     output: "binary",
     scoreMeaning: "output logit [N,1]: fc on the globally pooled features; sigmoid > 0.5 = synthetic",
-    preprocess: { recipe: CENTER224_ZERO, normalization: IMAGENET_NORMALIZATION },
+    preprocess: { recipe: CENTER224_TORCHVISION, normalization: IMAGENET_NORMALIZATION },
     checkpoints: { min: 1, max: 1 },
     weights: [published(prob, name, dropbox)],
     configure: (sd, o) => trunkAt(sd, o.nodown ?? false),

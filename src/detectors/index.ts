@@ -8,12 +8,13 @@ import { CORVI2022, CORVI2022_IMAGINET } from "./corvi2022.js";
 import { GRAG2021 } from "./grag2021.js";
 import { IMAGINET, IMAGINET_ID } from "./imaginet.js";
 import { NPR } from "./npr.js";
+import { UNIVFD } from "./univfd.js";
 import type { DetectorModule } from "./types.js";
 import { WU2023 } from "./wu2023.js";
 
 export type { DetectorModule } from "./types.js";
 
-export const DETECTORS: readonly DetectorModule[] = [GRAG2021, CORVI2022, IMAGINET, CORVI2022_IMAGINET, WU2023, IMAGINET_ID, CNNDETECTION, CNNDETECTION_P01, NPR];
+export const DETECTORS: readonly DetectorModule[] = [GRAG2021, CORVI2022, IMAGINET, CORVI2022_IMAGINET, WU2023, IMAGINET_ID, CNNDETECTION, CNNDETECTION_P01, NPR, UNIVFD];
 
 export function findDetector(name: string): DetectorModule {
   const d = DETECTORS.find((x) => x.name === name);

@@ -1,9 +1,9 @@
 /**
- * Runs the project's model definitions (src/models) eagerly on libtorch: Ops<Tensor> over a
+ * Runs the project's model definitions (src/models) eagerly on libtorch: AttentionOps<Tensor> over a
  * ParamStore. With `training` on, batch norm uses batch statistics and updates the store's running
  * stats (and num_batches_tracked) in place, as nn.BatchNorm in train() mode.
  */
-import { nearestFactor, type Conv2dOptions, type Ops } from "../models/ops.js";
+import { nearestFactor, type AttentionOps, type Conv2dOptions } from "../models/ops.js";
 import * as nn from "./nn.js";
 import type { ParamInit, ParamStore } from "./params.js";
 import { noGrad } from "./runtime.js";
@@ -17,7 +17,7 @@ export interface EagerOpsOptions {
   init?: ParamInit;
 }
 
-export class EagerOps implements Ops<Tensor> {
+export class EagerOps implements AttentionOps<Tensor> {
   training: boolean;
   momentum: number;
   readonly inputs: Map<string, Tensor>;
@@ -118,7 +118,29 @@ export class EagerOps implements Ops<Tensor> {
     return nn.l2normalize(x, axis, eps);
   }
 
-  // ---- AttentionOps used by NPR (src/models/npr.ts) ----
+  avgPool2d(x: Tensor, k: number): Tensor {
+    return nn.avgPool2d(x, k);
+  }
+
+  transpose(x: Tensor, perm: readonly number[]): Tensor {
+    return x.permute(perm);
+  }
+
+  concat(xs: readonly Tensor[], axis: number): Tensor {
+    return nn.cat(xs, axis);
+  }
+
+  /** ONNX Slice's meaning for one axis: negative bounds count from the end, both clamped to the dim */
+  slice(x: Tensor, axis: number, start: number, end: number): Tensor {
+    const n = x.shape[axis < 0 ? axis + x.ndim : axis]!;
+    const clamp = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);
+    const s = clamp(start);
+    return x.narrow(axis, s, Math.max(clamp(end) - s, 0));
+  }
+
+  softmax(x: Tensor, axis: number): Tensor {
+    return x.softmax(axis);
+  }
 
   scale(x: Tensor, s: number): Tensor {
     return x.mul(s);
@@ -131,11 +153,30 @@ export class EagerOps implements Ops<Tensor> {
   upsampleNearest2d(x: Tensor, f: number): Tensor {
     return nn.upsampleNearest2d(x, nearestFactor(f));
   }
+
+  mul(a: Tensor, b: Tensor): Tensor {
+    return a.mul(b);
+  }
+
+  sigmoid(x: Tensor): Tensor {
+    return x.sigmoid();
+  }
+
+  /** as nn.LayerNorm (the addon has no layer_norm): biased variance over the last dim */
+  layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+    const centred = x.sub(x.mean([-1], true));
+    const variance = centred.square().mean([-1], true);
+    return centred.mul(variance.add(eps).unary("rsqrt")).mul(weight).add(bias);
+  }
+
+  expandAs(x: Tensor, like: Tensor): Tensor {
+    return x.expand(like.shape);
+  }
 }
 
 /** Runs a model definition (e.g. (ops) => grag2021(ops, cfg)) on the given inputs; returns its outputs. */
 export function runModel(
-  model: (ops: Ops<Tensor>) => void,
+  model: (ops: AttentionOps<Tensor>) => void,
   params: ParamStore,
   inputs: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>,
   opts: EagerOpsOptions = {},

@@ -57,26 +57,27 @@ export function centerCrop(img: RgbImage, cw: number, ch: number = cw): RgbImage
   return crop(img, x, y, cw, ch);
 }
 
-/** Python's round(): halves to even. */
+/** Python's round(): halves to even, as torchvision's crop offsets use it. */
 function roundHalfEven(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**
- * torchvision's CenterCrop: an image smaller than the crop is zero-padded ((c−w)//2 left, the rest
- * right; likewise top/bottom), then the crop starts at round((size − crop)/2), rounding halves to even.
+ * torchvision's CenterCrop (transforms.functional.center_crop), unlike albumentations': a side
+ * shorter than the crop is zero-padded (the smaller half before, the larger after), and the offsets
+ * are round((size − crop) / 2) with Python's round (halves to even), not floored.
  */
 export function torchvisionCenterCrop(img: RgbImage, size: number): RgbImage {
   const padW = Math.max(0, size - img.width);
   const padH = Math.max(0, size - img.height);
   let src = img;
   if (padW > 0 || padH > 0) {
-    src = newImage(img.width + padW, img.height + padH);
     const left = Math.floor(padW / 2);
     const top = Math.floor(padH / 2);
-    for (let y = 0; y < img.height; y++) src.data.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y + top) * src.width + left) * 3);
+    src = newImage(img.width + padW, img.height + padH);
+    const row = img.width * 3;
+    for (let y = 0; y < img.height; y++) src.data.set(img.data.subarray(y * row, (y + 1) * row), ((y + top) * src.width + left) * 3);
   }
   return crop(src, roundHalfEven((src.width - size) / 2), roundHalfEven((src.height - size) / 2), size, size);
 }

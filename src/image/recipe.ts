@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { Rng } from "../util/rng.js";
 import { compressRoundTrip } from "./compress.js";
 import { gaussianBlur, gaussianNoise } from "./filter.js";
-import { centerCrop, crop, torchvisionCenterCrop, flip, padIfNeeded, rot90, toGray, type FlipCode } from "./geometry.js";
+import { centerCrop, crop, flip, padIfNeeded, rot90, toGray, torchvisionCenterCrop, type FlipCode } from "./geometry.js";
 import { resize, type ResizeInterpolation } from "./resize.js";
 import type { RgbImage } from "./types.js";
 
@@ -16,8 +16,8 @@ export type Step =
   | { op: "pad_if_needed"; size: number }
   | { op: "random_crop"; size: number }
   | { op: "center_crop"; size: number }
-  /** torchvision CenterCrop: zero-pad where smaller, offsets rounded half to even */
-  | { op: "tv_center_crop"; size: number }
+  /** torchvision's CenterCrop: zero-pads a side shorter than size, offsets rounded half to even */
+  | { op: "torchvision_center_crop"; size: number }
   /**
    * ImagiNet's test crop: side h uniform in [min, max(min(shortSide, max), min)], pad to h if needed,
    * random h×h crop
@@ -75,8 +75,8 @@ async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[
     case "center_crop":
       trace.push({ op: step.op, size: step.size });
       return centerCrop(img, step.size);
-    case "tv_center_crop":
-      trace.push({ op: step.op, size: step.size });
+    case "torchvision_center_crop":
+      trace.push({ op: step.op, from: [img.width, img.height], size: step.size });
       return torchvisionCenterCrop(img, step.size);
     case "random_square_crop": {
       const short = Math.min(img.width, img.height);

@@ -75,11 +75,14 @@ export const CENTER448: Recipe = {
   ],
 };
 
-/** torchvision's CenterCrop(224) as it is, no resize (CNNDetection's and UnivFD's test transform): zero-padded where smaller. */
-export const CENTER224_ZERO: Recipe = {
-  name: "tv-center224",
-  description: "torchvision CenterCrop 224 (zero-padded where smaller)",
-  steps: [{ op: "tv_center_crop", size: 224 }],
+/**
+ * UnivFD's test transform (`validate.py`: CenterCrop(224), no resize): the centre 224×224 of
+ * larger images; a smaller side is zero-padded (black before normalisation), as torchvision does.
+ */
+export const CENTER224_TORCHVISION: Recipe = {
+  name: "center224-torchvision",
+  description: "torchvision CenterCrop 224: centre crop, zero-padding a side shorter than 224",
+  steps: [{ op: "torchvision_center_crop", size: 224 }],
 };
 
 /**
@@ -123,7 +126,7 @@ export function resizeSweep(): { severity: number; recipe: Recipe }[] {
   return out;
 }
 
-export const RECIPES: Record<string, Recipe> = { testset: TESTSET, train: TRAIN, calibration: CALIBRATION, center256: CENTER256, center448: CENTER448, "tv-center224": CENTER224_ZERO };
+export const RECIPES: Record<string, Recipe> = { testset: TESTSET, train: TRAIN, calibration: CALIBRATION, center256: CENTER256, center448: CENTER448, "center224-torchvision": CENTER224_TORCHVISION };
 
 export function findRecipe(name: string): Recipe {
   const r = RECIPES[name];

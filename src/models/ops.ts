@@ -50,6 +50,13 @@ export interface AttentionOps<T> extends Ops<T> {
   softmax(x: T, axis: number): T;
   /** x · s for a constant s */
   scale(x: T, s: number): T;
+  /** elementwise product, broadcasting as numpy */
+  mul(a: T, b: T): T;
+  sigmoid(x: T): T;
+  /** nn.LayerNorm over the last dim: (x − mean) / √(var + eps) · weight + bias, biased variance */
+  layerNorm(x: T, weight: T, bias: T, eps: number): T;
+  /** x broadcast (numpy rules) to the shape of `like`, e.g. a [1, 1, C] token to [N, 1, C] */
+  expandAs(x: T, like: T): T;
   /**
    * Nearest-neighbour down-sampling of NCHW by f, a power of two: out[i, j] = x[f·i, f·j], of size
    * ⌊H/f⌋ × ⌊W/f⌋. F.interpolate(x, scale_factor=1/f, mode="nearest", recompute_scale_factor=True)

@@ -176,6 +176,23 @@ export class TraceOps implements AttentionOps<string> {
     });
   }
 
+  mul(a: string, b: string): string {
+    return this.node("Mul", [a, b]);
+  }
+
+  sigmoid(x: string): string {
+    return this.node("Sigmoid", [x]);
+  }
+
+  /** LayerNormalization is in the default domain from opset 17 (OPSET) */
+  layerNorm(x: string, weight: string, bias: string, eps: number): string {
+    return this.node("LayerNormalization", [x, weight, bias], { axis: { kind: "int", value: -1 }, epsilon: { kind: "float", value: eps } });
+  }
+
+  expandAs(x: string, like: string): string {
+    return this.node("Expand", [x, this.node("Shape", [like])]);
+  }
+
   graph(): TracedGraph {
     return { nodes: this.nodes, inputs: this.inputs, outputs: this.outputs, params: [...this.params.values()], constants: this.constants };
   }
