@@ -173,7 +173,7 @@ describe("imaginet detect and convert", () => {
   test("bad input: unknown detector, a checkpoint of another architecture", () => {
     const u = cli(["detect", dir, "--detector", "nope", "--weights", "x.pth"]);
     assert.equal(u.code, 2);
-    assert.match(u.stderr, /unknown detector "nope": expected one of grag2021, corvi2022, imaginet, wu2023, imaginet-id/);
+    assert.match(u.stderr, /unknown detector "nope": expected one of grag2021, corvi2022, imaginet, corvi2022-imaginet, wu2023, imaginet-id, cnndetection, cnndetection-p0.1, npr, univfd\n/);
     const w = cli(["convert", "--weights", path.join(models, "grag_tiny.pth"), "--detector", "imaginet", "-o", path.join(dir, "x.onnx")]);
     assert.equal(w.code, 2);
     assert.equal(existsSync(path.join(dir, "x.onnx")), false);

@@ -3,10 +3,13 @@ import { Option, type Command } from "commander";
 import { DETECTORS, findDetector, type DetectorModule } from "../detectors/index.js";
 import { defaultWorkers, loadModel, readImageList, type DetectOptions } from "../runtime/detect.js";
 import type { ModelSource } from "../runtime/session.js";
+import { InputError } from "../util/errors.js";
+import { weightsFiles } from "../weights/index.js";
 import { collect, parsePositiveInt, workersOption } from "./common.js";
 
 export interface ModelCliOptions {
   detector: string;
+  /** empty: the detector's published weights from the cache */
   weights: string[];
   anchors?: string;
   anchorRoot?: string;
@@ -23,8 +26,12 @@ export interface InferenceCliOptions {
 export function addModelOptions(cmd: Command, anchorRootDefault: string): Command {
   return cmd
     .requiredOption("--detector <name>", `registered detector: ${DETECTORS.map((d) => d.name).join(", ")}`)
-    .requiredOption("--weights <file>", "PyTorch checkpoint (.pth/.pt) or an exported .onnx; repeat it for corvi2022's two-model average (as upstream)", collect)
-    .option("--anchors <list>", "wu2023: real anchor images, a list/annotation file (upstream: annotations/lasted_anchor.txt) or a folder")
+    .addOption(
+      new Option("--weights <file>", "PyTorch checkpoint (.pth/.pt) or an exported .onnx; repeat it where the detector takes several (corvi2022's two-model average, univfd's encoder and probe)")
+        .argParser(collect)
+        .default([], "the detector's published weights from the cache (`imaginet weights download NAME`)"),
+    )
+    .option("--anchors <list>", "wu2023: real anchor images, a list/annotation file or a folder (default with cached weights: upstream's lasted_anchor.txt from the cache)")
     .addOption(new Option("--anchor-root <dir>", "folder the --anchors paths are relative to").default(undefined, anchorRootDefault));
 }
 
@@ -37,12 +44,27 @@ export function addInferenceOptions(cmd: Command): Command {
     .addOption(new Option("--device <device>", "where the model runs").choices(["cpu", "cuda"]).default("cpu"));
 }
 
-/** The detector and its model (an .onnx as it is, or built from the checkpoints, anchors baked in). */
-export async function resolveModel(opts: ModelCliOptions & { workers?: number }, how: { anchorRoot?: string; name?: string } = {}): Promise<{ spec: DetectorModule; model: ModelSource }> {
+/**
+ * The detector, its model (an .onnx as it is, or built from the checkpoints, anchors baked in) and
+ * the weights files it came from: as given, or the detector's published ones from the cache (an
+ * InputError says how to download them), with upstream's anchor list for an anchored detector.
+ */
+export async function resolveModel(
+  opts: ModelCliOptions & { workers?: number },
+  how: { anchorRoot?: string; name?: string } = {},
+): Promise<{ spec: DetectorModule; model: ModelSource; weights: string[] }> {
   const spec = findDetector(opts.detector);
-  const anchors = opts.anchors ? await readImageList(opts.anchors, opts.anchorRoot ?? how.anchorRoot) : undefined;
-  const model = await loadModel(spec, opts.weights, { ...(anchors ? { anchors } : {}), workers: opts.workers ?? defaultWorkers(), ...(how.name ? { name: how.name } : {}) });
-  return { spec, model };
+  const anchorRoot = opts.anchorRoot ?? how.anchorRoot;
+  const cached = opts.weights.length === 0;
+  if (cached && spec.weights.length === 0) throw new InputError(`${spec.name} has no published weights to download: pass --weights FILE`);
+  const anchorList = cached && !opts.anchors ? spec.anchors?.list : undefined;
+  if (anchorList && !anchorRoot) throw new InputError(`${spec.title}'s anchor list names real images under the ImagiNet dataset root: pass --anchor-root DATA (or --anchors)`);
+  const files = cached ? await weightsFiles([...spec.weights, ...(anchorList ? [anchorList] : [])]) : [...opts.weights];
+  const weights = anchorList ? files.slice(0, -1) : files;
+  const list = anchorList ? files.at(-1) : opts.anchors;
+  const anchors = list ? await readImageList(list, anchorRoot) : undefined;
+  const model = await loadModel(spec, weights, { ...(anchors ? { anchors } : {}), workers: opts.workers ?? defaultWorkers(), ...(how.name ? { name: how.name } : {}) });
+  return { spec, model, weights };
 }
 
 /** The detect run's options from the inference options. */

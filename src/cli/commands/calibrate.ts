@@ -25,7 +25,7 @@ export function registerCalibrate(program: Command): void {
         const chosen = findDetector(opts.detector);
         if (chosen.output !== "binary") throw new InputError(`${chosen.title} identifies generators; calibrate a detection model`);
         const records = (await readAnnotationFile(annotations, { format: "imaginet" })).records;
-        const { spec, model } = await resolveModel(opts, { anchorRoot: opts.root });
+        const { spec, model, weights } = await resolveModel(opts, { anchorRoot: opts.root });
         const progress = new Progress("scoring", { total: records.length, unit: "img", enabled: opts.json ? false : undefined });
         const items = records.map((r) => ({ root: opts.root, path: r.path }));
         const scores = await scoreItems(spec, model, items, { ...inferenceOptions(opts), onImage: () => progress.tick() });
@@ -39,7 +39,7 @@ export function registerCalibrate(program: Command): void {
           b: fit.b,
           method: "logistic regression on the raw score, C = 1e10 (upstream's protocol)",
           detector: spec.name,
-          weightsSha256: (await Promise.all(opts.weights.map(sha256OfFile))).join(","),
+          weightsSha256: (await Promise.all(weights.map(sha256OfFile))).join(","),
           annotations: {
             file: path.basename(annotations),
             sha256: await sha256OfFile(annotations),

@@ -14,11 +14,11 @@ export function registerConvert(program: Command): void {
     .action(
       action(async (opts: ModelCliOptions & { out: string; json?: boolean }) => {
         if (opts.weights.some((w) => w.endsWith(".onnx"))) throw new InputError("convert takes PyTorch checkpoints (.pth/.pt), not .onnx");
-        const { spec, model } = await resolveModel(opts, { name: path.basename(opts.out).replace(/\.onnx$/i, "") });
+        const { spec, model, weights } = await resolveModel(opts, { name: path.basename(opts.out).replace(/\.onnx$/i, "") });
         const onnx = model as OnnxModel;
         await writeOnnxModel(opts.out, onnx);
         const dataFile = onnx.external ? path.join(path.dirname(opts.out), onnx.external.location) : null;
-        const summary = { out: opts.out, bytes: onnx.model.length, externalData: dataFile, detector: spec.name, weights: opts.weights };
+        const summary = { out: opts.out, bytes: onnx.model.length, externalData: dataFile, detector: spec.name, weights };
         if (opts.json) return printJson(summary);
         process.stdout.write(`wrote ${opts.out} (${onnx.model.length} bytes${dataFile ? `; weights in ${dataFile}` : ""}) for ${spec.title}\n`);
       }),

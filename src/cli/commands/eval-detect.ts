@@ -23,15 +23,15 @@ export function registerEvalDetect(evalCmd: Command): void {
         const annotationFiles = [...files, ...(opts.calibrationList ? [opts.calibrationList] : [])];
         const items = (await annotatedPaths(annotationFiles)).map((p) => ({ root: opts.root, path: p }));
         const started = performance.now();
-        const { spec, model } = await resolveModel(opts, { anchorRoot: opts.root });
+        const { spec, model, weights } = await resolveModel(opts, { anchorRoot: opts.root });
         const progress = new Progress("detecting", { total: items.length, unit: "img", enabled: opts.json ? false : undefined });
-        const scores = scoresOf(opts.weights.join(", "), items, await scoreItems(spec, model, items, { ...inferenceOptions(opts), onImage: () => progress.tick() }));
+        const scores = scoresOf(weights.join(", "), items, await scoreItems(spec, model, items, { ...inferenceOptions(opts), onImage: () => progress.tick() }));
         progress.finish();
         const predictions = await joinScores(scores, files);
         const calibration = opts.calibrationList ? await joinScores(scores, [opts.calibrationList]) : null;
         const manifest = await makeManifest({
           detector: spec.title,
-          weights: opts.weights,
+          weights,
           annotations: annotationFiles,
           recipeHash: recipeHash(spec.preprocess.recipe),
           software: inferenceSoftware(),
