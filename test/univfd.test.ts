@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
+import { buildDetector } from "../src/detectors/build.js";
 import { UNIVFD, type UnivFdConfig } from "../src/detectors/univfd.js";
 import type { Normalization, StateDict } from "../src/detectors/types.js";
 import * as E from "../src/engine/index.js";
@@ -144,6 +145,25 @@ describe("UnivFD: CLIP ViT tower + probe", () => {
       console.log(`# univfd ONNX ${want}: max relative error ${e.toExponential(2)} (bound ${tol.toExponential(1)})`);
       assert.ok(e <= tol, `${want}: ${e} > ${tol}`);
     }
+  });
+
+  test("from OpenAI's format: a traced TorchScript archive of float16 weights builds the same model through the generic builder", async () => {
+    const { sd, cfg, io } = await univfdFixture();
+    const archive = await readTorchCheckpoint(path.join(FIX, "univfd_clip_tiny_jit.pt"));
+    assert.equal(archive.format, "torchscript");
+    const jit = stateDict(archive);
+    // the archive holds the state dict's tensors (not the three scalars the .pth adds), as float16
+    assert.deepEqual([...jit.keys()].sort(), [...(await load("univfd_clip_tiny.pth")).keys()].filter((k) => !["input_resolution", "context_length", "vocab_size"].includes(k)).sort());
+    assert.equal(jit.get("visual.proj")!.dtype, "f16");
+    const built = await buildDetector(UNIVFD, [jit, await load("univfd_probe_tiny.pth")]);
+    const { data, dims } = await normalisedImages(io, CLIP_NORMALIZATION);
+    const s = await DetectorSession.create(built.onnx, { intraOpNumThreads: 2 });
+    const got = (await s.runTensor(data, dims)).logit!;
+    await s.release();
+    const e = relErr(got.data, await floats(io.get("logit")));
+    const tol = vitTolerance(sd, cfg);
+    console.log(`# univfd from TorchScript logit: max relative error ${e.toExponential(2)} (bound ${tol.toExponential(1)})`);
+    assert.ok(e <= tol, `${e} > ${tol}`);
   });
 
   test("eager (libtorch, EagerOps) matches PyTorch: features (1 and 4 heads) and the logit", { skip: noEngine }, async () => {
