@@ -14,10 +14,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
-import { NPR } from "../src/detectors/npr.js";
+import { buildDetector } from "../src/detectors/build.js";
+import { NPR, type NprModuleConfig } from "../src/detectors/npr.js";
 import * as E from "../src/engine/index.js";
 import { npr } from "../src/models/npr.js";
-import { toOnnx, trace } from "../src/onnx/trace.js";
 import { DetectorSession, normalizeBatch } from "../src/runtime/session.js";
 import { f32Tolerance, forwardOperations, relErr } from "../test/support/tolerance.js";
 
@@ -39,11 +39,9 @@ try {
   const images = Array.from({ length: n }, (_, i) => ({ data: bytes.slice(i * h * w * 3, (i + 1) * h * w * 3), width: w, height: h }));
   const { data: x } = normalizeBatch(images);
 
-  const cfg = NPR.configure(sd, {});
-  const g = trace((ops) => NPR.define(ops, cfg));
-  const weights = new Map<string, Float32Array>();
-  for (const p of g.params) weights.set(p.name, (await sd.get(p.name)!.read()) as Float32Array);
-  const session = await DetectorSession.create(toOnnx(g, weights));
+  const built = await buildDetector(NPR, sd);
+  const cfg = built.config as NprModuleConfig;
+  const session = await DetectorSession.create(built.onnx);
   let t0 = performance.now();
   const onnx = (await session.runTensor(x, [n, 3, h, w])).logit!.data;
   console.log(`onnx:  max relative error ${relErr(onnx, want).toExponential(2)} (bound ${tol.toExponential(1)}), ${(performance.now() - t0).toFixed(0)} ms for ${n} images`);
