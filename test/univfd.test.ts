@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { LazyTensor, readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
-import { buildDetector } from "../src/detectors/build.js";
+import { buildDetector, mergeStateDicts } from "../src/detectors/build.js";
 import { UNIVFD, type UnivFdConfig } from "../src/detectors/univfd.js";
 import type { Normalization, StateDict } from "../src/detectors/types.js";
 import * as E from "../src/engine/index.js";
@@ -118,7 +118,7 @@ describe("UnivFD: CLIP ViT tower + probe", () => {
 
     const clip = await load("univfd_clip_tiny.pth");
     const probe = await load("univfd_probe_tiny.pth");
-    assert.throws(() => UNIVFD.merge!([clip]), /2 checkpoints/);
+    assert.throws(() => mergeStateDicts(UNIVFD, [clip]), /UnivFD is built from 2 checkpoint file\(s\), got 1/);
     assert.throws(() => UNIVFD.merge!([clip, new Map([...probe, ["extra", probe.get("bias")!]])]), /key extra/);
     assert.throws(() => UNIVFD.configure(clip, {}), /fc\.weight is missing/);
     const wrongProbe = new Map([["weight", clip.get("visual.proj")!]]);

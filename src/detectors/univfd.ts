@@ -62,8 +62,8 @@ export const UNIVFD: DetectorModule<UnivFdConfig> = {
     },
   ],
 
+  // the CLIP checkpoint, then the probe (build.ts has checked there are two)
   merge(sds) {
-    if (sds.length !== 2) throw new InputError(`UnivFD is built from 2 checkpoints (CLIP ViT-L/14, then the probe fc_weights.pth), ${sds.length} given`);
     const [clip, probe] = sds as [StateDict, StateDict];
     const merged = new Map(clip);
     for (const [k, t] of probeEntries(probe)) {
