@@ -82,7 +82,7 @@ function coefficients(inSize: number, outSize: number, filter: PilFilter): Coeff
 
 function clip8(v: number): number {
   const s = v >> PRECISION_BITS;
-  return s < 0 ? 0 : s > 255 ? 255 : s;
+  return Math.min(Math.max(s, 0), 255);
 }
 
 function horizontal(img: RgbImage, outW: number, c: Coefficients): RgbImage {
