@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { DRIVE_BASE } from "../src/data/download/drive.js";
+import type { VerifyReport } from "../src/data/verify.js";
 import { loadReferences } from "../src/data/references.js";
 import { CORVI_SYNTHETIC_FOLDERS, SOURCES, sourceOfPath } from "../src/data/sources.js";
 import { cliAsync, HAVE_SHARED, REPO, SHARED, tmpDir } from "./helpers.js";
@@ -37,13 +38,13 @@ before(async () => {
 });
 after(() => srv.stop());
 
-async function verify(root: string, list: string): Promise<{ code: number; report: any }> {
+async function verify(root: string, list: string): Promise<{ code: number; report: VerifyReport }> {
   const r = await cliAsync(["dataset", "verify", "--root", root, list, "--json"]);
   return { code: r.code, report: JSON.parse(r.stdout) };
 }
 
-function bySource(report: any): Record<string, [number, number]> {
-  return Object.fromEntries(report.sources.map((s: any) => [s.source, [s.present, s.missing]]));
+function bySource(report: VerifyReport): Record<string, [number, number]> {
+  return Object.fromEntries(report.sources.map((s) => [s.source, [s.present, s.missing]]));
 }
 
 describe("the Corvi and Practical test sets as sources", () => {
@@ -91,7 +92,7 @@ describe("the Corvi and Practical test sets as sources", () => {
     assert.match(build.stdout, /: 6 built, 0 already there, 0 failed of 6 /);
     const built = await verify(out, list);
     assert.equal(built.code, 0, JSON.stringify(built.report));
-    assert.deepEqual(built.report.sources[0].formats, { jpeg: 4 }, "csv_operations.py writes JPEG under the original names");
+    assert.deepEqual(built.report.sources[0]?.formats, { jpeg: 4 }, "csv_operations.py writes JPEG under the original names");
 
     rmSync(path.join(root, DALLE));
     const missing = await cliAsync(["dataset", "verify", "--root", root, list]);
@@ -132,6 +133,6 @@ describe("the Corvi and Practical test sets as sources", () => {
     const missing = await verify(root, list);
     assert.equal(missing.code, 1);
     assert.deepEqual(bySource(missing.report), { "practical-testset": [1, 1] });
-    assert.equal(missing.report.sources[0].examples[0].path, "AIDraw_1122/Real/alexandra_petruk/271.jpg");
+    assert.equal(missing.report.sources[0]?.examples[0]?.path, "AIDraw_1122/Real/alexandra_petruk/271.jpg");
   });
 });
