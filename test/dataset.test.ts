@@ -207,7 +207,22 @@ describe("dataset inspect, sources, help", () => {
     const s = cli(["dataset", "sources", "--json"]);
     assert.deepEqual(
       JSON.parse(s.stdout).map((x: { id: string }) => x.id),
-      ["imagenet", "coco-train2017", "coco-val2017", "progan-train", "progan-val", "ffhq", "wikiart", "photozilla", "danbooru2021", "journeydb", "imaginet-synthetic"],
+      [
+        "imagenet",
+        "coco-train2017",
+        "coco-val2017",
+        "progan-train",
+        "progan-val",
+        "ffhq",
+        "wikiart",
+        "photozilla",
+        "danbooru2021",
+        "journeydb",
+        "imaginet-synthetic",
+        "corvi-testset",
+        "corvi-testset-real",
+        "practical-testset",
+      ],
     );
     for (const cmd of [[], ["dataset"], ["dataset", "verify"], ["dataset", "prune"], ["dataset", "inspect"], ["dataset", "sources"], ["dataset", "example"]]) {
       const h = cli([...cmd, "--help"]);

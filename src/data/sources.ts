@@ -17,7 +17,7 @@ export type ArchiveFormat = "zip" | "tar" | "tar.gz";
 export interface Source {
   id: string;
   title: string;
-  /** top-level folders this source occupies under the dataset root */
+  /** top-level folders (and files) this source occupies under the dataset root */
   folders: string[];
   /** where the upstream README says it comes from */
   homepage: string;
@@ -28,6 +28,8 @@ export interface Source {
   /** set when fetching needs credentials: the environment variables it reads */
   credentials?: { env: string[]; help: string };
   note?: string;
+  /** a source of one of upstream's two extra test tracks (docs/test-sets.md), not of ImagiNet itself: `download all` leaves it out */
+  testSet?: "corvi" | "practical";
 }
 
 const UPSTREAM_RAW = "https://raw.githubusercontent.com/delyan-boychev/imaginet/main";
@@ -69,6 +71,40 @@ const HF_CREDENTIALS = {
   env: ["HF_TOKEN"],
   help: "JourneyDB is a gated Hugging Face dataset: accept its terms on the dataset page, create a read token in your Hugging Face settings, and set HF_TOKEN",
 };
+
+/** The generator folders of the Corvi test set, as annotations_corvi.txt names them (DMimageDetection's test-set archive). */
+export const CORVI_SYNTHETIC_FOLDERS = [
+  "biggan_256",
+  "biggan_512",
+  "dalle-mini_valid",
+  "dalle_2",
+  "eg3d",
+  "glide_text2img_valid",
+  "guided-diffusion_class2image_ImageNet",
+  "guided-diffusion_noise2image_LSUNbedrooms",
+  "guided-diffusion_noise2image_LSUNcats",
+  "guided-diffusion_noise2image_LSUNhorses",
+  "latent-diffusion_class2image_ImageNet",
+  "latent-diffusion_noise2image_FFHQ",
+  "latent-diffusion_noise2image_LSUNbedrooms",
+  "latent-diffusion_noise2image_LSUNchurches",
+  "latent-diffusion_text2img_valid",
+  "progan_lsun",
+  "stable_diffusion_256",
+  "stylegan2_afhqv2_512x512",
+  "stylegan2_ffhq_1024x1024",
+  "stylegan2_ffhq_256x256",
+  "stylegan2_lsundog_256x256",
+  "stylegan3_r_afhqv2_512x512",
+  "stylegan3_r_ffhqu_1024x1024",
+  "stylegan3_r_ffhqu_256x256",
+  "stylegan3_t_afhqv2_512x512",
+  "stylegan3_t_ffhqu_1024x1024",
+  "stylegan3_t_ffhqu_256x256",
+  "taming-transformers_class2image_ImageNet",
+  "taming-transformers_noise2image_FFHQ",
+  "taming-transformers_segm2image_valid",
+];
 
 export const SOURCES: Source[] = [
   {
@@ -184,6 +220,35 @@ export const SOURCES: Source[] = [
     homepage: "https://github.com/delyan-boychev/imaginet",
     fetch: [{ kind: "drive", id: "1uUAoVUcAlUX9ltOXBlf3pKDz3rCKoytk", file: "imaginet-synthetic.zip" }],
     archive: "zip",
+  },
+  // upstream's other two test tracks (docs/test-sets.md): each has a root of its own, the one its annotation paths are relative to
+  {
+    id: "corvi-testset",
+    title: "Corvi et al. 2023 test set: synthetic images and operations.csv (DMimageDetection)",
+    folders: [...CORVI_SYNTHETIC_FOLDERS, "operations.csv"],
+    homepage: "https://github.com/grip-unina/DMimageDetection",
+    fetch: [{ kind: "drive", id: "1grvgKiIq0ny8ImQzSUXPk3nd-AMEDjNb", file: "corvi-testset.zip" }],
+    archive: "zip",
+    note: "download into a root of its own, add the real images (corvi-testset-real), then `imaginet testset build --recipe corvi256` writes the 256 × 256 set that annotations_corvi.txt lists",
+    testSet: "corvi",
+  },
+  {
+    id: "corvi-testset-real",
+    title: "Corvi et al. 2023 test set: real images (ImageNet val, COCO val 2017, UCID)",
+    folders: ["real_coco_valid", "real_imagenet_val", "real_ucid"],
+    homepage: "https://github.com/grip-unina/DMimageDetection",
+    fetch: [],
+    note: "place the images operations.csv lists in real_imagenet_val/ (ILSVRC2012 validation), real_coco_valid/ (COCO val 2017) and real_ucid/ (UCID), next to the corvi-testset folders",
+    testSet: "corvi",
+  },
+  {
+    id: "practical-testset",
+    title: "Practical test set: LASTED's AIDraw_1122 (DreamBooth, Midjourney V4/V5, NightCafe, StableAI, YiJian, artists' images)",
+    folders: ["AIDraw_1122"],
+    homepage: "https://github.com/HighwayWu/LASTED",
+    fetch: [],
+    note: "the authors' Google Drive folder 1xUMoS2npQs0tCno_VZPpUDDPztnD6UgD holds a password-protected archive; the password comes from LASTED's license form (https://docs.google.com/forms/d/1CZAIZEEugoGiTw8auyiU2LM8qjW0LelAWq2fuuzYAq8/); extract it so that AIDraw_1122/ sits in the root",
+    testSet: "practical",
   },
 ];
 

@@ -26,7 +26,11 @@ export function registerDownload(dataset: Command): void {
   dataset
     .command("download")
     .description("fetch sources into the dataset root: resumable, retried, verified, extracted safely")
-    .argument("[sources...]", `source ids (see \`imaginet dataset sources\`), "${ANNOTATIONS}" for the upstream annotation files, or "all"`, [ANNOTATIONS])
+    .argument(
+      "[sources...]",
+      `source ids (see \`imaginet dataset sources\`), "${ANNOTATIONS}" for the upstream annotation files, or "all" (ImagiNet's sources, not the Corvi and Practical test sets)`,
+      [ANNOTATIONS],
+    )
     .requiredOption("--root <dir>", "dataset root")
     .addOption(new Option("--jobs <n>", "parallel transfers").argParser(parsePositiveInt("--jobs")).default(undefined, "4; FFHQ images 8"))
     .option("--retries <n>", "retries per file", parseNonNegativeInt("--retries"), 5)
@@ -41,7 +45,7 @@ export function registerDownload(dataset: Command): void {
     )
     .action(
       action(async (names: string[], opts: DownloadOpts) => {
-        const ids = names.includes("all") ? [ANNOTATIONS, ...SOURCES.map((s) => s.id)] : names;
+        const ids = names.includes("all") ? [ANNOTATIONS, ...SOURCES.filter((s) => !s.testSet).map((s) => s.id)] : names;
         const sources = ids.map((id) => (id === ANNOTATIONS ? ANNOTATIONS : findSource(id))); // unknown ids fail before any transfer
         const abort = new AbortController();
         const onSigint = (): void => abort.abort(new Error("interrupted: run the same command again to resume"));

@@ -27,7 +27,7 @@ export function registerSources(dataset: Command): void {
         const rows = SOURCES.map((s) => [
           s.id,
           s.folders.length > 3 ? `${s.folders.slice(0, 3).join(" ")} (+${s.folders.length - 3} more)` : s.folders.join(" "),
-          s.fetch.map(describeFetch).join("; "),
+          s.fetch.length > 0 ? s.fetch.map(describeFetch).join("; ") : `by hand: ${s.homepage}`,
           s.credentials ? s.credentials.env.join("+") : "",
         ]);
         process.stdout.write(`${renderTable(["source", "folders under root", "fetched from", "needs"], rows)}\n`);
