@@ -66,6 +66,7 @@ export function parseCsvRecords(text: string, file: string): CsvRecord[] {
   let line = 1;
   let recordLine = 1;
   let quoteLine = 0; // line of the open quote, 0 when none is open
+  let openedOn = 0; // line where the current field's quote opened
   let closed = false; // the current field's closing quote has been read
   const endRecord = () => {
     fields.push(field);
@@ -98,10 +99,12 @@ export function parseCsvRecords(text: string, file: string): CsvRecord[] {
       line++;
       recordLine = line;
     } else if (closed) {
-      throw new CsvError(file, line, `text after a closing quote: a quoted field must end at a comma or the end of the line`);
+      if (openedOn === line) throw new CsvError(file, line, "text after a closing quote: a quoted field must end at a comma or the end of the line");
+      throw new CsvError(file, openedOn, `a quoted field opened on this line closes on line ${line} and text follows the quote: is a closing quote missing on line ${openedOn}?`);
     } else if (c === '"') {
       if (field !== "") throw new CsvError(file, line, `a quote inside an unquoted field: quote the whole field and double the quote ("")`);
       quoteLine = line;
+      openedOn = line;
     } else field += c;
   }
   if (quoteLine > 0) throw new CsvError(file, quoteLine, "unterminated quoted field: the file ends before its closing quote");
