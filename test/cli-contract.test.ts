@@ -20,6 +20,8 @@ const ann = path.join(dir, "ann.txt");
 writeFileSync(ann, "./missing.png,0,0,4,8\n"); // well-formed, its image is missing
 const malformed = path.join(dir, "malformed.txt");
 writeFileSync(malformed, "./a.png,0,0,4,8\n./b.png,0,0\n");
+const badLabels = path.join(dir, "labels.csv");
+writeFileSync(badLabels, `path,origin,content,group,generator,sha256,tiles\n"a.png,1,1,1,x,${"0".repeat(64)},tiles=1x1\n`); // an unterminated quote
 const aFile = path.join(dir, "a-file");
 writeFileSync(aFile, "");
 const nowhere = path.join(dir, "nowhere");
@@ -39,6 +41,10 @@ const CASES: Record<string, Case> = {
   "dataset download": { required: ["--root", dir], fails: { args: ["nope", "--root", dir], code: 2, message: /unknown source "nope"/ } },
   "dataset inspect": { required: [ann], fails: { args: [malformed], code: 2, message: /malformed\.txt:2: malformed line/, file: malformed, line: 2 } },
   "dataset example": { required: ["--out", nowhere], fails: { args: ["--out", path.join(aFile, "x")], code: 2, message: /ENOTDIR/ } },
+  "dataset import": {
+    required: [badLabels, "--out", nowhere],
+    fails: { args: [badLabels, "--out", nowhere], code: 2, message: /labels\.csv:2: unterminated quoted field/, file: badLabels, line: 2, writesNothing: nowhere },
+  },
   "testset build": {
     required: ["--root", dir, "--out", nowhere],
     fails: { args: ["--root", dir, "--out", nowhere], code: 2, message: /test_annotations_gan\.txt, .* not found/, writesNothing: nowhere },

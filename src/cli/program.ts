@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { jsonError, EXIT_USAGE } from "./common.js";
 import { registerDownload } from "./commands/dataset-download.js";
 import { registerExample } from "./commands/dataset-example.js";
+import { registerImport } from "./commands/dataset-import.js";
 import { registerCalibrate } from "./commands/calibrate.js";
 import { registerTrain } from "./commands/train.js";
 import { registerDemo } from "./commands/demo.js";
@@ -51,6 +52,7 @@ export function buildProgram(opts: { jsonErrors?: boolean } = {}): Command {
   registerDownload(dataset);
   registerInspect(dataset);
   registerExample(dataset);
+  registerImport(dataset);
   const testset = program.command("testset").description("build and audit ImagiNet's perturbed test set");
   registerTestsetBuild(testset);
   registerTestsetAudit(testset);
