@@ -27,7 +27,13 @@ const skip = !existsSync(CHROMIUM) && `${CHROMIUM} absent (run scripts/setup.sh 
 /** Set to regenerate the committed reference screenshot. */
 const UPDATE = process.env.UPDATE_WEB_FIXTURES === "1";
 const WEB = path.join(REPO, "dist", "web");
-const CHECKPOINT = path.join(REPO, "test/fixtures/models/grag_tiny.pth");
+const MODELS = path.join(REPO, "test/fixtures/models");
+/** served detectors: a binary one, Corvi2022 (its logit map becomes the heatmap) and the generator-group identifier */
+const SERVED = [
+  { name: "grag2021", checkpoint: "grag_tiny.pth" },
+  { name: "corvi2022", checkpoint: "corvi_tiny.pth" },
+  { name: "imaginet-id", checkpoint: "imaginet_id_tiny.pth" },
+];
 const REFERENCE = path.join(REPO, "test/fixtures/web/page.png");
 
 const TYPES: Record<string, string> = {
@@ -71,18 +77,23 @@ function detectorInfo(d: DetectorModule, weights: Buffer): DetectorInfo {
 interface CardText {
   name: string;
   status: string;
-  score: number;
-  p: number;
+  /** per detector: the score and p (binary), the groups' probabilities (identification) */
+  detectors: Record<string, { score: number; p: number; groups: string[] }>;
+  heatmap: boolean;
   text: string;
 }
 
 describe("the web page in Chromium: in-browser detection", { skip }, () => {
   const server = new TestServer();
   const dir = tmpDir("imaginet-web-");
-  const detector = findDetector("grag2021");
-  const files = { png: path.join(dir, "photo.png"), webp: path.join(dir, "photo.webp"), jpeg: path.join(dir, "photo.jpg") };
-  let modelFile = "";
-  let tolerance = 0;
+  const files = {
+    png: path.join(dir, "photo.png"),
+    webp: path.join(dir, "photo.webp"),
+    jpeg: path.join(dir, "photo.jpg"),
+    rotated: path.join(REPO, "test/fixtures/decode/jpeg_exif_rotated.jpg"),
+  };
+  const modelFiles = new Map<string, string>();
+  const tolerances = new Map<string, number>();
   // biome-ignore lint/suspicious/noExplicitAny: playwright-core is imported lazily (the suite skips without Chromium)
   let browser: any;
 
@@ -94,13 +105,21 @@ describe("the web page in Chromium: in-browser detection", { skip }, () => {
     await sharp(source).webp({ lossless: true }).toFile(files.webp);
     await sharp(source).jpeg({ quality: 90 }).toFile(files.jpeg);
 
-    const model = (await buildFromCheckpoints(detector, CHECKPOINT)).onnx;
-    assert.equal(model.external, undefined, "the test model keeps its weights inline");
-    modelFile = path.join(dir, "grag2021.onnx");
-    writeFileSync(modelFile, model.model);
-    const weights = [...stateDict(await readTorchCheckpoint(CHECKPOINT))].filter(([k]) => k.endsWith(".weight")).map(([, t]) => t.shape);
-    // photo.png (192×144) is reflect-padded to 256×256
-    tolerance = f32Tolerance(forwardOperations(weights, 256 * 256));
+    const infos: DetectorInfo[] = [];
+    for (const s of SERVED) {
+      const d = findDetector(s.name);
+      const checkpoint = path.join(MODELS, s.checkpoint);
+      const model = (await buildFromCheckpoints(d, checkpoint)).onnx;
+      assert.equal(model.external, undefined, "the test model keeps its weights inline");
+      modelFiles.set(d.name, path.join(dir, `${d.name}.onnx`));
+      writeFileSync(modelFiles.get(d.name)!, model.model);
+      server.routes.set(`/v1/detectors/${d.name}/model.onnx`, serve(Buffer.from(model.model), TYPES[".onnx"]!));
+      infos.push(detectorInfo(d, readFileSync(checkpoint)));
+      const weights = [...stateDict(await readTorchCheckpoint(checkpoint))].filter(([k]) => k.endsWith(".weight")).map(([, t]) => t.shape);
+      // photo.png (192×144) is reflect-padded to 256×256
+      tolerances.set(d.name, f32Tolerance(forwardOperations(weights, 256 * 256)));
+    }
+    server.routes.set("/v1/detectors", serve(Buffer.from(JSON.stringify(infos)), TYPES[".json"]!));
 
     for (const f of readdirSync(WEB, { recursive: true, withFileTypes: true })) {
       if (!f.isFile()) continue;
@@ -109,8 +128,6 @@ describe("the web page in Chromium: in-browser detection", { skip }, () => {
       server.routes.set(`/${rel}`, handler);
       if (rel === "index.html") server.routes.set("/", handler);
     }
-    server.routes.set("/v1/detectors", serve(Buffer.from(JSON.stringify([detectorInfo(detector, readFileSync(CHECKPOINT))])), TYPES[".json"]!));
-    server.routes.set(`/v1/detectors/${detector.name}/model.onnx`, serve(Buffer.from(model.model), TYPES[".onnx"]!));
     await server.start();
 
     const { chromium } = await import("playwright-core");
@@ -138,22 +155,24 @@ describe("the web page in Chromium: in-browser detection", { skip }, () => {
     await page.setInputFiles("#file", list);
     await page.waitForFunction((n: number) => document.querySelectorAll(".card:not([data-status=working])").length === n, list.length, { timeout: 120_000 });
     const cards: CardText[] = await page.$$eval(".card", (els: HTMLElement[]) =>
-      els.map((c) => {
-        const d = c.querySelector<HTMLElement>(".detector");
-        return {
-          name: c.querySelector("h3")?.textContent ?? "",
-          status: c.dataset.status ?? "",
-          score: Number(d?.dataset.score),
-          p: Number(d?.dataset.p),
-          text: c.textContent ?? "",
-        };
-      }),
+      els.map((c) => ({
+        name: c.querySelector("h3")?.textContent ?? "",
+        status: c.dataset.status ?? "",
+        detectors: Object.fromEntries(
+          [...c.querySelectorAll<HTMLElement>(".detector")].map((d) => [
+            d.dataset.detector,
+            { score: Number(d.dataset.score), p: Number(d.dataset.p), groups: [...d.querySelectorAll("dl.groups dt")].map((g) => g.textContent ?? "") },
+          ]),
+        ),
+        heatmap: c.querySelector("figure canvas.heatmap") !== null && c.querySelector(".toggle input[type=checkbox]") !== null,
+        text: c.textContent ?? "",
+      })),
     );
     return { page, cards, requests, errors };
   }
 
-  test("PNG and lossless WebP: the browser's score is onnxruntime-node's (within 1e-4 and float32's bound); JPEG measured", { timeout: 300_000 }, async (t) => {
-    const list = [files.png, files.webp, files.jpeg];
+  test("PNG and lossless WebP: the browser's scores are onnxruntime-node's (within 1e-4 and float32's bound); JPEG measured; EXIF orientation not applied", { timeout: 300_000 }, async (t) => {
+    const list = [files.png, files.webp, files.jpeg, files.rotated];
     const { page, cards, requests, errors } = await scoreInPage(list);
     try {
       assert.deepEqual(errors, []);
@@ -161,35 +180,49 @@ describe("the web page in Chromium: in-browser detection", { skip }, () => {
         requests.every((u) => u.startsWith(server.base) || u.startsWith("blob:")),
         `the page fetched only from its own server: ${requests.filter((u) => !u.startsWith(server.base)).join(", ")}`,
       );
-      assert.ok(requests.includes(`${server.base}/v1/detectors/grag2021/model.onnx`), "the model comes from the contract's URL");
+      for (const s of SERVED) assert.ok(requests.includes(`${server.base}/v1/detectors/${s.name}/model.onnx`), "the model comes from the contract's URL");
       assert.ok(!requests.some((u) => u.includes("/v1/detect") && !u.includes("/v1/detectors")), "nothing is uploaded");
       assert.deepEqual(
         cards.map((c) => [c.name, c.status]),
         list.map((f) => [path.basename(f), "done"]),
       );
 
-      const node = await detect(detector, modelFile, list, { workers: 0 });
-      const want = node.map((d) => ("score" in d ? d.score : Number.NaN));
-      const diffs = cards.map((c, i) => Math.abs(c.score - want[i]!));
-      t.diagnostic(
-        `browser − onnxruntime-node score: PNG ${diffs[0]!.toExponential(2)}, WebP ${diffs[1]!.toExponential(2)}, JPEG ${diffs[2]!.toExponential(2)} (scores ${want.map((s) => s.toFixed(6)).join(", ")})`,
-      );
-      for (const i of [0, 1]) {
-        assert.ok(diffs[i]! <= 1e-4, `${cards[i]!.name}: |${cards[i]!.score} − ${want[i]}| > 1e-4`);
-        const rel = relErr([cards[i]!.score], [want[i]!]);
-        assert.ok(rel <= tolerance, `${cards[i]!.name}: relative error ${rel.toExponential(2)} > float32's bound ${tolerance.toExponential(2)}`);
+      const kinds = ["PNG", "WebP", "JPEG", "EXIF-rotated JPEG"];
+      for (const name of ["grag2021", "corvi2022"]) {
+        const node = await detect(findDetector(name), modelFiles.get(name)!, list, { workers: 0 });
+        const want = node.map((d) => ("score" in d ? d.score : Number.NaN));
+        const got = cards.map((c) => c.detectors[name]!.score);
+        const diffs = got.map((g, i) => Math.abs(g - want[i]!));
+        t.diagnostic(`${name}: |browser − onnxruntime-node| ${kinds.map((k, i) => `${k} ${diffs[i]!.toExponential(2)}`).join(", ")} (scores ${want.map((x) => x.toFixed(6)).join(", ")})`);
+        for (const i of [0, 1]) {
+          assert.ok(diffs[i]! <= 1e-4, `${name} on ${cards[i]!.name}: |${got[i]} − ${want[i]}| > 1e-4`);
+          const rel = relErr([got[i]!], [want[i]!]);
+          assert.ok(rel <= tolerances.get(name)!, `${name} on ${cards[i]!.name}: relative error ${rel.toExponential(2)} > float32's bound ${tolerances.get(name)!.toExponential(2)}`);
+        }
+        // a rotated decode would feed the model other pixels: far past rounding
+        assert.ok(diffs[3]! <= 1e-4, `${name}: the EXIF-rotated JPEG scores ${got[3]} in the browser, ${want[3]} on the server`);
+        for (const [i, c] of cards.entries()) {
+          const d = node[i]!;
+          assert.ok("verdict" in d);
+          const { p, score } = c.detectors[name]!;
+          assert.match(c.text, new RegExp(`${d.verdict} · p = ${p.toFixed(3)} \\(uncalibrated\\) · threshold 0.5 · score ${score.toFixed(4)}`, "i"));
+        }
       }
-      assert.ok(Number.isFinite(cards[2]!.score), "the JPEG is scored");
+      const ids = await detect(findDetector("imaginet-id"), modelFiles.get("imaginet-id")!, list, { workers: 0 });
       for (const [i, c] of cards.entries()) {
-        const d = node[i]!;
-        assert.ok("verdict" in d);
-        assert.match(c.text, new RegExp(`${d.verdict} · p = ${c.p.toFixed(3)} \\(uncalibrated\\) · threshold 0.5 · score ${c.score.toFixed(4)}`, "i"));
+        const d = ids[i]!;
+        assert.ok("group" in d);
+        assert.deepEqual(c.detectors["imaginet-id"]!.groups, ["gan", "sd", "midjourney", "dalle3"]);
+        const shown = [...c.text.matchAll(/(gan|sd|midjourney|dalle3)(\d+\.\d) %/g)].map((m) => [m[1], Number(m[2])] as const);
+        assert.equal(shown.length, 4, c.text);
+        assert.equal(shown.reduce((a, b) => (b[1] > a[1] ? b : a))[0], d.group, "the top group is onnxruntime-node's");
+        assert.ok(c.heatmap, "Corvi2022's logit map is overlaid, with its toggle");
         assert.match(c.text, /the image was not uploaded/);
       }
 
-      // three images: the table, sorted by a column, and its CSV
+      // several images: the table, sorted by a column, and its CSV
       const rows = async () => page.$$eval("#table tbody tr", (trs: HTMLElement[]) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
-      assert.equal((await rows()).length, 3);
+      assert.equal((await rows()).length, list.length);
       await page.click("#table th:nth-child(2) button");
       const ascending = (await rows()).map((r: string[]) => Number(r[1]));
       assert.deepEqual(
@@ -202,8 +235,8 @@ describe("the web page in Chromium: in-browser detection", { skip }, () => {
         .trim()
         .split("\n");
       assert.equal(csv[0], "image,detector,score,p,calibrated,verdict,threshold,groups,where,error");
-      assert.equal(csv.length, 4);
-      assert.equal(Number(csv[1]!.split(",")[2]), cards[0]!.score, "the CSV carries the score at full precision");
+      assert.equal(csv.length, 1 + list.length * SERVED.length);
+      assert.equal(Number(csv[1]!.split(",")[2]), cards[0]!.detectors.grag2021!.score, "the CSV carries the score at full precision");
     } finally {
       await page.close();
     }

@@ -10,6 +10,7 @@ import { preprocessImage } from "../src/image/preprocess.js";
 import type { RgbImage } from "../src/image/types.js";
 import { Rng } from "../src/util/rng.js";
 import type { DetectorInfo, DetectorResult } from "./api.js";
+import { jpegOrientation, undoOrientation } from "./orientation.js";
 
 // the WASM runtime (its .mjs glue and .wasm) is copied next to the page's bundle
 ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
@@ -18,10 +19,15 @@ ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator
 
 /**
  * 8-bit RGB as the server decodes it (src/image/decode.ts): no colour-profile conversion, no
- * premultiplication, alpha dropped. (Where alpha < 255 the canvas keeps premultiplied pixels, so
- * semi-transparent images may differ in their low bits.)
+ * premultiplication, alpha dropped, a JPEG's EXIF orientation not applied. (Where alpha < 255 the
+ * canvas keeps premultiplied pixels, so semi-transparent images may differ in their low bits.)
  */
 export async function decodeInBrowser(blob: Blob): Promise<RgbImage> {
+  const orientation = jpegOrientation(new Uint8Array(await blob.slice(0, 1 << 17).arrayBuffer()));
+  return undoOrientation(await decodePixels(blob), orientation);
+}
+
+async function decodePixels(blob: Blob): Promise<RgbImage> {
   const bitmap = await createImageBitmap(blob, { premultiplyAlpha: "none", colorSpaceConversion: "none" });
   try {
     const { width, height } = bitmap;

@@ -122,9 +122,23 @@ function provenanceBlock(row: Row): HTMLElement {
   return block;
 }
 
-/** A logit map as a translucent overlay: red where the map says synthetic, blue where real. */
-function heatmapCanvas(map: LogitMap): HTMLCanvasElement {
+/** The side of the square the detector's recipe cuts from the image (its last sized step), as the contract's `inputs.size` gives it. */
+function inputSize(info: DetectorInfo | undefined): number | undefined {
+  if (!info) return undefined;
+  const sized = info.inputs.recipe.steps.filter((s): s is Extract<typeof s, { size: number }> => "size" in s);
+  return info.inputs.size ?? sized.at(-1)?.size;
+}
+
+/**
+ * A logit map as a translucent overlay, red where the map says synthetic, blue where real, over
+ * the part of the image the model saw: the centred square of side `side` (a padded side overhangs
+ * and is clipped).
+ */
+function heatmapCanvas(map: LogitMap, image: { width: number; height: number }, side: number | undefined): HTMLCanvasElement {
   const canvas = el("canvas", { class: "heatmap", width: String(map.width), height: String(map.height), "aria-hidden": "true" });
+  const w = side ? (side / image.width) * 100 : 100;
+  const h = side ? (side / image.height) * 100 : 100;
+  canvas.style.cssText = `left: ${(100 - w) / 2}%; top: ${(100 - h) / 2}%; width: ${w}%; height: ${h}%`;
   const ctx = canvas.getContext("2d")!;
   const img = ctx.createImageData(map.width, map.height);
   const scale = Math.max(1e-6, ...Array.from(map.values, Math.abs));
@@ -159,7 +173,9 @@ async function fillCard(card: HTMLElement, row: Row): Promise<void> {
     const map = "logitMap" in r && r.logitMap ? r.logitMap : r.heatmap ? await serverLogitMap(r.heatmap) : undefined;
     if (map && !figure.querySelector("canvas")) {
       const toggle = el("input", { type: "checkbox", id: `${card.id}-heat`, checked: "" });
-      const canvas = heatmapCanvas(map);
+      const img = figure.querySelector("img")!;
+      await img.decode();
+      const canvas = heatmapCanvas(map, { width: img.naturalWidth, height: img.naturalHeight }, inputSize(detectors.find((d) => d.name === r.detector)));
       toggle.addEventListener("change", () => {
         canvas.hidden = !toggle.checked;
       });
