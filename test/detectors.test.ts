@@ -11,7 +11,7 @@ import { describe, test } from "node:test";
 import { makeExampleDataset } from "../src/data/example.js";
 import { DETECTORS } from "../src/detectors/index.js";
 import { readRun } from "../src/eval/results.js";
-import { recipeHash } from "../src/image/recipe.js";
+import { recipeHash } from "../src/image/recipe-hash.js";
 import { weightsCatalog } from "../src/weights/index.js";
 import { cli, REPO, tmpDir } from "./helpers.js";
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { applyRecipe, canonicalJson, randomResizedCropBox, recipeHash, type Recipe } from "../src/image/recipe.js";
+import { applyRecipe, canonicalJson, randomResizedCropBox, type Recipe } from "../src/image/recipe.js";
+import { recipeHash } from "../src/image/recipe-hash.js";
 import { CALIBRATION, jpegSweep, resizeSweep, TESTSET, TRAIN } from "../src/image/recipes.js";
 import type { RgbImage } from "../src/image/types.js";
 import { Rng } from "../src/util/rng.js";

@@ -14,7 +14,8 @@ import { evaluateRuns, writeMetrics, type Evaluation } from "../eval/evaluate.js
 import { joinScores } from "../eval/import.js";
 import { makeManifest, writeRun, type PredictionRow } from "../eval/results.js";
 import { annotatedPaths, inferenceSoftware, scoreItems, scoresOf } from "../eval/score.js";
-import { recipeHash, type Recipe } from "../image/recipe.js";
+import type { Recipe } from "../image/recipe.js";
+import { recipeHash } from "../image/recipe-hash.js";
 import { jpegSweep, TESTSET, TESTSET_COMPRESSION } from "../image/recipes.js";
 import { buildFromCheckpoints } from "../detectors/build.js";
 import { IMAGINET, IMAGINET_ID } from "../detectors/imaginet.js";

@@ -3,7 +3,6 @@
  * ranges, so a pipeline can be printed, hashed and saved with results. `applyRecipe` draws every
  * random choice from the image's own Rng (seed + item id) and returns a trace of what it did.
  */
-import { createHash } from "node:crypto";
 import type { Rng } from "../util/rng.js";
 import { compressRoundTrip } from "./compress.js";
 import { gaussianBlur, gaussianNoise } from "./filter.js";
@@ -169,9 +168,4 @@ export function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
   return JSON.stringify(value);
-}
-
-/** sha256 of the recipe's steps (its name and description do not change what it does). */
-export function recipeHash(recipe: Recipe): string {
-  return createHash("sha256").update(canonicalJson(recipe.steps)).digest("hex");
 }

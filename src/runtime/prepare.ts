@@ -6,10 +6,10 @@
 import type { Worker } from "node:worker_threads";
 import { decodeRgb } from "../image/decode.js";
 import type { RgbImage } from "../image/types.js";
-import { applyRecipe, type Recipe } from "../image/recipe.js";
+import type { Recipe } from "../image/recipe.js";
+import { preprocessImage } from "../image/preprocess.js";
 import { fnv1a, Rng } from "../util/rng.js";
 import { startWorker } from "../util/worker.js";
-import { normalizeImage } from "./session.js";
 import type { Preprocessing } from "../detectors/types.js";
 
 export type Prepared = { file: string; chw: Float32Array; width: number; height: number } | { file: string; error: string };
@@ -44,8 +44,7 @@ export class DecodeCache {
  */
 export async function prepareImage(file: string, prep: Preprocessing, seed = 0, key = file, cache?: DecodeCache): Promise<Prepared> {
   try {
-    const img = (await applyRecipe(await (cache ? cache.get(file) : decodeRgb(file)), prep.recipe, new Rng(seed, key))).image;
-    return { file, ...normalizeImage(img, prep.normalization) };
+    return { file, ...(await preprocessImage(await (cache ? cache.get(file) : decodeRgb(file)), prep, new Rng(seed, key))) };
   } catch (err) {
     return { file, error: err instanceof Error ? err.message : String(err) };
   }

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { joinScores } from "../../eval/import.js";
 import { makeManifest, writeRun } from "../../eval/results.js";
 import { annotatedPaths, inferenceSoftware, scoreItems, scoresOf } from "../../eval/score.js";
-import { recipeHash } from "../../image/recipe.js";
+import { recipeHash } from "../../image/recipe-hash.js";
 import { Progress } from "../../util/progress.js";
 import { action, outOption, printJson } from "../common.js";
 import { addInferenceOptions, addModelOptions, inferenceOptions, resolveModel, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { canonicalJson, recipeHash } from "../../image/recipe.js";
+import { canonicalJson } from "../../image/recipe.js";
+import { recipeHash } from "../../image/recipe-hash.js";
 import { findRecipe, RECIPES } from "../../image/recipes.js";
 import { action, printJson } from "../common.js";
 
