@@ -9,7 +9,7 @@ import type { RgbImage } from "../image/types.js";
 import { applyRecipe, type Recipe } from "../image/recipe.js";
 import { fnv1a, Rng } from "../util/rng.js";
 import { startWorker } from "../util/worker.js";
-import { normalizeImage } from "./session.js";
+import { normalizeImage, type NormalizedImage } from "./session.js";
 import type { Preprocessing } from "../detectors/types.js";
 
 export type Prepared = { file: string; chw: Float32Array; width: number; height: number } | { file: string; error: string };
@@ -44,11 +44,15 @@ export class DecodeCache {
  */
 export async function prepareImage(file: string, prep: Preprocessing, seed = 0, key = file, cache?: DecodeCache): Promise<Prepared> {
   try {
-    const img = (await applyRecipe(await (cache ? cache.get(file) : decodeRgb(file)), prep.recipe, new Rng(seed, key))).image;
-    return { file, ...normalizeImage(img, prep.normalization) };
+    return { file, ...(await preprocessDecoded(await (cache ? cache.get(file) : decodeRgb(file)), prep, new Rng(seed, key))) };
   } catch (err) {
     return { file, error: err instanceof Error ? err.message : String(err) };
   }
+}
+
+/** A decoded image through the detector's recipe (its random draws from `rng`) and normalisation: everything after decoding. */
+export async function preprocessDecoded(img: RgbImage, prep: Preprocessing, rng: Rng): Promise<NormalizedImage> {
+  return normalizeImage((await applyRecipe(img, prep.recipe, rng)).image, prep.normalization);
 }
 
 interface Pending {
