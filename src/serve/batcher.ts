@@ -50,12 +50,22 @@ export class Batcher {
     return this.waiting.length + n <= this.opts.capacity;
   }
 
-  /** Runs one image in the next batch; an aborted image (its request timed out) is dropped before its run. */
+  /** Runs one image in the next batch; an aborted image (its request timed out or was answered) leaves the queue. */
   run(image: NormalizedImage, signal?: AbortSignal): Promise<BatchResult> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ image, since: performance.now(), signal, resolve, reject });
+      const w: Waiting = { image, since: performance.now(), signal, resolve, reject };
+      this.waiting.push(w);
+      // a request that gave up leaves the queue at once, so that it stops counting against the limit
+      signal?.addEventListener("abort", () => this.drop(w), { once: true });
       this.schedule();
     });
+  }
+
+  private drop(w: Waiting): void {
+    const at = this.waiting.indexOf(w);
+    if (at < 0) return; // already running: its result is ignored
+    this.waiting.splice(at, 1);
+    w.reject(new Error("the request was abandoned"));
   }
 
   private schedule(): void {
@@ -67,7 +77,6 @@ export class Batcher {
   private async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.waiting = this.waiting.filter((w) => !w.signal?.aborted);
     const first = this.waiting[0];
     if (!first) return;
     // one run takes images of one size (a detector with a fixed-size recipe: all of them)

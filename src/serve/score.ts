@@ -130,6 +130,7 @@ export async function heatmapPng(map: OutputTensor): Promise<{ png: string; widt
   for (let i = 0; i < grey.length; i++) grey[i] = Math.round(((map.data[i]! - min) / span) * 255);
   const sharp = await loadSharp();
   const png = await sharp(grey, { raw: { width, height, channels: 1 } })
+    .toColourspace("b-w")
     .png()
     .toBuffer();
   return { png: png.toString("base64"), width, height, min, max };
