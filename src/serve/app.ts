@@ -66,7 +66,8 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       await loadServedDetector(d, { maxBatch: opts.batch, waitMs: opts.batchWaitMs, capacity: opts.queue }, opts.session ?? {}, (name, n) => metrics.batchSize.observe({ detector: name }, n)),
     );
   }
-  const app = await buildApp(opts, detectors, metrics);
+  const inFlight = new Set<Promise<unknown>>();
+  const app = await buildApp(opts, detectors, metrics, inFlight);
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (err) {
@@ -81,6 +82,8 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     detectors,
     async close() {
       await app.close();
+      // a request whose client went away is no longer a connection fastify waits for: its work still is
+      await Promise.allSettled(inFlight);
       await release(detectors);
     },
   };
@@ -90,7 +93,8 @@ async function release(detectors: readonly ServedDetector[]): Promise<void> {
   await Promise.all(detectors.map((d) => d.session.release()));
 }
 
-export async function buildApp(opts: ServeOptions, detectors: readonly ServedDetector[], metrics: ServeMetrics): Promise<FastifyInstance> {
+/** `inFlight`: each detect request's work while it runs (closing waits for it before releasing the models). */
+export async function buildApp(opts: ServeOptions, detectors: readonly ServedDetector[], metrics: ServeMetrics, inFlight = new Set<Promise<unknown>>()): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: opts.maxBodyBytes, forceCloseConnections: "idle" });
   await app.register(fastifySwagger, {
     openapi: {
@@ -153,6 +157,8 @@ export async function buildApp(opts: ServeOptions, detectors: readonly ServedDet
       return scoreImages(images, chosen, { maxPixels: opts.maxPixels, heatmap: req.query.heatmap === "1", signal: ac.signal });
     })();
     work.catch(() => {}); // past the timeout nobody awaits it
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work)).catch(() => {});
     try {
       const images = await Promise.race([work, timedOut]);
       for (const im of images) metrics.images.inc({ outcome: "error" in im ? im.error.code : "scored" });
