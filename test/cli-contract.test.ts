@@ -86,6 +86,7 @@ const CASES: Record<string, Case> = {
     required: ["grag2021"],
     fails: { args: ["grag2021", "--cache", nowhere], code: 2, message: /"grag2021" are not downloaded .*: run `imaginet weights download grag2021`/, writesNothing: nowhere },
   },
+  serve: { required: ["--detector", "grag2021", "--weights", aFile], fails: { args: ["--detector", "nope", "--port", "0"], code: 2, message: /unknown detector "nope"/ } },
   "weights remove": { required: ["grag2021"], fails: { args: ["nope", "--cache", nowhere], code: 2, message: /unknown weights "nope"/, writesNothing: nowhere } },
 };
 

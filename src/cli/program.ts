@@ -21,6 +21,7 @@ import { registerVerify } from "./commands/dataset-verify.js";
 import { registerTestsetAudit } from "./commands/testset-audit.js";
 import { registerTestsetBuild } from "./commands/testset-build.js";
 import { registerTestsetRecipe } from "./commands/testset-recipe.js";
+import { registerServe } from "./commands/serve.js";
 import { registerWeights } from "./commands/weights.js";
 
 const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -68,6 +69,7 @@ export function buildProgram(opts: { jsonErrors?: boolean } = {}): Command {
   registerTrain(program);
   registerDemo(program);
   registerWeights(program);
+  registerServe(program);
   return program;
 }
 

@@ -28,6 +28,8 @@ export class ImageDecodeError extends InputError {
   constructor(
     readonly source: string,
     detail: string,
+    /** why: not a decodable raster image, or past the pixel limit (the server answers each with its own status) */
+    readonly reason: "unreadable" | "too_many_pixels" = "unreadable",
   ) {
     super(`${source}: ${detail}`);
     this.name = "ImageDecodeError";
@@ -63,6 +65,7 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
     throw new ImageDecodeError(
       name,
       `${width}×${height} = ${width * height} pixels exceeds the limit of ${maxPixels} (dataset verify and testset build take --max-pixels to raise it for files you trust)`,
+      "too_many_pixels",
     );
   }
   try {

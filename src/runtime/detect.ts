@@ -150,6 +150,12 @@ export interface DetectOptions extends SessionOptions {
   onImage?: (d: Detection) => void;
 }
 
+/** A binary detector's score as p(synthetic) and its verdict: p = sigmoid(a·score + b) with a calibration, else sigmoid(score). */
+export function scoreVerdict(score: number, calibration?: { a: number; b: number }): { score: number; p: number; calibrated: boolean; verdict: "synthetic" | "real" } {
+  const p = calibration ? sigmoid(calibration.a * score + calibration.b) : sigmoid(score);
+  return { score, p, calibrated: calibration !== undefined, verdict: p >= 0.5 ? "synthetic" : "real" };
+}
+
 export function defaultWorkers(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / 2));
 }
@@ -186,9 +192,7 @@ export async function detect(detector: DetectorModule, model: ModelSource, files
           k++;
           if (detector.output === "groups") d = { file: x.file, logits: row, group: GROUPS[row.indexOf(Math.max(...row))]! };
           else {
-            const score = row[0]!;
-            const p = opts.calibration ? sigmoid(opts.calibration.a * score + opts.calibration.b) : sigmoid(score);
-            d = { file: x.file, score, p, calibrated: opts.calibration !== undefined, verdict: p >= 0.5 ? "synthetic" : "real" };
+            d = { file: x.file, ...scoreVerdict(row[0]!, opts.calibration) };
           }
         } else continue;
         out.push(d);

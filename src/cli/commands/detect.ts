@@ -1,4 +1,6 @@
+import { promises as fsp } from "node:fs";
 import type { Command } from "commander";
+import { readProvenance } from "../../provenance/index.js";
 import { Progress } from "../../util/progress.js";
 import { renderTable } from "../../util/table.js";
 import { detect, expandInputs, readCalibration, type Detection } from "../../runtime/detect.js";
@@ -23,11 +25,17 @@ export function registerDetect(program: Command): void {
         const calibration = opts.calibration ? await readCalibration(opts.calibration) : undefined;
         const { spec, model } = await resolveModel(opts);
         const progress = new Progress("detecting", { total: files.length, unit: "img", enabled: opts.json ? false : undefined });
+        // under --json each scored image also says what its metadata and Content Credentials claim, in the files' order
+        let printed = Promise.resolve();
+        const print = (d: Detection) => {
+          printed = printed.then(async () => printJsonLine("error" in d ? d : { ...d, provenance: await readProvenance(await fsp.readFile(d.file)) }));
+        };
         const results = await detect(spec, model, files, {
           ...inferenceOptions(opts),
           ...(calibration ? { calibration } : {}),
-          onImage: (d) => (opts.json ? printJsonLine(d) : progress.tick()),
+          onImage: (d) => (opts.json ? print(d) : progress.tick()),
         });
+        await printed;
         progress.finish();
         if (!opts.json) process.stdout.write(formatDetections(results));
         return results.some((r) => "error" in r) ? EXIT_PROBLEMS : EXIT_OK;
