@@ -4,11 +4,16 @@
  * reference CSVs through the renderer.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
+import sharp from "sharp";
 import { PRACTICAL_CSV_LABELS, practicalSubset, trackRecipe } from "../src/data/tracks.js";
+import { findDetector } from "../src/detectors/index.js";
 import type { DetectionTable, Evaluation } from "../src/eval/evaluate.js";
+import { scoreItems } from "../src/eval/score.js";
+import { recipeHash } from "../src/image/recipe.js";
+import { loadModel } from "../src/runtime/detect.js";
 import { readRun } from "../src/eval/results.js";
 import { CENTER224_TORCHVISION, CENTER256, CENTER448 } from "../src/image/recipes.js";
 import { fileNames, upstreamTables } from "../src/report/build.js";
@@ -195,5 +200,81 @@ describe("upstream's Corvi and Practical reference CSVs through the renderer", {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /796 test predictions, 24 calibration predictions for x \(Practical test set\)/);
     assert.ok(existsSync(path.join(run, "run.json")));
+  });
+});
+
+describe("eval detect and calibrate on a Practical-format list: the track's preprocessing", () => {
+  test("images get pad + crop 448 in place of grag2021's 256 crop, the run and the calibration record it", async () => {
+    const root = tmpDir();
+    const weights = path.join(REPO, "test/fixtures/models/grag_tiny.pth");
+    // sizes around 448 and 256 so that pad + crop 448 and pad + crop 256 see different pixels
+    const sizes = [
+      [300, 200],
+      [520, 470],
+      [460, 300],
+      [256, 512],
+    ];
+    const lines: string[] = [];
+    for (const [i, [w, h]] of sizes.entries()) {
+      const rel = `AIDraw_1122/${i % 2 ? "Fake/DreamBooth" : "Real/artist"}/${i}.png`;
+      const raw = Buffer.alloc(w! * h! * 3);
+      for (let k = 0; k < raw.length; k++) raw[k] = (k * 37 + i * 101 + ((k / (w! * 3)) | 0) * 13) % 256;
+      mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      await sharp(raw, { raw: { width: w!, height: h!, channels: 3 } })
+        .png()
+        .toFile(path.join(root, rel));
+      lines.push(`${rel} ${i % 2}`);
+    }
+    const list = path.join(root, "Test_DreamBooth_num4.txt");
+    writeFileSync(list, `${lines.join("\n")}\n`);
+    const calib = path.join(root, "annotations_calib_practical.txt");
+    writeFileSync(calib, `${lines.join("\n")}\n`);
+
+    const run = path.join(tmpDir(), "run");
+    const d = cli(["eval", "detect", list, "--calibration-list", calib, "--detector", "grag2021", "--weights", weights, "--root", root, "--out", run, "--batch", "1", "--workers", "1"]);
+    assert.equal(d.code, 0, d.stderr);
+    const loaded = await readRun(run);
+    assert.deepEqual(loaded.manifest.track, { name: "practical", preprocessing: "center448" });
+    assert.equal(loaded.manifest.recipeHash, recipeHash(CENTER448));
+    assert.deepEqual(
+      loaded.predictions.map((p) => [p.split, p.labels]),
+      lines.map((_, i) => ["DreamBooth", [i % 2]]),
+    );
+
+    // the same images scored here with an explicit pad + crop 448, and with grag2021's own recipe
+    const spec = findDetector("grag2021");
+    const model = await loadModel(spec, [weights], { workers: 1 });
+    const items = lines.map((l) => ({ root, path: l.split(" ")[0]! }));
+    const at448 = await scoreItems(
+      spec,
+      model,
+      items.map((it) => ({ ...it, recipe: CENTER448 })),
+      { batchSize: 1, workers: 1 },
+    );
+    const own = await scoreItems(spec, model, items, { batchSize: 1, workers: 1 });
+    assert.deepEqual(
+      loaded.predictions.map((p) => p.score),
+      at448,
+    );
+    assert.ok(
+      at448.every((s, i) => s !== own[i]),
+      "pad + crop 448 and grag2021's 256 crop see different pixels",
+    );
+
+    assert.equal(cli(["eval", "run", run, "--bootstrap", "0"]).code, 0);
+    const calFile = path.join(tmpDir(), "cal.json");
+    const c = cli(["calibrate", calib, "--detector", "grag2021", "--weights", weights, "--root", root, "-o", calFile, "--batch", "1", "--workers", "1"]);
+    assert.equal(c.code, 0, c.stderr);
+    const cal = JSON.parse(readFileSync(calFile, "utf8"));
+    const metrics = JSON.parse(readFileSync(path.join(run, "metrics.json"), "utf8"));
+    assert.deepEqual([cal.track, cal.preprocessing], ["practical", "center448"]);
+    assert.deepEqual([cal.a, cal.b], [metrics.calibration.a, metrics.calibration.b]);
+  });
+
+  test("wu2023 on the Corvi or Practical track asks for the track's anchor list", () => {
+    const dir = path.join(FIXTURES, "practical");
+    const r = cli(["calibrate", path.join(dir, "annotations_calib_practical.txt"), "--detector", "wu2023", "--weights", "x.pth", "--root", dir, "-o", path.join(tmpDir(), "c.json")]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Wu2023 \(LASTED\) on the Practical test set takes that set's real anchor images, as upstream: pass --anchors anchor_lasted_practical\.txt/);
   });
 });
