@@ -32,7 +32,7 @@ export function registerEvalImport(evalCmd: Command): void {
         });
         await writeRun(opts.out, manifest, predictions, calibration);
         if (opts.json) return printJson(manifest);
-        process.stdout.write(`${opts.out}: ${predictions.length} test predictions${calibration ? `, ${calibration.length} calibration predictions` : ""} for ${opts.name} (${TRACK_TITLES[track]})\n`);
+        process.stdout.write(`${opts.out}: ${predictions.length} test predictions${calibration ? `, ${calibration.length} calibration predictions` : ""} for ${opts.name}${track === "imaginet" ? "" : ` (${TRACK_TITLES[track]})`}\n`);
       }),
     );
 }
