@@ -24,7 +24,7 @@ describe("results schema", () => {
       await assert.rejects(readPredictions(f), { message: `${f}:3: ${message}` });
     };
     await bad("{not json", "not valid JSON");
-    await bad('{"path":"b.png","labels":[0,0,4],"score":1}', 'expected "labels": [origin, content, group, specific] as non-negative integers');
+    await bad('{"path":"b.png","labels":[0,0,4],"score":1}', 'expected "labels": [origin, content, group, specific] (ImagiNet), [origin, gen] (Corvi) or [origin] as non-negative integers');
     await bad('{"path":"b.png","labels":[2,0,4,8],"score":1}', "origin must be 0 or 1, got 2");
     await bad('{"path":"b.png","labels":[0,0,4,8]}', 'expected "score" (a number) or "logits" (an array of numbers)');
     await bad('{"path":"b.png","labels":[0,0,4,8],"score":"x"}', '"score" must be a finite number, got "x"');

@@ -105,6 +105,12 @@ function detectShape(line: string): keyof typeof SHAPES | null {
   return null;
 }
 
+/** The path of a list line in any annotation format (labels split off from the right), or the whole line when it carries no labels. */
+export function listLinePath(line: string): string {
+  const shape = detectShape(line);
+  return shape === null ? line : SHAPES[shape].re.exec(line)![1]!;
+}
+
 function describeLine(line: string): string {
   const shown = line.length > 80 ? `${line.slice(0, 77)}...` : line;
   return JSON.stringify(shown);

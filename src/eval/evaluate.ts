@@ -5,14 +5,17 @@
  *   list, per specific generator (each with an equal-size seeded subsample of the reals, as upstream),
  *   per content type, with mean rows; plus AP, EER, TPR at 1% / 0.1% FPR, Brier, reliability and ECE;
  * - identification: 4-way arg-max accuracy per group and macro one-vs-rest AUC of the softmax;
- * - robustness: the same metrics per perturbation severity.
+ * - robustness: the same metrics per perturbation severity;
+ * - on the Corvi and Practical tracks (see src/data/tracks.ts) the same calibration and metrics, in
+ *   one per-generator table as upstream's Corvi/ and PracticalTestset/ scripts make it (no identification).
  * Headline numbers carry seeded percentile-bootstrap 95% intervals.
  */
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { CONTENTS, GROUPS, GROUP_TITLES, SPECIFICS } from "../data/labels.js";
+import { CONTENTS, CORVI_GENERATORS, GROUPS, GROUP_TITLES, SPECIFICS } from "../data/labels.js";
+import { PRACTICAL_SUBSETS, type TrackName } from "../data/tracks.js";
 import { mapPool } from "../util/pool.js";
 import { startWorker } from "../util/worker.js";
 import { Rng } from "../util/rng.js";
@@ -36,7 +39,7 @@ import {
   type Ranking,
   type Reliability,
 } from "./metrics.js";
-import { METRICS_FILE, readRun, type PredictionRow, type Run } from "./results.js";
+import { METRICS_FILE, readRun, trackOf, type PredictionRow, type Run } from "./results.js";
 import { InputError, rebuildError, type PostedError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 
@@ -83,6 +86,8 @@ export interface SeverityPoint {
 export interface Evaluation {
   detector: string;
   run: string;
+  /** the test set the run's predictions come from */
+  track: TrackName;
   options: { seed: number; resamples: number; targetFpr: number };
   calibration: {
     a: number;
@@ -100,6 +105,8 @@ export interface Evaluation {
     groups: DetectionTable | null;
     specific: DetectionTable | null;
     content: DetectionTable | null;
+    /** the Corvi or Practical track's per-generator table (null on the ImagiNet track) */
+    generators: DetectionTable | null;
     reliability: Reliability;
     roc: { fpr: number[]; tpr: number[] };
   } | null;
@@ -329,6 +336,43 @@ function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: str
   const members = (rs: readonly PredictionRow[]): number[] => rs.map((r) => indexOf.get(r.path)!);
   const where = (f: (r: PredictionRow) => boolean): number[] => all.flatMap((r, i) => (f(r) ? [i] : []));
 
+  const allSet: RowSet = { label: "All", members: all.map((_, i) => i) };
+  const track = trackOf(run.manifest);
+  // ImagiNet: group lists, specific generators, content types; Corvi and Practical: one per-generator table
+  const tableSets: RowSet[][] = track === "imaginet" ? imagiNetSets(rows, all, members, where, opts, id, notes) : [[], [], [], trackSets(track, rows, members, where)];
+
+  const computed = detectionRows([allSet, ...tableSets.flat()], y, p, opts, id("detection"));
+  const tables: (DetectionTable | null)[] = [];
+  let from = 1;
+  for (const sets of tableSets) {
+    tables.push(table(computed.slice(from, from + sets.length)));
+    from += sets.length;
+  }
+  const roc = rocCurve(y, p);
+  return {
+    calibration,
+    detection: {
+      all: computed[0]!,
+      groups: tables[0]!,
+      specific: tables[1]!,
+      content: tables[2]!,
+      generators: tables[3] ?? null,
+      reliability: reliability(y, p),
+      roc: thinRoc(Array.from(roc.fpr), Array.from(roc.tpr)),
+    },
+  };
+}
+
+/** ImagiNet's three tables: group lists, specific generators (each with a seeded equal-size sample of the reals), content types. */
+function imagiNetSets(
+  rows: readonly PredictionRow[],
+  all: readonly PredictionRow[],
+  members: (rs: readonly PredictionRow[]) => number[],
+  where: (f: (r: PredictionRow) => boolean) => number[],
+  opts: Required<EvaluateOptions>,
+  id: (part: string) => string,
+  notes: string[],
+): RowSet[][] {
   const splits = GROUPS.slice(0, 4).filter((g) => rows.some((r) => r.split === g));
   if (splits.length === 0) notes.push("predictions carry no split (import the four test_{group}.txt files): the group table is left out");
   const groupSets = splits.map((g) => ({ label: GROUP_TITLES[GROUPS.indexOf(g)]!, members: members(rows.filter((r) => r.split === g)) }));
@@ -345,22 +389,34 @@ function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: str
   const contentSets = CONTENTS.map((c, i) => ({ label: c === "uncategorized" ? "Uncategorised" : c[0]!.toUpperCase() + c.slice(1), members: where((r) => r.labels[1] === i) })).filter(
     (x) => x.members.length > 0,
   );
-  const allSet: RowSet = { label: "All", members: all.map((_, i) => i) };
+  return [groupSets, specificSets, contentSets];
+}
 
-  const computed = detectionRows([allSet, ...groupSets, ...specificSets, ...contentSets], y, p, opts, id("detection"));
-  const take = (n: number, from: number): DetectionRow[] => computed.slice(from, from + n);
-  const roc = rocCurve(y, p);
-  return {
-    calibration,
-    detection: {
-      all: computed[0]!,
-      groups: table(take(groupSets.length, 1)),
-      specific: table(take(specificSets.length, 1 + groupSets.length)),
-      content: table(take(contentSets.length, 1 + groupSets.length + specificSets.length)),
-      reliability: reliability(y, p),
-      roc: thinRoc(Array.from(roc.fpr), Array.from(roc.tpr)),
-    },
+/**
+ * The per-generator rows of the other two tracks, as upstream's scripts make them:
+ * - Corvi (Corvi/*_model.py): one row per generator id 0-11 in id order, each with every real image
+ *   of the set (no subsample);
+ * - Practical (PracticalTestset/*_model.py): one row per list `Test_<subset>_num<N>.txt`, its own real
+ *   and synthetic images, in upstream's subset order (other subsets after, in the order given).
+ */
+function trackSets(
+  track: Exclude<TrackName, "imaginet">,
+  rows: readonly PredictionRow[],
+  members: (rs: readonly PredictionRow[]) => number[],
+  where: (f: (r: PredictionRow) => boolean) => number[],
+): RowSet[] {
+  if (track === "corvi") {
+    const reals = where((r) => r.labels[0] === 0);
+    return CORVI_GENERATORS.map((g, gen) => ({ label: g, synth: where((r) => r.labels[0] === 1 && r.labels[1] === gen) }))
+      .filter((x) => x.synth.length > 0)
+      .map((x) => ({ label: x.label, members: [...reals, ...x.synth] }));
+  }
+  const given = [...new Set(rows.map((r) => r.split ?? ""))];
+  const rank = (s: string): number => {
+    const i = (PRACTICAL_SUBSETS as readonly string[]).indexOf(s);
+    return i >= 0 ? i : PRACTICAL_SUBSETS.length + given.indexOf(s);
   };
+  return given.sort((a, b) => rank(a) - rank(b)).map((s) => ({ label: s, members: members(rows.filter((r) => (r.split ?? "") === s)) }));
 }
 
 /** An image listed in several group files counts once where images are pooled. */
@@ -377,6 +433,7 @@ function thinRoc(fpr: number[], tpr: number[]): { fpr: number[]; tpr: number[] }
 }
 
 function evaluateIdentification(run: Run, opts: Required<EvaluateOptions>): Evaluation["identification"] {
+  if (trackOf(run.manifest) !== "imaginet") return null;
   const rows = dedupe(run.predictions.filter((r) => isClean(r) && r.logits !== undefined && r.labels[0] === 1));
   if (rows.length === 0) return null;
   const k = rows[0]!.logits!.length;
@@ -395,13 +452,13 @@ function evaluateIdentification(run: Run, opts: Required<EvaluateOptions>): Eval
     rows.map((r) => r.logits!),
     1,
   );
-  const y = Int32Array.from(rows, (r) => r.labels[2]);
+  const y = Int32Array.from(rows, (r) => r.labels[2]!);
   const cal = (run.calibration ?? []).filter((r) => r.logits !== undefined && r.labels[0] === 1);
   const temperature =
     cal.length > 0
       ? fitTemperature(
           cal.map((r) => r.logits!),
-          Int32Array.from(cal, (r) => r.labels[2]),
+          Int32Array.from(cal, (r) => r.labels[2]!),
         ).T
       : null;
   return { rows: out, meanAcc: out.reduce((a, r) => a + r.acc.value, 0) / out.length, macroAuc: macroOvrAuc(y, probs, k), temperature };
@@ -441,6 +498,7 @@ export function evaluateRun(run: Run, options: EvaluateOptions = {}): Evaluation
   return {
     detector: run.manifest.detector.name,
     run: run.dir,
+    track: trackOf(run.manifest),
     options: opts,
     calibration,
     images: imagesFingerprint(run.predictions),

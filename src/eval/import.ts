@@ -3,8 +3,9 @@
  * then either one score column or one column per class (logits), joined with annotation files.
  */
 import { promises as fsp } from "node:fs";
-import { normaliseAnnotationPath, readAnnotationFile, type ImagiNetRecord } from "../data/annotations.js";
+import { AnnotationError, normaliseAnnotationPath, readAnnotationFile, type AnnotationRecord, type ImagiNetRecord } from "../data/annotations.js";
 import { GROUPS } from "../data/labels.js";
+import { practicalSubset, TRACK_TITLES, type TrackName } from "../data/tracks.js";
 import { parseCsv } from "../util/csv.js";
 import { InputError } from "../util/errors.js";
 import type { PredictionRow } from "./results.js";
@@ -45,15 +46,44 @@ function splitOf(records: readonly ImagiNetRecord[]): string | undefined {
   return groups.size === 1 ? GROUPS[[...groups][0]!] : undefined;
 }
 
-/** Joins scores with annotation files; every annotated image must have a score. */
-export async function joinScores(scores: Scores, annotationFiles: readonly string[]): Promise<PredictionRow[]> {
+/**
+ * The track of annotation files (test lists, then the calibration list): the format of their lines
+ * (ImagiNet `path,origin,content,group,specific`; Corvi `path,origin,gen`; Practical `path label`).
+ * Files in different formats are an error that names them.
+ */
+export async function trackOfLists(files: readonly string[]): Promise<TrackName> {
+  const parsed = await Promise.all(files.map((f) => readAnnotationFile(f)));
+  const track = parsed[0]?.format ?? "imaginet";
+  const other = parsed.find((af) => af.format !== track);
+  if (other) {
+    throw new InputError(
+      `${other.file} is in the ${TRACK_TITLES[other.format]}'s format but ${parsed[0]!.file} in the ${TRACK_TITLES[track]}'s: the test lists and the calibration list of a run must belong to one track`,
+    );
+  }
+  return track;
+}
+
+/** The labels and split a row keeps from its annotation record (see PredictionRow). */
+function rowLabels(r: AnnotationRecord, file: string, calibration: boolean): Pick<PredictionRow, "labels" | "split"> {
+  if (r.format === "imaginet") return { labels: [r.origin, r.content, r.group, r.specific] };
+  if (r.format === "practical") return { labels: [r.origin], split: practicalSubset(file) };
+  if (r.gen === null && !calibration)
+    throw new AnnotationError(file, r.line, 'a Corvi test list needs "path,origin,gen" (the generator makes the table row); "path,origin" serves as a calibration list');
+  return { labels: r.gen === null ? [r.origin] : [r.origin, r.gen] };
+}
+
+/**
+ * Joins scores with annotation files of one track; every annotated image must have a score.
+ * `calibration`: the files are a calibration list (a Corvi one may omit the generator).
+ */
+export async function joinScores(scores: Scores, annotationFiles: readonly string[], calibration = false): Promise<PredictionRow[]> {
+  await trackOfLists(annotationFiles);
   const rows: PredictionRow[] = [];
   for (const file of annotationFiles) {
-    const af = await readAnnotationFile(file, { format: "imaginet" });
-    const records = af.records as ImagiNetRecord[];
-    const split = splitOf(records);
+    const af = await readAnnotationFile(file);
+    const split = af.format === "imaginet" ? splitOf(af.records as ImagiNetRecord[]) : undefined;
     const missing: string[] = [];
-    for (const r of records) {
+    for (const r of af.records) {
       const s = scores.byPath.get(r.path);
       if (s === undefined) {
         missing.push(r.path);
@@ -61,7 +91,7 @@ export async function joinScores(scores: Scores, annotationFiles: readonly strin
       }
       rows.push({
         path: r.path,
-        labels: [r.origin, r.content, r.group, r.specific],
+        ...rowLabels(r, file, calibration),
         ...(split ? { split } : {}),
         ...(typeof s === "number" ? { score: s } : { logits: s }),
       });

@@ -8,6 +8,7 @@ import { promises as fsp } from "node:fs";
 import { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
+import { TRACK_NAMES, type TrackName } from "../data/tracks.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { InputError } from "../util/errors.js";
 
@@ -21,9 +22,13 @@ export const METRICS_FILE = "metrics.json";
 export interface PredictionRow {
   /** image path, as in the annotation file */
   path: string;
-  /** ImagiNet labels: origin, content, group, specific */
-  labels: [number, number, number, number];
-  /** which test list the image belongs to (upstream's per-group files: gan, sd, midjourney, dalle3) */
+  /**
+   * The annotation's labels, origin first (0 real, 1 synthetic), as the run's track has them:
+   * ImagiNet [origin, content, group, specific]; Corvi [origin, gen] ([origin] in a calibration list
+   * without generators); Practical [origin].
+   */
+  labels: [number, number, number, number] | [number, number] | [number];
+  /** which test list the image belongs to (upstream's per-group files: gan, sd, midjourney, dalle3; the Practical set's subsets: DreamBooth, …) */
   split?: string;
   /** the detector's raw scalar (binary detection); higher means more likely synthetic */
   score?: number;
@@ -36,6 +41,11 @@ export interface PredictionRow {
 
 export interface RunManifest {
   schema: typeof RUN_SCHEMA;
+  /**
+   * Which test set the predictions come from, and the geometric preprocessing the images got (the
+   * detector's own, or the track's in its place: see trackRecipe). Absent in older runs: ImagiNet.
+   */
+  track?: { name: TrackName; preprocessing: string | null };
   detector: { name: string; weightsSha256: string | null };
   annotations: { file: string; sha256: string }[];
   recipeHash: string | null;
@@ -67,8 +77,8 @@ export function rowProblem(v: unknown): string | null {
   const r = v as Record<string, unknown>;
   if (typeof r.path !== "string" || r.path === "") return 'expected "path": a non-empty string';
   const l = r.labels;
-  if (!Array.isArray(l) || l.length !== 4 || !l.every((x) => Number.isInteger(x) && (x as number) >= 0)) {
-    return 'expected "labels": [origin, content, group, specific] as non-negative integers';
+  if (!Array.isArray(l) || ![1, 2, 4].includes(l.length) || !l.every((x) => Number.isInteger(x) && (x as number) >= 0)) {
+    return 'expected "labels": [origin, content, group, specific] (ImagiNet), [origin, gen] (Corvi) or [origin] as non-negative integers';
   }
   if (l[0] !== 0 && l[0] !== 1) return `origin must be 0 or 1, got ${String(l[0])}`;
   if (r.score === undefined && r.logits === undefined) return 'expected "score" (a number) or "logits" (an array of numbers)';
@@ -126,6 +136,7 @@ export async function readManifest(dir: string): Promise<RunManifest> {
   }
   if (m.schema !== RUN_SCHEMA) throw new SchemaError(file, 1, `expected "schema": "${RUN_SCHEMA}", got ${JSON.stringify(m.schema)}`);
   if (typeof m.detector?.name !== "string" || m.detector.name === "") throw new SchemaError(file, 1, 'expected "detector": {"name": …}');
+  if (m.track !== undefined && !TRACK_NAMES.includes(m.track?.name)) throw new SchemaError(file, 1, `expected "track": {"name": ${TRACK_NAMES.map((t) => JSON.stringify(t)).join(" | ")}, …}`);
   return m;
 }
 
@@ -148,6 +159,9 @@ export interface ManifestInput {
   weights: readonly string[];
   /** the annotation files the predictions come from (test lists, then the calibration list) */
   annotations: readonly string[];
+  /** the test set (default ImagiNet) and the preprocessing recipe's name (null: not known, as for imported scores) */
+  track?: TrackName;
+  preprocessing?: string | null;
   recipeHash?: string | null;
   seed?: number | null;
   batchSize?: number | null;
@@ -161,6 +175,7 @@ export async function makeManifest(m: ManifestInput): Promise<RunManifest> {
   const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
   return {
     schema: RUN_SCHEMA,
+    track: { name: m.track ?? "imaginet", preprocessing: m.preprocessing ?? null },
     detector: { name: m.detector, weightsSha256: m.weights.length > 0 ? (await Promise.all(m.weights.map(sha256OfFile))).join(",") : null },
     annotations: await Promise.all(m.annotations.map(async (f) => ({ file: path.basename(f), sha256: await sha256OfFile(f) }))),
     recipeHash: m.recipeHash ?? null,
@@ -174,6 +189,9 @@ export async function makeManifest(m: ManifestInput): Promise<RunManifest> {
   };
 }
 
+/** How many labels a test row of each track carries. */
+const LABEL_ARITY: Record<TrackName, number[]> = { imaginet: [4], corvi: [2], practical: [1] };
+
 export interface Run {
   dir: string;
   manifest: RunManifest;
@@ -181,9 +199,17 @@ export interface Run {
   calibration: PredictionRow[] | null;
 }
 
+/** The track of a run (older manifests without one are ImagiNet's). */
+export function trackOf(manifest: RunManifest): TrackName {
+  return manifest.track?.name ?? "imaginet";
+}
+
 export async function readRun(dir: string): Promise<Run> {
   const manifest = await readManifest(dir);
   const predictions = await readPredictions(path.join(dir, PREDICTIONS_FILE));
+  const arity = LABEL_ARITY[trackOf(manifest)];
+  const odd = predictions.findIndex((r) => !arity.includes(r.labels.length));
+  if (odd >= 0) throw new SchemaError(path.join(dir, PREDICTIONS_FILE), odd + 1, `a ${trackOf(manifest)} run's "labels" have ${arity.join(" or ")} entries, got ${predictions[odd]!.labels.length}`);
   const calFile = path.join(dir, CALIBRATION_FILE);
   const calibration = await fsp.access(calFile).then(
     () => readPredictions(calFile),

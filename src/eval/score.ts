@@ -9,7 +9,9 @@ import { readAnnotationFile } from "../data/annotations.js";
 import type { DetectorModule } from "../detectors/types.js";
 import { detect, type DetectOptions, type PerFile } from "../runtime/detect.js";
 import type { ModelSource } from "../runtime/session.js";
-import { ProblemsError } from "../util/errors.js";
+import { TRACK_TITLES, trackRecipe, type TrackName } from "../data/tracks.js";
+import type { Recipe } from "../image/recipe.js";
+import { InputError, ProblemsError } from "../util/errors.js";
 import type { Scores } from "./import.js";
 
 /** An image to score: its path as the annotation files give it, under `root`. */
@@ -21,7 +23,7 @@ export interface ToScore extends PerFile {
 /** The distinct image paths of annotation files, in order (normalised as the parser gives them). */
 export async function annotatedPaths(files: readonly string[]): Promise<string[]> {
   const out = new Set<string>();
-  for (const f of files) for (const r of (await readAnnotationFile(f, { format: "imaginet" })).records) out.add(r.path);
+  for (const f of files) for (const r of (await readAnnotationFile(f)).records) out.add(r.path);
   return [...out];
 }
 
@@ -41,6 +43,18 @@ export async function scoreItems(spec: DetectorModule, model: ModelSource, items
 /** The items' values by their annotation path, to join with annotation files (eval/import.ts joinScores). */
 export function scoresOf(name: string, items: readonly ToScore[], values: readonly (number | number[])[]): Scores {
   return { file: name, byPath: new Map(items.map((it, i) => [it.path, values[i]!])), columns: [] };
+}
+
+/**
+ * What a run on `track` needs beyond the detector: its geometric recipe there (see trackRecipe), and
+ * for an anchored detector (LASTED) the track's own anchor list, as upstream takes
+ * anchor_lasted_{corvi,practical}.txt on those tracks rather than ImagiNet's.
+ */
+export function trackSetup(track: TrackName, spec: DetectorModule, anchors: string | undefined): { recipe: Recipe } {
+  if (track !== "imaginet" && spec.anchors && !anchors) {
+    throw new InputError(`${spec.title} on the ${TRACK_TITLES[track]} takes that set's real anchor images, as upstream: pass --anchors anchor_lasted_${track}.txt (paths under --root)`);
+  }
+  return { recipe: trackRecipe(track, spec.preprocess.recipe) };
 }
 
 /** The manifest's software entry for runs scored here. */

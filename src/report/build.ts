@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
+import { PRACTICAL_CSV_LABELS, type TrackName } from "../data/tracks.js";
 import type { DetectionTable, Evaluation } from "../eval/evaluate.js";
 import { InputError } from "../util/errors.js";
 import { scoreTableCsv } from "./csv.js";
@@ -12,20 +13,27 @@ import { reportHtml, type ReportSection } from "./html.js";
 import { scoreTableJson, valueTableJson } from "./json.js";
 import { scoreTableMarkdown, valueTableMarkdown } from "./markdown.js";
 import { reliabilitySvg, rocSvg, severitySvg } from "./plots.js";
-import { withMean, type ScoreTable, type ValueTable } from "./table.js";
+import type { ScoreTable, ValueTable } from "./table.js";
 
-type TableKey = "groups" | "specific" | "content";
+type TableKey = "groups" | "specific" | "content" | "generators";
 
-/** Titles and upstream CSV folders, as upstream's testing scripts name them. */
-const TABLES: { key: TableKey; title: string; folder: string; labelHeader: string }[] = [
-  { key: "groups", title: "Results group of models", folder: "ImagiNet", labelHeader: "Model" },
-  { key: "specific", title: "Results specific models", folder: "ImagiNet_Specific_Model", labelHeader: "Model" },
-  { key: "content", title: "Results content types", folder: "ImagiNet_Content", labelHeader: "Content Type" },
+/**
+ * Titles, upstream CSV folders (reference_results/<folder>/) and row labels as upstream's CSVs spell
+ * them, per track, as upstream's testing scripts name them.
+ */
+export const TABLES: { track: TrackName; key: TableKey; title: string; folder: string; labelHeader: string; csvLabels: Readonly<Record<string, string>> }[] = [
+  { track: "imaginet", key: "groups", title: "Results group of models", folder: "ImagiNet", labelHeader: "Model", csvLabels: { "DALL·E 3": "DALLE3" } },
+  { track: "imaginet", key: "specific", title: "Results specific models", folder: "ImagiNet_Specific_Model", labelHeader: "Model", csvLabels: {} },
+  { track: "imaginet", key: "content", title: "Results content types", folder: "ImagiNet_Content", labelHeader: "Content Type", csvLabels: {} },
+  { track: "corvi", key: "generators", title: "Results Corvi test set", folder: "Corvi", labelHeader: "Model", csvLabels: {} },
+  { track: "practical", key: "generators", title: "Results Practical test set", folder: "PracticalTestset", labelHeader: "Model", csvLabels: PRACTICAL_CSV_LABELS },
 ];
 
-/** Row labels as upstream's CSVs spell them. */
-const CSV_LABELS: Record<string, string> = { "DALL·E 3": "DALLE3" };
-
+/**
+ * One ScoreTable from the evaluations' tables of one kind: rows in order of first appearance, one
+ * column per evaluation. Each column's Mean is its evaluation's own (the mean of its unrounded rows, as
+ * upstream's Mean row), shown where that evaluation has every row of the table.
+ */
 export function scoreTable(evals: readonly Evaluation[], key: TableKey, title: string): ScoreTable | null {
   const tables = evals.map((e) => e.detection?.[key] ?? null);
   const labels: string[] = [];
@@ -35,7 +43,8 @@ export function scoreTable(evals: readonly Evaluation[], key: TableKey, title: s
     const r = t?.rows.find((x) => x.label === label);
     return r ? { acc: r.acc.value, auc: r.auc.value } : null;
   };
-  return withMean({ title, corner: "ACC / AUC", columns: evals.map((e) => e.detector), rows: labels.map((label) => ({ label, cells: tables.map((t) => cell(t, label)) })), mean: null });
+  const mean = tables.map((t) => (t && t.rows.length === labels.length ? { acc: t.mean.acc, auc: t.mean.auc } : null));
+  return { title, corner: "ACC / AUC", columns: evals.map((e) => e.detector), rows: labels.map((label) => ({ label, cells: tables.map((t) => cell(t, label)) })), mean };
 }
 
 function identificationTable(evals: readonly Evaluation[]): ValueTable | null {
@@ -152,6 +161,31 @@ interface CsvFile {
 }
 
 /**
+ * The score tables of the evaluations, each with its per-detector CSVs in upstream's layout
+ * (`csv/<folder>/<detector>.csv`, rows as upstream's CSVs spell them): ImagiNet's three tables from
+ * ImagiNet runs, the Corvi and Practical tables from runs of those tracks.
+ */
+export function upstreamTables(evals: readonly Evaluation[]): { spec: (typeof TABLES)[number]; table: ScoreTable; csvs: { path: string; detector: string; data: string }[] }[] {
+  const csvNames = fileNames(evals.map((e) => e.detector));
+  const out: ReturnType<typeof upstreamTables> = [];
+  for (const spec of TABLES) {
+    const table = scoreTable(
+      evals.filter((e) => (e.track ?? "imaginet") === spec.track),
+      spec.key,
+      spec.title,
+    );
+    if (!table) continue;
+    const csvs = table.columns.map((det) => ({
+      path: path.posix.join("csv", spec.folder, `${csvNames.get(det)!}.csv`),
+      detector: det,
+      data: scoreTableCsv(table, det, { labelHeader: spec.labelHeader, csvLabels: spec.csvLabels }),
+    }));
+    out.push({ spec, table, csvs });
+  }
+  return out;
+}
+
+/**
  * Renders the whole report, then writes it (see `writeReportFiles`): a failure while rendering writes
  * nothing, and names are escaped for each format (HTML, Markdown cells, CSV, SVG text), never refused.
  */
@@ -160,18 +194,14 @@ export async function writeReport(evals: readonly Evaluation[], dir: string): Pr
   const sections: ReportSection[] = [];
   const md: string[] = ["# Results", ""];
   const json: Record<string, unknown> = { detectors: evals.map((e) => e.detector) };
-  const csvNames = fileNames(evals.map((e) => e.detector));
   const csvFiles: CsvFile[] = [];
-  for (const t of TABLES) {
-    const table = scoreTable(evals, t.key, t.title);
-    if (!table) continue;
+  for (const { spec: t, table, csvs } of upstreamTables(evals)) {
     md.push(`#### ${t.title}`, scoreTableMarkdown(table), "");
     sections.push({ kind: "scores", table });
-    json[t.key] = scoreTableJson(table);
-    for (const det of table.columns) {
-      const rel = path.posix.join("csv", t.folder, `${csvNames.get(det)!}.csv`);
-      out.push({ rel, data: scoreTableCsv(table, det, { labelHeader: t.labelHeader, csvLabels: t.key === "groups" ? CSV_LABELS : {} }) });
-      csvFiles.push({ path: rel, detector: det, table: t.key });
+    json[t.key === "generators" ? t.track : t.key] = scoreTableJson(table);
+    for (const c of csvs) {
+      out.push({ rel: c.path, data: c.data });
+      csvFiles.push({ path: c.path, detector: c.detector, table: t.key });
     }
   }
   for (const [key, table] of [

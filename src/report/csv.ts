@@ -67,6 +67,24 @@ export function roundHalfUp(x: number, digits: number): number {
   return (Math.sign(x) * Math.round(scaled)) / 10 ** digits;
 }
 
+/**
+ * Formats a metric as upstream's scripts wrote their CSVs, Python's `f"{x:.4f}"`: the exact binary
+ * value correctly rounded, an exact tie (x = 0.78125, possible with small image counts) to the even
+ * digit. `formatMetric` rounds the decimal value half up instead, as the README's hand-written tables
+ * do; the two differ only on such ties and on values like 0.94285 (stored below the half).
+ */
+export function pythonFixed(x: number, digits = 4): string {
+  if (!Number.isFinite(x)) return formatMetric(x, digits);
+  const full = Math.abs(x).toFixed(100); // exact for any metric in [1e-4, 1]: doubles there have < 100 fractional digits
+  const end = full.indexOf(".") + 1 + digits;
+  const truncated = full.slice(0, digits === 0 ? end - 1 : end);
+  // toFixed is correctly rounded too, but takes the larger candidate on an exact tie
+  const tie = /^50*$/.test(full.slice(end));
+  const even = Number(truncated.at(-1)) % 2 === 0;
+  const magnitude = tie && even ? truncated : Math.abs(x).toFixed(digits);
+  return x < 0 || Object.is(x, -0) ? `-${magnitude}` : magnitude;
+}
+
 /** Parses one upstream CSV. Throws `CsvFormatError` with `where:line` on malformed input. */
 export function parseUpstreamCsv(text: string, where = "csv"): UpstreamCsv {
   const eol: Eol = text.includes("\r\n") ? "\r\n" : "\n";
@@ -101,12 +119,15 @@ export function csvField(s: string): string {
   return /[,"\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** Writes rows in upstream's CSV format (labels upstream never has, with commas or quotes, are quoted). */
+/**
+ * Writes rows in upstream's CSV format, numbers as Python's f-string wrote them (`pythonFixed`; labels
+ * upstream never has, with commas or quotes, are quoted).
+ */
 export function upstreamCsv(rows: UpstreamCsvRow[], opts: UpstreamCsvOptions = {}): string {
   const eol = opts.eol ?? "\r\n";
   const digits = opts.digits ?? 4;
   const lines = [`${csvField(opts.labelHeader ?? "Model")},ACC,AUC`];
-  for (const r of rows) lines.push(`${csvField(r.label)},${formatMetric(r.acc, digits)},${formatMetric(r.auc, digits)}`);
+  for (const r of rows) lines.push(`${csvField(r.label)},${pythonFixed(r.acc, digits)},${pythonFixed(r.auc, digits)}`);
   return lines.join(eol) + ((opts.finalNewline ?? true) ? eol : "");
 }
 

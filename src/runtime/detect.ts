@@ -7,7 +7,7 @@ import { readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
 import { buildDetector } from "../detectors/build.js";
 import type { DetectorModule } from "../detectors/types.js";
 import { GROUPS } from "../data/labels.js";
-import { normaliseAnnotationPath } from "../data/annotations.js";
+import { listLinePath, normaliseAnnotationPath } from "../data/annotations.js";
 import { InputError } from "../util/errors.js";
 import { computeAnchor } from "./anchor.js";
 import { Preparer, type Prepared } from "./prepare.js";
@@ -112,7 +112,7 @@ export async function readImageList(listOrDir: string, root?: string): Promise<s
   for (const [i, line] of (await fsp.readFile(listOrDir, "utf8")).split(/\r?\n/).entries()) {
     const l = line.trim();
     if (l === "" || l.startsWith("#")) continue;
-    const p = normaliseAnnotationPath(l.split(",")[0]!, `the anchor root ${base}`);
+    const p = normaliseAnnotationPath(listLinePath(l), `the anchor root ${base}`);
     if ("error" in p) throw new InputError(`${listOrDir}:${i + 1}: ${p.error}`);
     out.push(path.join(base, p.path));
   }

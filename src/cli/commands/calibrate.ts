@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { readAnnotationFile } from "../../data/annotations.js";
 import { sha256OfFile } from "../../eval/results.js";
 import { fitLogistic } from "../../eval/calibration.js";
-import { scoreItems } from "../../eval/score.js";
+import { scoreItems, trackSetup } from "../../eval/score.js";
 import { findDetector } from "../../detectors/index.js";
 import { InputError } from "../../util/errors.js";
 import { writeFileAtomic } from "../../util/fs.js";
@@ -15,7 +15,10 @@ export function registerCalibrate(program: Command): void {
   const cmd = program
     .command("calibrate")
     .description("fit upstream's calibration (logistic regression, C = 1e10, on the raw score) on labelled images; write {a, b} for `detect --calibration`")
-    .argument("<annotations>", "calibration annotation file (upstream: test_calibration.txt, 40 real + 40 synthetic)")
+    .argument(
+      "<annotations>",
+      "calibration annotation file: test_calibration.txt (ImagiNet, 40 real + 40 synthetic), annotations_calib_corvi.txt or annotations_calib_practical.txt (the format names the track, whose preprocessing the images get)",
+    )
     .requiredOption("--root <dir>", "folder the annotation paths are relative to");
   addModelOptions(cmd, "--root").addOption(outOption("<file>", "calibration JSON to write"));
   addInferenceOptions(cmd)
@@ -24,10 +27,12 @@ export function registerCalibrate(program: Command): void {
       action(async (annotations: string, opts: ModelCliOptions & InferenceCliOptions & { root: string; out: string; json?: boolean }) => {
         const chosen = findDetector(opts.detector);
         if (chosen.output !== "binary") throw new InputError(`${chosen.title} identifies generators; calibrate a detection model`);
-        const records = (await readAnnotationFile(annotations, { format: "imaginet" })).records;
+        const parsed = await readAnnotationFile(annotations);
+        const records = parsed.records;
+        const { recipe } = trackSetup(parsed.format, chosen, opts.anchors);
         const { spec, model, weights } = await resolveModel(opts, { anchorRoot: opts.root });
         const progress = new Progress("scoring", { total: records.length, unit: "img", enabled: opts.json ? false : undefined });
-        const items = records.map((r) => ({ root: opts.root, path: r.path }));
+        const items = records.map((r) => ({ root: opts.root, path: r.path, recipe }));
         const scores = await scoreItems(spec, model, items, { ...inferenceOptions(opts), onImage: () => progress.tick() });
         progress.finish();
         const fit = fitLogistic(
@@ -39,6 +44,8 @@ export function registerCalibrate(program: Command): void {
           b: fit.b,
           method: "logistic regression on the raw score, C = 1e10 (upstream's protocol)",
           detector: spec.name,
+          track: parsed.format,
+          preprocessing: recipe.name,
           weightsSha256: (await Promise.all(weights.map(sha256OfFile))).join(","),
           annotations: {
             file: path.basename(annotations),

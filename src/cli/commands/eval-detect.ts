@@ -1,7 +1,9 @@
 import type { Command } from "commander";
-import { joinScores } from "../../eval/import.js";
+import { TRACK_TITLES } from "../../data/tracks.js";
+import { findDetector } from "../../detectors/index.js";
+import { joinScores, trackOfLists } from "../../eval/import.js";
 import { makeManifest, writeRun } from "../../eval/results.js";
-import { annotatedPaths, inferenceSoftware, scoreItems, scoresOf } from "../../eval/score.js";
+import { annotatedPaths, inferenceSoftware, scoreItems, scoresOf, trackSetup } from "../../eval/score.js";
 import { recipeHash } from "../../image/recipe-hash.js";
 import { Progress } from "../../util/progress.js";
 import { action, outOption, printJson } from "../common.js";
@@ -10,30 +12,36 @@ import { addInferenceOptions, addModelOptions, inferenceOptions, resolveModel, t
 export function registerEvalDetect(evalCmd: Command): void {
   const cmd = evalCmd
     .command("detect")
-    .description("run a detector over annotated test images (and the calibration subset) and write a run for `eval run`")
-    .argument("<annotations...>", "test annotation files, e.g. test_gan.txt test_sd.txt test_midjourney.txt test_dalle3.txt")
+    .description(
+      "run a detector over annotated test images (and the calibration subset) and write a run for `eval run`; the lists' format names the track (ImagiNet, Corvi, Practical), whose preprocessing the images get as upstream's",
+    )
+    .argument("<annotations...>", "test annotation files of one track: test_{gan,sd,midjourney,dalle3}.txt, annotations_corvi.txt, or Test_*_num*.txt")
     .requiredOption("--root <dir>", "folder the annotation paths are relative to (e.g. the built test set)")
     .addOption(outOption("<dir>", "run directory to write"))
-    .option("--calibration-list <file>", "calibration annotation file (upstream: test_calibration.txt)");
+    .option("--calibration-list <file>", "calibration annotation file of the same track (test_calibration.txt, annotations_calib_corvi.txt, annotations_calib_practical.txt)");
   addModelOptions(cmd, "--root");
   addInferenceOptions(cmd)
     .option("--json", "print the manifest as JSON")
     .action(
       action(async (files: string[], opts: ModelCliOptions & InferenceCliOptions & { root: string; out: string; calibrationList?: string; json?: boolean }) => {
         const annotationFiles = [...files, ...(opts.calibrationList ? [opts.calibrationList] : [])];
-        const items = (await annotatedPaths(annotationFiles)).map((p) => ({ root: opts.root, path: p }));
+        const track = await trackOfLists(annotationFiles);
+        const { recipe } = trackSetup(track, findDetector(opts.detector), opts.anchors);
+        const items = (await annotatedPaths(annotationFiles)).map((p) => ({ root: opts.root, path: p, recipe }));
         const started = performance.now();
         const { spec, model, weights } = await resolveModel(opts, { anchorRoot: opts.root });
         const progress = new Progress("detecting", { total: items.length, unit: "img", enabled: opts.json ? false : undefined });
         const scores = scoresOf(weights.join(", "), items, await scoreItems(spec, model, items, { ...inferenceOptions(opts), onImage: () => progress.tick() }));
         progress.finish();
         const predictions = await joinScores(scores, files);
-        const calibration = opts.calibrationList ? await joinScores(scores, [opts.calibrationList]) : null;
+        const calibration = opts.calibrationList ? await joinScores(scores, [opts.calibrationList], true) : null;
         const manifest = await makeManifest({
           detector: spec.title,
           weights,
           annotations: annotationFiles,
-          recipeHash: recipeHash(spec.preprocess.recipe),
+          track,
+          preprocessing: recipe.name,
+          recipeHash: recipeHash(recipe),
           software: inferenceSoftware(),
           batchSize: opts.batch,
           precision: "fp32",
@@ -42,7 +50,7 @@ export function registerEvalDetect(evalCmd: Command): void {
         await writeRun(opts.out, manifest, predictions, calibration);
         if (opts.json) return printJson(manifest);
         process.stdout.write(
-          `${opts.out}: ${predictions.length} test predictions${calibration ? `, ${calibration.length} calibration predictions` : ""} by ${spec.title} in ${manifest.wallSeconds!.toFixed(1)} s; next: imaginet eval run ${opts.out}\n`,
+          `${opts.out}: ${predictions.length} test predictions${calibration ? `, ${calibration.length} calibration predictions` : ""} on the ${TRACK_TITLES[track]} (${recipe.description}) by ${spec.title} in ${manifest.wallSeconds!.toFixed(1)} s; next: imaginet eval run ${opts.out}\n`,
         );
       }),
     );

@@ -1,12 +1,13 @@
 import type { Command } from "commander";
 import { evaluateRuns, writeMetrics, type DetectionTable, type Evaluation } from "../../eval/evaluate.js";
+import { TRACK_TITLES } from "../../data/tracks.js";
 import { renderTable } from "../../util/table.js";
 import { action, parseNonNegativeInt, parseNumberBetween, parseSeed, printJson } from "../common.js";
 
 export function registerEvalRun(evalCmd: Command): void {
   evalCmd
     .command("run")
-    .description("compute both tracks' metrics from saved predictions; writes RUN/metrics.json")
+    .description("compute a run's metrics from saved predictions (ImagiNet: detection and identification; Corvi, Practical: per-generator detection); writes RUN/metrics.json")
     .argument("<runs...>", "run directories (run.json + predictions.jsonl [+ calibration.jsonl])")
     .option("--seed <n>", "seed for the bootstrap and the real-image subsamples", parseSeed, 42)
     .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0: none)", parseNonNegativeInt("--bootstrap"), 1000)
@@ -44,6 +45,7 @@ export function formatEvaluation(e: Evaluation): string {
     out += formatTable("Detection by model group", e.detection.groups);
     out += formatTable("Detection by specific generator", e.detection.specific);
     out += formatTable("Detection by content type", e.detection.content);
+    out += formatTable(`Detection by generator (${TRACK_TITLES[e.track ?? "imaginet"]})`, e.detection.generators ?? null);
     const a = e.detection.all;
     out += `All images: ACC ${ci(a.acc)}, AUC ${ci(a.auc)}, Brier ${f4(a.brier)}, ECE ${f4(a.ece)}, TPR@0.1%FPR ${f4(a.tprAt01)}\n\n`;
   }

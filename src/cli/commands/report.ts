@@ -8,7 +8,9 @@ import { action, outOption, parseNonNegativeInt, parseSeed, printJson } from "..
 export function registerReport(program: Command): void {
   program
     .command("report")
-    .description("tables in the upstream README layout (Markdown), upstream CSVs, JSON, SVG plots and one HTML page for one or more runs")
+    .description(
+      "tables in the upstream README layout (Markdown), upstream CSVs (csv/ImagiNet*/, csv/Corvi/, csv/PracticalTestset/ by each run's track), JSON, SVG plots and one HTML page for one or more runs",
+    )
     .argument("<runs...>", "run directories (their metrics.json is used when present)")
     .addOption(outOption("<dir>", "where to write report.md, report.html, report.json, csv/, plots/"))
     .option("--seed <n>", "seed when a run has to be evaluated first", parseSeed, 42)
@@ -21,8 +23,11 @@ export function registerReport(program: Command): void {
         const names = evals.map((e) => e.detector);
         const dup = names.find((n, i) => names.indexOf(n) !== i);
         if (dup) throw new InputError(`two runs are named "${dup}": detector names must differ to share a table`);
-        const differing = evals.filter((e) => e.images.sha256 !== evals[0]!.images.sha256).map((e) => e.detector);
-        if (differing.length > 0) process.stderr.write(`imaginet: warning: ${differing.join(", ")} evaluated other images than ${evals[0]!.detector}: the tables compare different test sets\n`);
+        for (const track of new Set(evals.map((e) => e.track ?? "imaginet"))) {
+          const same = evals.filter((e) => (e.track ?? "imaginet") === track);
+          const differing = same.filter((e) => e.images.sha256 !== same[0]!.images.sha256).map((e) => e.detector);
+          if (differing.length > 0) process.stderr.write(`imaginet: warning: ${differing.join(", ")} evaluated other images than ${same[0]!.detector}: the tables compare different test sets\n`);
+        }
         const r = await writeReport(evals, opts.out);
         if (opts.json) return printJson(r.files.map((f) => path.join(r.dir, f)));
         process.stdout.write(`${r.markdown}\nwrote ${r.files.length} files; open ${path.join(r.dir, "report.html")}\n`);
