@@ -170,7 +170,7 @@ describe("within content type and per source (eval run --sources)", () => {
       want.sourcesSkipped,
     );
     assert.deepEqual(e.sources, { file: path.join(sdir, "sources.csv"), sha256: sources.sha256, matched: 223, unmatched: 2 });
-    assert.ok(e.notes.includes("2 of 225 images have no row in " + path.join(sdir, "sources.csv") + ": left out of the per-source table"));
+    assert.ok(e.notes.includes(`2 of 225 images have no row in ${path.join(sdir, "sources.csv")}: left out of the per-source table`));
     assert.ok(e.notes.includes("content type Uncategorised left out: no real images, so AUC is undefined"));
     // the per-source rows share the pooled resamples: adding them leaves every other row as it was
     const without = evaluateRun(await readRun(sdir), { resamples: 200 });
