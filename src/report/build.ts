@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
-import type { DetectionTable, Evaluation } from "../eval/evaluate.js";
+import type { DetectionRow, DetectionTable, Evaluation } from "../eval/evaluate.js";
 import { InputError } from "../util/errors.js";
 import { formatMetric, scoreTableCsv } from "./csv.js";
 import { reportHtml, type ReportSection } from "./html.js";
@@ -60,11 +60,15 @@ function identificationTable(evals: readonly Evaluation[]): ValueTable | null {
 function intervalsTable(e: Evaluation): ValueTable | null {
   const d = e.detection;
   if (!d?.sources) return null;
-  const rows = [...(d.content?.rows ?? []), ...d.sources.rows];
+  return intervalsValueTable(`${e.detector}: within content type and per source, 95% bootstrap intervals`, "Content type / source", [...(d.content?.rows ?? []), ...d.sources.rows]);
+}
+
+/** Detection rows with their counts and bootstrap intervals, one row each (also `eval loso`'s table). */
+export function intervalsValueTable(title: string, corner: string, rows: readonly DetectionRow[]): ValueTable {
   const range = (x: { lo: number; hi: number }): string => (Number.isNaN(x.lo) ? "" : `[${formatMetric(x.lo)}, ${formatMetric(x.hi)}]`);
   return {
-    title: `${e.detector}: within content type and per source, 95% bootstrap intervals`,
-    corner: "Content type / source",
+    title,
+    corner,
     columns: ["real", "synthetic", "ACC", "ACC 95% CI", "AUC", "AUC 95% CI"],
     rows: rows.map((r) => ({
       label: r.label,
