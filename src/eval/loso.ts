@@ -4,11 +4,11 @@
  * (docs/wild-dev.md, "Leave-one-source-out").
  *
  * Folds: one per synthetic source that has at least one content type with real images. The real
- * images of each content type are dealt into K parts (K = the number of folds), in a seeded order;
- * fold k scores its source's synthetic images of those content types with part k's reals of the same
- * content types, and trains on everything else except the left-out source's own images (real ones
- * too: the source is unseen as a whole). So no scored image was trained on in its fold, and every
- * real image of a scored content type is scored in exactly one fold.
+ * images of each content type are dealt, in a seeded order, in turn to the folds whose source has
+ * synthetic images of that content type; a fold scores its source's synthetic images of those content
+ * types with the reals dealt to it, and trains on everything else except the left-out source's own
+ * images (real ones too: the source is unseen as a whole). So no scored image was trained on in its
+ * fold, and every real image of a content type that some fold scores is scored in exactly one fold.
  *
  * Each fold runs the real commands in sequence — `imaginet train represent`, `imaginet train
  * classifier`, `imaginet eval detect` — then evaluates the run with the sources file. A step that
@@ -70,11 +70,13 @@ export function planFolds(records: readonly ImagiNetRecord[], sources: SourceTab
     else chosen.push({ source, contents: scored });
   }
 
-  // each content type's reals in a seeded order, dealt into one part per fold
+  // each content type's reals in a seeded order, dealt in turn to the folds that score that content type
   const part = new Map<string, number>();
   for (const [c, reals] of realsByContent) {
+    const scoring = chosen.flatMap((f, k) => (f.contents.includes(c) ? [k] : []));
+    if (scoring.length === 0) continue;
     const order = seededSample(reals, reals.length, seed, `loso/reals/${contentTitle(c)}`);
-    order.forEach((r, j) => part.set(r.path, j % chosen.length));
+    order.forEach((r, j) => part.set(r.path, scoring[j % scoring.length]!));
   }
   const sorted = [...records].sort(byPath);
   const folds = chosen.map(({ source, contents }, k): Fold => {
