@@ -60,6 +60,15 @@ const CASES: Record<string, Case> = {
     fails: { args: [malformed, "--root", dir, "--out", nowhere, "--detector", "grag2021", "--weights", aFile], code: 2, message: /malformed line/, file: malformed, line: 2, writesNothing: nowhere },
   },
   "eval run": { required: [dir], fails: { args: [nowhere], code: 2, message: /not a run directory/ } },
+  "eval loso": {
+    required: [ann, "--root", dir, "--sources", aFile, "--out", nowhere, "--represent", "--epochs 1"],
+    fails: {
+      args: [ann, "--root", dir, "--sources", aFile, "--out", nowhere, "--represent", "--epochs 1"],
+      code: 2,
+      message: /a-file:1: expected the header path,source,generator,group,content/,
+      writesNothing: nowhere,
+    },
+  },
   report: { required: [dir, "--out", nowhere], fails: { args: [nowhere, "--out", path.join(dir, "report")], code: 2, message: /not a run directory/, writesNothing: path.join(dir, "report") } },
   detect: { required: [aFile, "--detector", "grag2021", "--weights", aFile], fails: { args: [aFile, "--detector", "nope", "--weights", aFile], code: 2, message: /unknown detector "nope"/ } },
   convert: {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cpSync, readFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { evaluateRun, seededSample } from "../src/eval/evaluate.js";
@@ -128,5 +128,78 @@ describe("comparisons", () => {
     const b = evaluateRun(other, { resamples: 0 }).detection!.specific!.rows;
     // the negated detector ranks every pair the other way: AUC a + AUC b = 1 exactly when the images are the same
     a.forEach((r, i) => assert.ok(Math.abs(r.auc.value + b[i]!.auc.value - 1) < 1e-12, r.label));
+  });
+});
+
+// made by scripts/fixtures/make_source_evaluate_fixtures.py: classes confounded by content, a sources.csv, sklearn's numbers
+describe("within content type and per source (eval run --sources)", () => {
+  const sdir = path.join(REPO, "test/fixtures/evaluate-sources");
+  const want = JSON.parse(readFileSync(path.join(sdir, "expected.json"), "utf8"));
+  const close = (got: number, x: number, what: string) => assert.ok(Math.abs(got - x) < 1e-12, `${what}: ${got} vs sklearn ${x}`);
+
+  test("content types with both classes and each source against the same content type's reals equal sklearn; the rest are listed as skipped", async () => {
+    const { readSources } = await import("../src/eval/sources.js");
+    const sources = await readSources(path.join(sdir, "sources.csv"));
+    const e = evaluateRun(await readRun(sdir), { resamples: 200, sources });
+    const d = e.detection!;
+    assert.deepEqual(
+      d.content!.rows.map((r) => [r.label, r.real, r.synthetic]),
+      want.content.map((x: { label: string; real: number; synthetic: number }) => [x.label, x.real, x.synthetic]),
+    );
+    d.content!.rows.forEach((r, i) => {
+      close(r.acc.value, want.content[i].acc, `${r.label} acc`);
+      close(r.auc.value, want.content[i].auc, `${r.label} auc`);
+    });
+    assert.deepEqual(
+      d.contentSkipped.map((s) => s.label),
+      want.contentSkipped,
+    );
+    assert.deepEqual(d.contentSkipped[0], { label: "Faces", real: 0, synthetic: 2, reason: "no real images, so AUC is undefined" });
+    assert.deepEqual(
+      d.sources!.rows.map((r) => [r.label, r.source, r.content, r.real, r.synthetic]),
+      want.sources.map((x: { label: string; source: string; content: string; real: number; synthetic: number }) => [x.label, x.source, x.content, x.real, x.synthetic]),
+    );
+    d.sources!.rows.forEach((r, i) => {
+      close(r.acc.value, want.sources[i].acc, `${r.label} acc`);
+      close(r.auc.value, want.sources[i].auc, `${r.label} auc`);
+      assert.ok(r.auc.lo <= r.auc.value && r.auc.value <= r.auc.hi && r.acc.lo <= r.acc.value && r.acc.value <= r.acc.hi, r.label);
+      assert.ok(r.auc.hi - r.auc.lo > 0.05, `${r.label}: a bootstrap interval, not a point`);
+    });
+    assert.deepEqual(
+      d.sourcesSkipped.map((s) => s.label),
+      want.sourcesSkipped,
+    );
+    assert.deepEqual(e.sources, { file: path.join(sdir, "sources.csv"), sha256: sources.sha256, matched: 223, unmatched: 2 });
+    assert.ok(e.notes.includes(`2 of 225 images have no row in ${path.join(sdir, "sources.csv")}: left out of the per-source table`));
+    assert.ok(e.notes.includes("content type Uncategorised left out: no real images, so AUC is undefined"));
+    // the per-source rows share the pooled resamples: adding them leaves every other row as it was
+    const without = evaluateRun(await readRun(sdir), { resamples: 200 });
+    assert.deepEqual(without.detection!.content, d.content);
+    assert.deepEqual(without.detection!.all, d.all);
+    assert.equal(without.detection!.sources, null);
+  });
+
+  test("eval run --sources records the file in metrics.json and prints the table; a file naming none of the images is exit 2", () => {
+    const run = path.join(tmpDir(), "run");
+    cpSync(sdir, run, { recursive: true });
+    const sourcesFile = path.join(run, "sources.csv");
+    const r = cli(["eval", "run", run, "--bootstrap", "50", "--sources", sourcesFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Detection by synthetic source, against the real images of the same content type/);
+    assert.match(r.stdout, /sdc \/ Paintings/);
+    assert.match(r.stdout, /note: ml \/ Faces left out of the per-source table: no real images, so AUC is undefined/);
+    const m = JSON.parse(readFileSync(path.join(run, "metrics.json"), "utf8"));
+    assert.equal(m.sources.file, sourcesFile);
+    assert.equal(m.detection.sources.rows.length, 4);
+
+    const other = path.join(tmpDir(), "sources.csv");
+    writeFileSync(other, "path,source,generator,group,content\nimages/elsewhere/a.png,x,real,4,0\n");
+    const none = cli(["eval", "run", run, "--bootstrap", "0", "--sources", other]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /sources\.csv: names none of the run's 225 images/);
+    writeFileSync(other, "path,source,generator,group,content\nimages/a.png,x,real,4\n");
+    const bad = cli(["eval", "run", run, "--bootstrap", "0", "--sources", other]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /sources\.csv:2: expected 5 fields, got 4/);
   });
 });

@@ -64,3 +64,37 @@ describe("imaginet report", () => {
     assert.match(r.stderr, /two runs are named "Fixture"/);
   });
 });
+
+describe("imaginet report with per-source evaluations", () => {
+  test("eval run --sources, then report: the per-source table and each detector's intervals in Markdown, HTML and JSON", () => {
+    const run = path.join(tmpDir(), "run");
+    cpSync(path.join(REPO, "test/fixtures/evaluate-sources"), run, { recursive: true });
+    const e = cli(["eval", "run", run, "--bootstrap", "50", "--sources", path.join(run, "sources.csv"), "--json"]);
+    assert.equal(e.code, 0, e.stderr);
+    const [evaluation] = JSON.parse(e.stdout);
+    const out = path.join(tmpDir(), "report");
+    const r = cli(["report", run, "--out", out]);
+    assert.equal(r.code, 0, r.stderr);
+    const md = readFileSync(path.join(out, "report.md"), "utf8");
+    assert.match(md, /#### Results per synthetic source, against the real images of the same content type\n\| *ACC \/ AUC *\| *Fixture *\|/);
+    // the numbers eval run computed (checked against sklearn in evaluate.test.ts), with their intervals
+    const row = evaluation.detection.sources.rows.find((x: { label: string }) => x.label === "sdc / Photos");
+    const f = (v: number) => v.toFixed(4);
+    assert.ok(md.includes(`| sdc / Photos    | **${f(row.acc.value)}** / <ins>${f(row.auc.value)}</ins> |`), md);
+    assert.match(md, /#### Fixture: within content type and per source, 95% bootstrap intervals/);
+    assert.ok(md.includes(`[${f(row.auc.lo)}, ${f(row.auc.hi)}]`));
+    assert.match(md, /Left out: Faces \(0 real, 2 synthetic\): no real images, so AUC is undefined; Uncategorised \(0 real, 39 synthetic\)/);
+    const html = readFileSync(path.join(out, "report.html"), "utf8");
+    assert.match(html, /<caption>Results per synthetic source, against the real images of the same content type<\/caption>/);
+    assert.match(html, /<caption>Fixture: within content type and per source, 95% bootstrap intervals<\/caption>/);
+    const json = JSON.parse(readFileSync(path.join(out, "report.json"), "utf8"));
+    assert.deepEqual(
+      json.sources.rows.map((x: { label: string }) => x.label),
+      ["ats / Paintings", "ml / Photos", "sdc / Photos", "sdc / Paintings", "Mean"],
+    );
+    assert.deepEqual(
+      json.intervals.Fixture.skipped.map((x: { label: string }) => x.label),
+      ["Faces", "Uncategorised", "ats / Uncategorised", "imagen / Uncategorised", "ml / Faces", "sdc / Uncategorised"],
+    );
+  });
+});

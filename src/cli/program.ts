@@ -12,6 +12,7 @@ import { registerConvert } from "./commands/convert.js";
 import { registerDetect } from "./commands/detect.js";
 import { registerEvalDetect } from "./commands/eval-detect.js";
 import { registerEvalImport } from "./commands/eval-import.js";
+import { registerEvalLoso } from "./commands/eval-loso.js";
 import { registerEvalRun } from "./commands/eval-run.js";
 import { registerInspect } from "./commands/dataset-inspect.js";
 import { registerPrune } from "./commands/dataset-prune.js";
@@ -62,6 +63,7 @@ export function buildProgram(opts: { jsonErrors?: boolean } = {}): Command {
   registerEvalImport(evalCmd);
   registerEvalDetect(evalCmd);
   registerEvalRun(evalCmd);
+  registerEvalLoso(evalCmd);
   registerReport(program);
   registerDetect(program);
   registerConvert(program);

@@ -9,6 +9,11 @@
  * - on the Corvi and Practical tracks (see src/data/tracks.ts) the same calibration and metrics, in
  *   one per-generator table as upstream's Corvi/ and PracticalTestset/ scripts make it (no identification).
  * Headline numbers carry seeded percentile-bootstrap 95% intervals.
+ *
+ * Content types where only one class is present have no AUC (and a balanced accuracy that is one
+ * class's recall): they are left out of the content table and listed as skipped. Given a sources
+ * side file (`sources.csv`), each synthetic source is also measured within each content type against
+ * every real image of that content type (docs/wild-dev.md, "Honest evaluation").
  */
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
@@ -40,6 +45,7 @@ import {
   type Reliability,
 } from "./metrics.js";
 import { METRICS_FILE, readRun, trackOf, type PredictionRow, type Run } from "./results.js";
+import { contentTitle, type SourceTable } from "./sources.js";
 import { InputError, rebuildError, type PostedError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 
@@ -51,6 +57,9 @@ export interface Estimate {
 
 export interface DetectionRow {
   label: string;
+  /** on per-source rows: the synthetic source and the content type's title */
+  source?: string;
+  content?: string;
   real: number;
   synthetic: number;
   acc: Estimate;
@@ -67,6 +76,14 @@ export interface DetectionTable {
   rows: DetectionRow[];
   /** arithmetic means of the rows, as upstream's Mean row */
   mean: { acc: number; auc: number };
+}
+
+/** A row that was not computed because one class is missing. */
+export interface SkippedRow {
+  label: string;
+  real: number;
+  synthetic: number;
+  reason: string;
 }
 
 export interface IdentificationRow {
@@ -100,13 +117,20 @@ export interface Evaluation {
   } | null;
   /** sha256 of the sorted image paths evaluated: equal across runs means the same images */
   images: { count: number; sha256: string };
+  /** the sources side file the per-source table was computed from (`eval run --sources`) */
+  sources: { file: string; sha256: string; matched: number; unmatched: number } | null;
   detection: {
     all: DetectionRow;
     groups: DetectionTable | null;
     specific: DetectionTable | null;
+    /** content types with both classes present */
     content: DetectionTable | null;
     /** the Corvi or Practical track's per-generator table (null on the ImagiNet track) */
     generators: DetectionTable | null;
+    contentSkipped: SkippedRow[];
+    /** each synthetic source × content type against the real images of that content type (with `sources`) */
+    sources: DetectionTable | null;
+    sourcesSkipped: SkippedRow[];
     reliability: Reliability;
     roc: { fpr: number[]; tpr: number[] };
   } | null;
@@ -127,7 +151,12 @@ export interface EvaluateOptions {
   resamples?: number;
   /** false-positive rate the calibration-chosen operating point aims at (default 0.05) */
   targetFpr?: number;
+  /** where each image came from (src/eval/sources.ts): adds the per-source table */
+  sources?: SourceTable;
 }
+
+/** The options recorded in metrics.json (the sources file is recorded on its own). */
+type Settings = Evaluation["options"];
 
 const isClean = (r: PredictionRow): boolean => r.perturbation === undefined;
 
@@ -135,6 +164,8 @@ const isClean = (r: PredictionRow): boolean => r.perturbation === undefined;
 interface RowSet {
   label: string;
   members: number[];
+  source?: string;
+  content?: string;
 }
 
 /** Point metrics of one row, from one ranking of its images. */
@@ -148,6 +179,7 @@ function pointRow(set: RowSet, y: Uint8Array, p: Float64Array): { row: Detection
   const point = (value: number): Estimate => ({ value, lo: NaN, hi: NaN });
   const row: DetectionRow = {
     label: set.label,
+    ...(set.source !== undefined ? { source: set.source, content: set.content! } : {}),
     real: yr.length - synthetic,
     synthetic,
     acc: point(
@@ -175,7 +207,7 @@ function pointRow(set: RowSet, y: Uint8Array, p: Float64Array): { row: Detection
  * sums its draw counts into the row's tie groups and confusion cells, and the metrics come from those
  * by the same code as the point metrics (aucFromTally, balancedAccuracyFromConfusion).
  */
-function detectionRows(sets: RowSet[], y: Uint8Array, p: Float64Array, opts: Required<EvaluateOptions>, id: string): DetectionRow[] {
+function detectionRows(sets: RowSet[], y: Uint8Array, p: Float64Array, opts: Settings, id: string): DetectionRow[] {
   const prepared = sets.map((set) => {
     const { row, ranking, yr, pr } = pointRow(set, y, p);
     const groups = ranking.groupScore.length;
@@ -284,7 +316,7 @@ export function seededSample<T>(items: readonly T[], n: number, seed: number, id
   return a.slice(0, n);
 }
 
-function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: string[]): Pick<Evaluation, "calibration" | "detection"> {
+function evaluateDetection(run: Run, opts: Settings, sources: SourceTable | null, notes: string[]): Pick<Evaluation, "calibration" | "detection"> {
   const rows = run.predictions.filter((r) => isClean(r) && r.score !== undefined);
   if (rows.length === 0) return { calibration: null, detection: null };
   const cal = run.calibration?.filter((r) => r.score !== undefined) ?? [];
@@ -338,8 +370,14 @@ function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: str
 
   const allSet: RowSet = { label: "All", members: all.map((_, i) => i) };
   const track = trackOf(run.manifest);
-  // ImagiNet: group lists, specific generators, content types; Corvi and Practical: one per-generator table
-  const tableSets: RowSet[][] = track === "imaginet" ? imagiNetSets(rows, all, members, where, opts, id, notes) : [[], [], [], trackSets(track, rows, members, where)];
+  // ImagiNet: group lists, specific generators, content types, sources; Corvi and Practical: one per-generator table
+  const {
+    sets: tableSets,
+    contentSkipped,
+    sourcesSkipped,
+  } = track === "imaginet"
+    ? imagiNetSets(rows, all, y, members, where, opts, id, notes, sources)
+    : { sets: [[], [], [], [], trackSets(track, rows, members, where)], contentSkipped: [], sourcesSkipped: [] };
 
   const computed = detectionRows([allSet, ...tableSets.flat()], y, p, opts, id("detection"));
   const tables: (DetectionTable | null)[] = [];
@@ -356,23 +394,31 @@ function evaluateDetection(run: Run, opts: Required<EvaluateOptions>, notes: str
       groups: tables[0]!,
       specific: tables[1]!,
       content: tables[2]!,
-      generators: tables[3] ?? null,
+      contentSkipped,
+      sources: tables[3]!,
+      sourcesSkipped,
+      generators: tables[4]!,
       reliability: reliability(y, p),
       roc: thinRoc(Array.from(roc.fpr), Array.from(roc.tpr)),
     },
   };
 }
 
-/** ImagiNet's three tables: group lists, specific generators (each with a seeded equal-size sample of the reals), content types. */
+/**
+ * ImagiNet's tables: group lists, specific generators (each with a seeded equal-size sample of the
+ * reals), content types with both classes, and with a sources file each source within each content type.
+ */
 function imagiNetSets(
   rows: readonly PredictionRow[],
   all: readonly PredictionRow[],
+  y: Uint8Array,
   members: (rs: readonly PredictionRow[]) => number[],
   where: (f: (r: PredictionRow) => boolean) => number[],
-  opts: Required<EvaluateOptions>,
+  opts: Settings,
   id: (part: string) => string,
   notes: string[],
-): RowSet[][] {
+  sources: SourceTable | null,
+): { sets: RowSet[][]; contentSkipped: SkippedRow[]; sourcesSkipped: SkippedRow[] } {
   const splits = GROUPS.slice(0, 4).filter((g) => rows.some((r) => r.split === g));
   if (splits.length === 0) notes.push("predictions carry no split (import the four test_{group}.txt files): the group table is left out");
   const groupSets = splits.map((g) => ({ label: GROUP_TITLES[GROUPS.indexOf(g)]!, members: members(rows.filter((r) => r.split === g)) }));
@@ -386,10 +432,15 @@ function imagiNetSets(
     if (reals.length < synth.length) notes.push(`${SPECIFICS[s]}: only ${reals.length} real images to pair with ${synth.length} synthetic`);
     specificSets.push({ label: SPECIFICS[s]!, members: [...seededSample(reals, synth.length, opts.seed, id(`specific/${SPECIFICS[s]}/reals`)), ...synth] });
   }
-  const contentSets = CONTENTS.map((c, i) => ({ label: c === "uncategorized" ? "Uncategorised" : c[0]!.toUpperCase() + c.slice(1), members: where((r) => r.labels[1] === i) })).filter(
-    (x) => x.members.length > 0,
-  );
-  return [groupSets, specificSets, contentSets];
+  const contentSets: RowSet[] = [];
+  const contentSkipped: SkippedRow[] = [];
+  for (const c of CONTENTS.keys()) {
+    const set = bothClasses({ label: contentTitle(c), members: where((r) => r.labels[1] === c) }, y, contentSkipped);
+    if (set) contentSets.push(set);
+  }
+  for (const s of contentSkipped) notes.push(`content type ${s.label} left out: ${s.reason}`);
+  const bySource = sources ? sourceSets(all, y, sources, notes) : { sets: [], skipped: [] };
+  return { sets: [groupSets, specificSets, contentSets, bySource.sets, []], contentSkipped, sourcesSkipped: bySource.skipped };
 }
 
 /**
@@ -419,6 +470,44 @@ function trackSets(
   return given.sort((a, b) => rank(a) - rank(b)).map((s) => ({ label: s, members: members(rows.filter((r) => (r.split ?? "") === s)) }));
 }
 
+/** The set when both classes are in it; else null, with the set listed in `skipped` and why. */
+function bothClasses(set: RowSet, y: Uint8Array, skipped: SkippedRow[]): RowSet | null {
+  if (set.members.length === 0) return null;
+  let synthetic = 0;
+  for (const i of set.members) synthetic += y[i]!;
+  const real = set.members.length - synthetic;
+  if (real > 0 && synthetic > 0) return set;
+  skipped.push({ label: set.label, real, synthetic, reason: `no ${real === 0 ? "real" : "synthetic"} images, so AUC is undefined` });
+  return null;
+}
+
+/**
+ * One set per synthetic source and content type: the source's synthetic images of that content type
+ * with every real image of the same content type (whatever its source). Pairing with the same content
+ * type's reals keeps content from telling the classes apart; taking all of them (not a subsample)
+ * keeps the reals the same for every source, so rows compare.
+ */
+function sourceSets(all: readonly PredictionRow[], y: Uint8Array, sources: SourceTable, notes: string[]): { sets: RowSet[]; skipped: SkippedRow[] } {
+  const sourceOf = all.map((r) => sources.byPath.get(r.path)?.source);
+  const unmatched = sourceOf.filter((s) => s === undefined).length;
+  if (unmatched > 0) notes.push(`${unmatched} of ${all.length} images have no row in ${sources.file}: left out of the per-source table`);
+  const realsOf = (c: number): number[] => all.flatMap((r, i) => (y[i] === 0 && r.labels[1] === c ? [i] : []));
+  const names = [...new Set(sourceOf.filter((s, i): s is string => s !== undefined && y[i] === 1))].sort();
+  const sets: RowSet[] = [];
+  const skipped: SkippedRow[] = [];
+  for (const source of names) {
+    for (const c of CONTENTS.keys()) {
+      const synthetic = all.flatMap((r, i) => (y[i] === 1 && sourceOf[i] === source && r.labels[1] === c ? [i] : []));
+      if (synthetic.length === 0) continue;
+      const content = contentTitle(c);
+      const set = bothClasses({ label: `${source} / ${content}`, source, content, members: [...realsOf(c), ...synthetic] }, y, skipped);
+      if (set) sets.push(set);
+    }
+  }
+  for (const s of skipped) notes.push(`${s.label} left out of the per-source table: ${s.reason}`);
+  return { sets, skipped };
+}
+
 /** An image listed in several group files counts once where images are pooled. */
 function dedupe(rows: readonly PredictionRow[]): PredictionRow[] {
   const seen = new Set<string>();
@@ -432,7 +521,7 @@ function thinRoc(fpr: number[], tpr: number[]): { fpr: number[]; tpr: number[] }
   return { fpr: keep.map((i) => fpr[i]!), tpr: keep.map((i) => tpr[i]!) };
 }
 
-function evaluateIdentification(run: Run, opts: Required<EvaluateOptions>): Evaluation["identification"] {
+function evaluateIdentification(run: Run, opts: Settings): Evaluation["identification"] {
   if (trackOf(run.manifest) !== "imaginet") return null;
   const rows = dedupe(run.predictions.filter((r) => isClean(r) && r.logits !== undefined && r.labels[0] === 1));
   if (rows.length === 0) return null;
@@ -492,9 +581,11 @@ function evaluateRobustness(run: Run, calibration: Evaluation["calibration"]): S
 }
 
 export function evaluateRun(run: Run, options: EvaluateOptions = {}): Evaluation {
-  const opts: Required<EvaluateOptions> = { seed: options.seed ?? 42, resamples: options.resamples ?? 1000, targetFpr: options.targetFpr ?? 0.05 };
+  const opts: Settings = { seed: options.seed ?? 42, resamples: options.resamples ?? 1000, targetFpr: options.targetFpr ?? 0.05 };
   const notes: string[] = [];
-  const { calibration, detection } = evaluateDetection(run, opts, notes);
+  const sources = options.sources ?? null;
+  const sourcesFile = sources ? sourcesSummary(run.predictions, sources) : null;
+  const { calibration, detection } = evaluateDetection(run, opts, sources, notes);
   return {
     detector: run.manifest.detector.name,
     run: run.dir,
@@ -502,6 +593,7 @@ export function evaluateRun(run: Run, options: EvaluateOptions = {}): Evaluation
     options: opts,
     calibration,
     images: imagesFingerprint(run.predictions),
+    sources: sourcesFile,
     detection,
     identification: evaluateIdentification(run, opts),
     robustness: evaluateRobustness(run, calibration),
@@ -548,6 +640,15 @@ export async function savedOrEvaluated(dir: string, options: EvaluateOptions = {
   }
   if (typeof e?.detector !== "string" || e.detector === "") throw new InputError(`${file}: expected "detector": a non-empty string`);
   return e;
+}
+
+/** How many of the run's images the sources file names; none at all means the wrong file. */
+function sourcesSummary(rows: readonly PredictionRow[], sources: SourceTable): NonNullable<Evaluation["sources"]> {
+  const paths = new Set(rows.map((r) => r.path));
+  let matched = 0;
+  for (const p of paths) if (sources.byPath.has(p)) matched++;
+  if (matched === 0) throw new InputError(`${sources.file}: names none of the run's ${paths.size} images (its paths must be the annotation paths, as \`dataset import\` writes them)`);
+  return { file: sources.file, sha256: sources.sha256, matched, unmatched: paths.size - matched };
 }
 
 function imagesFingerprint(rows: readonly PredictionRow[]): Evaluation["images"] {

@@ -6,16 +6,16 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { PRACTICAL_CSV_LABELS, type TrackName } from "../data/tracks.js";
-import type { DetectionTable, Evaluation } from "../eval/evaluate.js";
+import type { DetectionRow, DetectionTable, Evaluation } from "../eval/evaluate.js";
 import { InputError } from "../util/errors.js";
-import { scoreTableCsv } from "./csv.js";
+import { formatMetric, scoreTableCsv } from "./csv.js";
 import { reportHtml, type ReportSection } from "./html.js";
 import { scoreTableJson, valueTableJson } from "./json.js";
-import { scoreTableMarkdown, valueTableMarkdown } from "./markdown.js";
+import { escapeMarkdownCell, scoreTableMarkdown, valueTableMarkdown } from "./markdown.js";
 import { reliabilitySvg, rocSvg, severitySvg } from "./plots.js";
 import type { ScoreTable, ValueTable } from "./table.js";
 
-type TableKey = "groups" | "specific" | "content" | "generators";
+type TableKey = "groups" | "specific" | "content" | "sources" | "generators";
 
 /**
  * Titles, upstream CSV folders (reference_results/<folder>/) and row labels as upstream's CSVs spell
@@ -59,6 +59,34 @@ function identificationTable(evals: readonly Evaluation[]): ValueTable | null {
     digits: 4,
     best: { along: "column", better: "higher" },
     meanColumn: "Mean",
+  };
+}
+
+/**
+ * Within content type and per source, one detector, with the bootstrap intervals (the score tables
+ * show point values only): what an evaluation with a sources file (`eval run --sources`) adds.
+ */
+function intervalsTable(e: Evaluation): ValueTable | null {
+  const d = e.detection;
+  if (!d?.sources) return null;
+  return intervalsValueTable(`${e.detector}: within content type and per source, 95% bootstrap intervals`, "Content type / source", [...(d.content?.rows ?? []), ...d.sources.rows]);
+}
+
+/** Detection rows with their counts and bootstrap intervals, one row each (also `eval loso`'s table). */
+export function intervalsValueTable(title: string, corner: string, rows: readonly DetectionRow[]): ValueTable {
+  const range = (x: { lo: number; hi: number }): string => (Number.isNaN(x.lo) ? "" : `[${formatMetric(x.lo)}, ${formatMetric(x.hi)}]`);
+  return {
+    title,
+    corner,
+    columns: ["real", "synthetic", "ACC", "ACC 95% CI", "AUC", "AUC 95% CI"],
+    rows: rows.map((r) => ({
+      label: r.label,
+      values: [r.real, r.synthetic, r.acc.value, null, r.auc.value, null],
+      text: [String(r.real), String(r.synthetic), undefined, range(r.acc), undefined, range(r.auc)],
+    })),
+    digits: 4,
+    best: null,
+    meanColumn: null,
   };
 }
 
@@ -203,6 +231,22 @@ export async function writeReport(evals: readonly Evaluation[], dir: string): Pr
       out.push({ rel: c.path, data: c.data });
       csvFiles.push({ path: c.path, detector: c.detector, table: t.key });
     }
+  }
+  const bySource = scoreTable(evals, "sources", "Results per synthetic source, against the real images of the same content type");
+  if (bySource) {
+    md.push(`#### ${bySource.title}`, scoreTableMarkdown(bySource), "");
+    sections.push({ kind: "scores", table: bySource });
+    json.sources = scoreTableJson(bySource);
+    const intervals: Record<string, unknown> = {};
+    for (const e of evals) {
+      const table = intervalsTable(e);
+      if (!table) continue;
+      const skipped = [...e.detection!.contentSkipped, ...e.detection!.sourcesSkipped].map((s) => `${s.label} (${s.real} real, ${s.synthetic} synthetic): ${s.reason}`);
+      md.push(`#### ${table.title}`, valueTableMarkdown(table), "", ...(skipped.length > 0 ? [`Left out: ${skipped.map(escapeMarkdownCell).join("; ")}.`, ""] : []));
+      sections.push({ kind: "values", table });
+      intervals[e.detector] = { table: valueTableJson(table), skipped: [...e.detection!.contentSkipped, ...e.detection!.sourcesSkipped] };
+    }
+    json.intervals = intervals;
   }
   for (const [key, table] of [
     ["identification", identificationTable(evals)],

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { evaluateRuns, writeMetrics, type DetectionTable, type Evaluation } from "../../eval/evaluate.js";
 import { TRACK_TITLES } from "../../data/tracks.js";
+import { readSources } from "../../eval/sources.js";
 import { renderTable } from "../../util/table.js";
 import { action, parseNonNegativeInt, parseNumberBetween, parseSeed, printJson } from "../common.js";
 
@@ -12,10 +13,12 @@ export function registerEvalRun(evalCmd: Command): void {
     .option("--seed <n>", "seed for the bootstrap and the real-image subsamples", parseSeed, 42)
     .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0: none)", parseNonNegativeInt("--bootstrap"), 1000)
     .option("--target-fpr <x>", "false-positive rate (between 0 and 1) for the operating point chosen on the calibration images", parseNumberBetween("--target-fpr", 0, 1), 0.05)
+    .option("--sources <file>", "where each image came from (annotations/sources.csv of `dataset import`): adds AUC per synthetic source within each content type")
     .option("--json", "print the evaluations as JSON")
     .action(
-      action(async (dirs: string[], opts: { seed: number; bootstrap: number; targetFpr: number; json?: boolean }) => {
-        const evaluations = await evaluateRuns(dirs, { seed: opts.seed, resamples: opts.bootstrap, targetFpr: opts.targetFpr });
+      action(async (dirs: string[], opts: { seed: number; bootstrap: number; targetFpr: number; sources?: string; json?: boolean }) => {
+        const sources = opts.sources ? await readSources(opts.sources) : undefined;
+        const evaluations = await evaluateRuns(dirs, { seed: opts.seed, resamples: opts.bootstrap, targetFpr: opts.targetFpr, ...(sources ? { sources } : {}) });
         for (const [i, e] of evaluations.entries()) await writeMetrics(dirs[i]!, e);
         if (opts.json) return printJson(evaluations);
         for (const e of evaluations) process.stdout.write(formatEvaluation(e));
@@ -44,7 +47,8 @@ export function formatEvaluation(e: Evaluation): string {
   if (e.detection) {
     out += formatTable("Detection by model group", e.detection.groups);
     out += formatTable("Detection by specific generator", e.detection.specific);
-    out += formatTable("Detection by content type", e.detection.content);
+    out += formatTable("Detection by content type (both classes present)", e.detection.content);
+    out += formatTable("Detection by synthetic source, against the real images of the same content type", e.detection.sources ?? null);
     out += formatTable(`Detection by generator (${TRACK_TITLES[e.track ?? "imaginet"]})`, e.detection.generators ?? null);
     const a = e.detection.all;
     out += `All images: ACC ${ci(a.acc)}, AUC ${ci(a.auc)}, Brier ${f4(a.brier)}, ECE ${f4(a.ece)}, TPR@0.1%FPR ${f4(a.tprAt01)}\n\n`;
