@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -44,4 +44,20 @@ export function jsonLines(text: string): any[] {
     .split("\n")
     .filter((l) => l !== "")
     .map((l) => JSON.parse(l));
+}
+
+/** `imaginet serve --port 0 --json ARGS` in a child process; resolves once it printed its address. */
+export function cliServe(args: string[]): Promise<{ url: string; child: ReturnType<typeof spawn>; exit: Promise<number | null> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO, "src/cli/main.ts"), "serve", "--port", "0", "--json", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  let out = "";
+  let err = "";
+  child.stderr.on("data", (d) => (err += d));
+  return new Promise((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes("\n")) resolve({ url: JSON.parse(out.split("\n")[0]!).url, child, exit });
+    });
+    void exit.then((code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
 }

@@ -4,7 +4,6 @@
  * the bind refusal, SIGTERM's drain and parity with `imaginet detect --json`.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -17,7 +16,7 @@ import { startServer, type Server, type ServeOptions } from "../src/serve/app.js
 import type { DetectorInput } from "../src/serve/detectors.js";
 import { InputError } from "../src/util/errors.js";
 import { corruptIdat, noisePng, pngDeclaring, SVG_BOMB } from "./support/hostile/media.js";
-import { cliAsync, jsonLines, REPO, tmpDir } from "./helpers.js";
+import { cliAsync, cliServe, jsonLines, REPO, tmpDir } from "./helpers.js";
 
 const CORVI_PTH = path.join(REPO, "test/fixtures/models/corvi_tiny.pth");
 const ID_PTH = path.join(REPO, "test/fixtures/models/imaginet_id_tiny.pth");
@@ -172,9 +171,24 @@ test("GET / serves the built page when dist/web exists", async () => {
   mkdirSync(path.join(web, "assets"), { recursive: true });
   writeFileSync(path.join(web, "index.html"), "<!doctype html><title>page</title>");
   writeFileSync(path.join(web, "assets", "app.js"), "console.log(1)");
+  writeFileSync(path.join(web, "assets", "rt.mjs"), "export {}");
+  writeFileSync(path.join(web, "assets", "rt.wasm"), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
   const s = await serve({ webRoot: web });
-  assert.equal(await (await fetch(`${s.url}/`)).text(), "<!doctype html><title>page</title>");
+  const root = await fetch(`${s.url}/`);
+  assert.equal(await root.text(), "<!doctype html><title>page</title>");
   assert.equal(await (await fetch(`${s.url}/assets/app.js`)).text(), "console.log(1)");
+  // cross-origin isolated, so that onnxruntime-web may use threads; JavaScript and WASM typed as browsers want them
+  for (const [file, type] of [
+    ["/", "text/html; charset=utf-8"],
+    ["/assets/app.js", "text/javascript; charset=utf-8"],
+    ["/assets/rt.mjs", "text/javascript; charset=utf-8"],
+    ["/assets/rt.wasm", "application/wasm"],
+  ]) {
+    const res = await fetch(`${s.url}${file}`);
+    assert.equal(res.headers.get("content-type"), type, file);
+    assert.equal(res.headers.get("cross-origin-opener-policy"), "same-origin", file);
+    assert.equal(res.headers.get("cross-origin-embedder-policy"), "require-corp", file);
+  }
   assert.equal((await fetch(`${s.url}/healthz`)).status, 200, "the API's routes before the page's files");
 });
 
@@ -322,22 +336,6 @@ describe("auth", () => {
     assert.equal((await fetch(`http://127.0.0.1:${port}/v1/detectors`)).status, 200);
   });
 });
-
-/** The CLI serving in a child process; resolves once it printed its address. */
-function cliServe(args: string[]): Promise<{ url: string; child: ReturnType<typeof spawn>; exit: Promise<number | null> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO, "src/cli/main.ts"), "serve", "--port", "0", "--json", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  let out = "";
-  let err = "";
-  child.stderr.on("data", (d) => (err += d));
-  return new Promise((resolve, reject) => {
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (out.includes("\n")) resolve({ url: JSON.parse(out.split("\n")[0]!).url, child, exit });
-    });
-    void exit.then((code) => reject(new Error(`serve exited ${code}: ${err}`)));
-  });
-}
 
 test("SIGTERM: the request in flight completes, then the process exits 0; a scored image equals `imaginet detect --json`", async () => {
   const file = path.join(dir, "parity.png");

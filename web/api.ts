@@ -1,6 +1,9 @@
 /** The HTTP API as docs/serve-api.md gives it: the types the page reads, and its two calls. */
 import type { Normalization } from "../src/detectors/types.js";
 import type { Recipe } from "../src/image/recipe.js";
+import type { Provenance } from "../src/provenance/index.js";
+
+export type { Provenance };
 
 export interface DetectorInfo {
   name: string;
@@ -10,8 +13,9 @@ export interface DetectorInfo {
   inputs: { recipe: Recipe; normalization: Normalization; size?: number };
   calibration: { a: number; b: number } | null;
   weightsSha256: string[];
-  /** the ONNX model's URL, relative to the page */
-  model: string;
+  /** the ONNX model's URL, relative to the page; null for a model past 2 GB (not served) */
+  model: string | null;
+  /** one per logit, in the model's order (identification) */
   groups?: string[];
 }
 
@@ -36,12 +40,6 @@ export interface DetectorResult {
   timings?: Record<string, number>;
 }
 
-export interface Provenance {
-  c2pa: { present: boolean; validated?: boolean; claimGenerator?: string; actions?: string[]; [k: string]: unknown };
-  digitalSourceType: string | null;
-  software: string | null;
-}
-
 export type ImageResult =
   | { name: string; sha256?: string; width: number; height: number; results: DetectorResult[]; provenance?: Provenance }
   | { name: string; error: { code: string; message: string } };
@@ -50,23 +48,52 @@ export interface ApiError {
   error: { code: string; message: string };
 }
 
-async function failure(res: Response): Promise<Error> {
+/** The server wants a (different) bearer token: the page asks for one. */
+export class Unauthorized extends Error {}
+
+const TOKEN_KEY = "imaginet-token";
+
+/** The token given on this page, kept for the tab's session only. */
+export const token = {
+  get: (): string | null => sessionStorage.getItem(TOKEN_KEY),
+  set: (t: string): void => sessionStorage.setItem(TOKEN_KEY, t),
+};
+
+/** fetch for the API (/v1/…): with the bearer token when one was given; a 401 throws Unauthorized. */
+export async function apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  const t = token.get();
+  if (t) headers.set("authorization", `Bearer ${t}`);
+  const res = await fetch(url, { ...init, headers });
+  if (res.status === 401) throw new Unauthorized(await failureMessage(res));
+  return res;
+}
+
+async function failureMessage(res: Response): Promise<string> {
   const body = (await res.json().catch(() => null)) as ApiError | null;
-  return new Error(body?.error ? `${body.error.message} (${res.status} ${body.error.code})` : `the server answered ${res.status} ${res.statusText}`);
+  return body?.error ? `${body.error.message} (${res.status} ${body.error.code})` : `the server answered ${res.status} ${res.statusText}`;
 }
 
 export async function fetchDetectors(): Promise<DetectorInfo[]> {
-  const res = await fetch("v1/detectors", { headers: { accept: "application/json" } });
-  if (!res.ok) throw await failure(res);
+  const res = await apiFetch("v1/detectors", { headers: { accept: "application/json" } });
+  if (!res.ok) throw new Error(await failureMessage(res));
   return (await res.json()) as DetectorInfo[];
 }
 
-/** Uploads the images in one multipart request; the results come back in the files' order. */
+/** A detector's ONNX model, as the server runs it. */
+export async function fetchModel(info: DetectorInfo): Promise<Uint8Array> {
+  if (info.model === null) throw new Error(`${info.title}'s model keeps its weights in a side file (past 2 GB): it runs only on the server`);
+  const res = await apiFetch(info.model);
+  if (!res.ok) throw new Error(`${info.model}: ${await failureMessage(res)}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Uploads the images in one multipart request (field "image"); the results come back in the files' order. */
 export async function detectOnServer(files: readonly File[], detectors: readonly string[]): Promise<ImageResult[]> {
   const form = new FormData();
   for (const f of files) form.append("image", f, f.name);
   const query = new URLSearchParams({ detectors: detectors.join(","), heatmap: "1" });
-  const res = await fetch(`v1/detect?${query}`, { method: "POST", body: form });
-  if (!res.ok) throw await failure(res);
+  const res = await apiFetch(`v1/detect?${query}`, { method: "POST", body: form });
+  if (!res.ok) throw new Error(await failureMessage(res));
   return ((await res.json()) as { images: ImageResult[] }).images;
 }

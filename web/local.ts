@@ -9,7 +9,7 @@ import { sigmoid, softmaxWithTemperature } from "../src/eval/calibration.js";
 import { preprocessImage } from "../src/image/preprocess.js";
 import type { RgbImage } from "../src/image/types.js";
 import { Rng } from "../src/util/rng.js";
-import type { DetectorInfo, DetectorResult } from "./api.js";
+import { type DetectorInfo, type DetectorResult, fetchModel } from "./api.js";
 import { jpegOrientation, undoOrientation } from "./orientation.js";
 
 // the WASM runtime (its .mjs glue and .wasm) is copied next to the page's bundle
@@ -80,9 +80,7 @@ export class LocalDetector {
 
   /** Fetches the detector's model from the server (`model`, e.g. /v1/detectors/NAME/model.onnx). */
   static async load(info: DetectorInfo): Promise<LocalDetector> {
-    const res = await fetch(info.model);
-    if (!res.ok) throw new Error(`${info.model}: the server answered ${res.status} ${res.statusText}`);
-    const { session, backend } = await createSession(new Uint8Array(await res.arrayBuffer()));
+    const { session, backend } = await createSession(await fetchModel(info));
     return new LocalDetector(info, session, backend);
   }
 

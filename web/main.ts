@@ -1,6 +1,6 @@
 /** The page: images in (drop, choose, paste), a card per image, a sortable table and CSV for many. */
 import { csvField } from "../src/report/csv.js";
-import { type DetectorInfo, type DetectorResult, detectOnServer, fetchDetectors, type ImageResult, type Provenance } from "./api.js";
+import { type DetectorInfo, type DetectorResult, detectOnServer, fetchDetectors, type ImageResult, type Provenance, token, Unauthorized } from "./api.js";
 import { decodeInBrowser, LocalDetector, type LocalResult, type LogitMap } from "./local.js";
 
 interface Row {
@@ -55,7 +55,7 @@ function groupBars(groups: Record<string, number>): HTMLElement {
       el("dt", {}, g),
       el(
         "dd",
-        {},
+        { "data-group": g, "data-p": String(p) },
         el("div", { class: "bar small", role: "img", "aria-label": `${g} ${(p * 100).toFixed(1)} %` }, el("span", { class: "fill group", style: `width: ${(p * 100).toFixed(1)}%` })),
         `${(p * 100).toFixed(1)} %`,
       ),
@@ -104,22 +104,29 @@ function provenanceBlock(row: Row): HTMLElement {
     block.append(el("p", { class: "note" }, "Not read in this browser: the server reads C2PA Content Credentials, IPTC/XMP and EXIF."));
     return block;
   }
-  const c2pa = pv.c2pa.present
-    ? `present${pv.c2pa.claimGenerator ? `, made by ${pv.c2pa.claimGenerator}` : ""}; signature ${pv.c2pa.validated === true ? "valid" : pv.c2pa.validated === false ? "NOT valid" : "not checked"}${pv.c2pa.actions?.length ? `; actions: ${pv.c2pa.actions.join(", ")}` : ""}`
-    : "none";
   block.append(
     el(
       "dl",
       {},
       el("dt", {}, "C2PA Content Credentials"),
-      el("dd", {}, c2pa),
+      el("dd", {}, c2paText(pv.c2pa)),
       el("dt", {}, "Digital source type (IPTC/XMP)"),
-      el("dd", {}, pv.digitalSourceType ?? "none"),
+      el("dd", {}, pv.digitalSourceType?.term ?? "none"),
       el("dt", {}, "Software (EXIF)"),
       el("dd", {}, pv.software ?? "none"),
     ),
   );
   return block;
+}
+
+/** What the Content Credentials say, as docs/serve-api.md gives them. */
+function c2paText(c: Provenance["c2pa"]): string {
+  if (!c.present) return "none";
+  if ("error" in c) return `present but unreadable: ${c.error}`;
+  const parts = [`present${c.claimGenerator ? `, made by ${c.claimGenerator}` : ""}`, `signature ${c.signatureValid ? "valid" : "NOT valid"}${c.validationState ? ` (${c.validationState})` : ""}`];
+  if (c.signer?.issuer || c.signer?.commonName) parts.push(`signed by ${[c.signer.commonName, c.signer.issuer].filter(Boolean).join(", ")}`);
+  if (c.actions.length > 0) parts.push(`actions: ${c.actions.map((a) => (a.digitalSourceType ? `${a.action} (${a.digitalSourceType.split("/").at(-1)})` : a.action)).join(", ")}`);
+  return parts.join("; ");
 }
 
 /** The side of the square the detector's recipe cuts from the image (its last sized step), as the contract's `inputs.size` gives it. */
@@ -283,7 +290,10 @@ async function runLocal(file: File, chosen: readonly DetectorInfo[]): Promise<Om
   const results: LocalResult[] = [];
   for (const d of chosen) {
     if (!local.has(d.name)) local.set(d.name, LocalDetector.load(d));
-    const detector = await local.get(d.name)!;
+    const detector = await local.get(d.name)!.catch((e: unknown) => {
+      local.delete(d.name);
+      throw e;
+    });
     results.push(await detector.run(img, file.name));
   }
   return { results, where: results[0]?.backend ?? "this browser" };
@@ -311,7 +321,10 @@ async function handle(files: File[]): Promise<void> {
     await fillCard(p.card, row);
     p.card.removeAttribute("aria-busy");
   };
-  const fail = (e: unknown) => ({ results: [], error: e instanceof Error ? e.message : String(e), where });
+  const fail = (e: unknown) => {
+    if (e instanceof Unauthorized) askForToken(e.message);
+    return { results: [], error: e instanceof Error ? e.message : String(e), where };
+  };
   if (where === "local") {
     for (const p of pending) await finish(p, await runLocal(p.file, chosen).catch(fail));
   } else {
@@ -321,7 +334,10 @@ async function handle(files: File[]): Promise<void> {
       const answers = await detectOnServer(
         batch.map((p) => p.file),
         chosen.map((d) => d.name),
-      ).catch((e: unknown) => batch.map(() => ({ name: "", error: { code: "request_failed", message: e instanceof Error ? e.message : String(e) } })));
+      ).catch((e: unknown) => {
+        if (e instanceof Unauthorized) askForToken(e.message);
+        return batch.map(() => ({ name: "", error: { code: "request_failed", message: e instanceof Error ? e.message : String(e) } }));
+      });
       for (const [k, p] of batch.entries()) await finish(p, fromServer(answers[k] ?? { name: p.file.name, error: { code: "missing", message: "no answer for this image" } }));
     }
   }
@@ -356,9 +372,29 @@ async function init(): Promise<void> {
     a.click();
     URL.revokeObjectURL(a.href);
   });
+  $<HTMLFormElement>("auth").addEventListener("submit", (e) => {
+    e.preventDefault();
+    token.set($<HTMLInputElement>("token").value);
+    $<HTMLFormElement>("auth").hidden = true;
+    if (detectors.length === 0) void loadDetectors();
+    else status.textContent = "Token saved: choose the images again.";
+  });
+  await loadDetectors();
+}
+
+/** The server answered 401: the token field, shown only now (the page itself needs no token). */
+function askForToken(why: string): void {
+  const form = $<HTMLFormElement>("auth");
+  $<HTMLParagraphElement>("auth-why").textContent = token.get() ? `The server refused this token: ${why}` : `This server needs an access token: ${why}`;
+  form.hidden = false;
+  $<HTMLInputElement>("token").focus();
+}
+
+async function loadDetectors(): Promise<void> {
   try {
     detectors = await fetchDetectors();
   } catch (e) {
+    if (e instanceof Unauthorized) askForToken(e.message);
     status.textContent = `Cannot list the detectors: ${e instanceof Error ? e.message : String(e)}`;
     return;
   }

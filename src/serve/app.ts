@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import fastifyMultipart from "@fastify/multipart";
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { SessionOptions } from "../runtime/session.js";
 import { bearerMatches, checkBindAuth, needsToken } from "./auth.js";
 import { describeDetector, loadServedDetector, type DetectorInput, type ServedDetector } from "./detectors.js";
@@ -172,9 +172,19 @@ export async function buildApp(opts: ServeOptions, detectors: readonly ServedDet
   });
 
   const webRoot = opts.webRoot ?? DEFAULT_WEB_ROOT;
-  if (existsSync(path.join(webRoot, "index.html"))) await app.register(fastifyStatic, { root: webRoot, prefix: "/" });
+  if (existsSync(path.join(webRoot, "index.html"))) await app.register(fastifyStatic, { root: webRoot, prefix: "/", setHeaders: pageHeaders });
   else app.get("/", { schema: { hide: true } }, async (_req, reply) => reply.type("text/html; charset=utf-8").send(NO_PAGE));
   return app;
+}
+
+/**
+ * The page's files: cross-origin isolated (COOP/COEP), which onnxruntime-web needs for WASM threads,
+ * and JavaScript (the bundle, the runtime's .mjs) as text/javascript. No CSP is set; one would need
+ * 'wasm-unsafe-eval' in script-src for the in-browser mode.
+ */
+function pageHeaders(reply: FastifyReply, file: string): void {
+  reply.header("cross-origin-opener-policy", "same-origin").header("cross-origin-embedder-policy", "require-corp");
+  if (file.endsWith(".js") || file.endsWith(".mjs")) reply.header("content-type", "text/javascript; charset=utf-8");
 }
 
 function chooseDetectors(query: string | undefined, byName: ReadonlyMap<string, ServedDetector>, all: readonly ServedDetector[]): ServedDetector[] {
