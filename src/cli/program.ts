@@ -20,6 +20,7 @@ import { registerSources } from "./commands/dataset-sources.js";
 import { registerVerify } from "./commands/dataset-verify.js";
 import { registerTestsetAudit } from "./commands/testset-audit.js";
 import { registerTestsetBuild } from "./commands/testset-build.js";
+import { registerTestsetMerge } from "./commands/testset-merge.js";
 import { registerTestsetRecipe } from "./commands/testset-recipe.js";
 import { registerWeights } from "./commands/weights.js";
 
@@ -55,6 +56,7 @@ export function buildProgram(opts: { jsonErrors?: boolean } = {}): Command {
   registerImport(dataset);
   const testset = program.command("testset").description("build and audit ImagiNet's perturbed test set");
   registerTestsetBuild(testset);
+  registerTestsetMerge(testset);
   registerTestsetAudit(testset);
   registerTestsetRecipe(testset);
   const evalCmd = program.command("eval").description("evaluate detectors from saved per-image predictions");
