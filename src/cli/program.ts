@@ -13,6 +13,7 @@ import { registerDetect } from "./commands/detect.js";
 import { registerEvalDetect } from "./commands/eval-detect.js";
 import { registerEvalImport } from "./commands/eval-import.js";
 import { registerEvalRun } from "./commands/eval-run.js";
+import { registerEvalMerge } from "./commands/eval-merge.js";
 import { registerInspect } from "./commands/dataset-inspect.js";
 import { registerPrune } from "./commands/dataset-prune.js";
 import { registerReport } from "./commands/report.js";
@@ -63,6 +64,7 @@ export function buildProgram(opts: { jsonErrors?: boolean } = {}): Command {
   registerEvalImport(evalCmd);
   registerEvalDetect(evalCmd);
   registerEvalRun(evalCmd);
+  registerEvalMerge(evalCmd);
   registerReport(program);
   registerDetect(program);
   registerConvert(program);

@@ -86,5 +86,37 @@ export function shardRange(total: number, shard: Pick<Shard, "index" | "count">,
 
 /** What a shard tells on stderr, so that a job array's log says which part each task did. */
 export function shardNote(shard: Shard, range: [number, number], total: number, what: string): string {
-  return `imaginet: shard ${shard.index}/${shard.count} (${shard.from}): ${what} ${range[0] + 1}-${range[1]} of ${total}\n`;
+  const part = range[1] > range[0] ? `${what} ${range[0] + 1}-${range[1]} of ${total}` : `none of the ${total} ${what}`;
+  return `imaginet: shard ${shard.index}/${shard.count} (${shard.from}): ${part}\n`;
+}
+
+/** A shard's output as a merge reads it: which shard, its part [start, end) of `total`, where it came from. */
+export interface ShardOutput {
+  index: number;
+  count: number;
+  part: [number, number];
+  total: number;
+  /** the folder or file, for messages */
+  name: string;
+}
+
+/**
+ * The outputs in shard order, checked to be all N shards of one split, each once, their parts
+ * following each other over the whole list; an InputError says which is missing or out of place.
+ */
+export function inShardOrder<T extends ShardOutput>(outputs: readonly T[]): T[] {
+  if (outputs.length === 0) throw new InputError("no shard outputs given");
+  const sorted = [...outputs].sort((a, b) => a.index - b.index);
+  const first = sorted[0]!;
+  sorted.forEach((s, i) => {
+    if (s.count !== first.count || s.total !== first.total)
+      throw new InputError(`${s.name} is shard ${s.index}/${s.count} of ${s.total} items, ${first.name} ${first.index}/${first.count} of ${first.total}: shards of different splits`);
+    const prev = sorted[i - 1];
+    if (prev?.index === s.index) throw new InputError(`shard ${s.index}/${s.count} is given twice: ${prev.name} and ${s.name}`);
+    if (s.index !== i + 1) throw new InputError(`shard ${i + 1}/${s.count} is missing`);
+    if (s.part[0] !== (prev?.part[1] ?? 0)) throw new InputError(`${s.name}: items ${s.part[0]}-${s.part[1]} do not follow shard ${i}'s`);
+  });
+  if (sorted.length !== first.count) throw new InputError(`${sorted.length} shard(s) given of ${first.count}: shard ${sorted.length + 1}/${first.count} is missing`);
+  if (sorted.at(-1)!.part[1] !== first.total) throw new InputError(`the shards cover items 0-${sorted.at(-1)!.part[1]} of ${first.total}`);
+  return sorted;
 }

@@ -9,6 +9,7 @@ import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../../util/errors.js";
 import { writeFileAtomic } from "../../util/fs.js";
+import { inShardOrder, type ShardOutput } from "../../util/shard.js";
 import { CONFIG, ERRORS, MANIFEST, type ManifestEntry, PARTIAL, type ShardPart } from "./build.js";
 
 export interface TestsetMergeReport {
@@ -18,9 +19,8 @@ export interface TestsetMergeReport {
   failed: number;
 }
 
-interface ShardDir {
+interface ShardDir extends ShardOutput {
   dir: string;
-  part: ShardPart;
   /** testset.json without its shard: what the merged test set records */
   config: string;
 }
@@ -34,21 +34,15 @@ async function readShardDir(dir: string): Promise<ShardDir> {
   if (existsSync(path.join(dir, PARTIAL)) || !existsSync(path.join(dir, MANIFEST))) {
     throw new InputError(`${dir}: shard ${shard.index}/${shard.count} did not finish (no ${MANIFEST}, or a ${PARTIAL} left): run its \`testset build --shard ${shard.index}/${shard.count}\` again`);
   }
-  return { dir, part: shard, config: `${JSON.stringify(config, null, 2)}\n` };
+  return { dir, name: dir, index: shard.index, count: shard.count, part: shard.items, total: shard.total, config: `${JSON.stringify(config, null, 2)}\n` };
 }
 
 /** The shards, in shard order: all N of one build, their ranges covering the plan once. */
 async function readShards(dirs: readonly string[]): Promise<ShardDir[]> {
-  const shards = (await Promise.all(dirs.map(readShardDir))).sort((a, b) => a.part.index - b.part.index);
-  const count = shards[0]!.part.count;
-  shards.forEach((s, i) => {
-    if (s.part.count !== count) throw new InputError(`${s.dir} is shard ${s.part.index}/${s.part.count}, ${shards[0]!.dir} one of ${count}: shards of different splits`);
-    if (s.part.index !== i + 1) throw new InputError(`shard ${i + 1}/${count} is ${i > 0 && shards[i - 1]!.part.index === s.part.index ? `given twice (${shards[i - 1]!.dir}, ${s.dir})` : "missing"}`);
+  const shards = inShardOrder(await Promise.all(dirs.map(readShardDir)));
+  for (const s of shards) {
     if (s.config !== shards[0]!.config) throw new InputError(`${s.dir} was built with other settings or software than ${shards[0]!.dir} (their ${CONFIG} differ beyond "shard")`);
-    const start = i === 0 ? 0 : shards[i - 1]!.part.items[1];
-    if (s.part.items[0] !== start || s.part.total !== shards[0]!.part.total) throw new InputError(`${s.dir}: items ${s.part.items.join("-")} of ${s.part.total} do not follow the previous shard`);
-  });
-  if (shards.length !== count) throw new InputError(`${shards.length} shard(s) given of ${count}: shard ${shards.length + 1}/${count} is missing`);
+  }
   return shards;
 }
 
@@ -75,7 +69,6 @@ async function listNames(dir: string): Promise<string[]> {
 }
 
 export async function mergeTestset(dirs: readonly string[], out: string): Promise<TestsetMergeReport> {
-  if (dirs.length === 0) throw new InputError("no shard folders given");
   const shards = await readShards(dirs);
   if (shards.some((s) => path.resolve(s.dir) === path.resolve(out))) throw new InputError(`--out ${out} is one of the shards: merge into another folder`);
   const config = shards[0]!.config;
@@ -89,8 +82,7 @@ export async function mergeTestset(dirs: readonly string[], out: string): Promis
     for (const [i, line] of text.split("\n").entries()) {
       if (line === "") continue;
       const e = JSON.parse(line) as ManifestEntry;
-      if (e.k < s.part.items[0] || e.k >= s.part.items[1])
-        throw new InputError(`${path.join(s.dir, MANIFEST)}:${i + 1}: image #${e.k} is outside shard ${s.part.index}'s items ${s.part.items.join("-")}`);
+      if (e.k < s.part[0] || e.k >= s.part[1]) throw new InputError(`${path.join(s.dir, MANIFEST)}:${i + 1}: image #${e.k} is outside shard ${s.index}'s items ${s.part.join("-")}`);
       const from = path.join(s.dir, e.output);
       const st = await fsp.stat(from).catch(() => null);
       if (st?.size !== e.bytes) throw new InputError(`${from}: ${st ? `${st.size} bytes, the manifest says ${e.bytes}` : "missing"}: run the shard's build again`);
