@@ -19,6 +19,7 @@ import { registerPrune } from "./commands/dataset-prune.js";
 import { registerReport } from "./commands/report.js";
 import { registerSources } from "./commands/dataset-sources.js";
 import { registerVerify } from "./commands/dataset-verify.js";
+import { registerVerifyMerge } from "./commands/dataset-verify-merge.js";
 import { registerTestsetAudit } from "./commands/testset-audit.js";
 import { registerTestsetBuild } from "./commands/testset-build.js";
 import { registerTestsetMerge } from "./commands/testset-merge.js";
@@ -50,6 +51,7 @@ export function buildProgram(opts: { jsonErrors?: boolean } = {}): Command {
   const dataset = program.command("dataset").description("get the ImagiNet dataset onto disk and check it");
   registerSources(dataset);
   registerVerify(dataset);
+  registerVerifyMerge(dataset);
   registerPrune(dataset);
   registerDownload(dataset);
   registerInspect(dataset);
