@@ -37,6 +37,7 @@ interface Case {
 const CASES: Record<string, Case> = {
   "dataset sources": { required: [], fails: { args: ["extra"], code: 2, message: /too many arguments/ } },
   "dataset verify": { required: ["--root", dir], fails: { args: ["--root", nowhere], code: 2, message: /no annotation files given and none of train_annotations\.txt/ } },
+  "dataset verify-merge": { required: [aFile], fails: { args: [aFile], code: 2, message: /a-file: not JSON/ } },
   "dataset prune": { required: ["--root", dir], fails: { args: ["--root", dir, malformed], code: 2, message: /malformed\.txt:2: malformed line/, file: malformed, line: 2 } },
   "dataset download": { required: ["--root", dir], fails: { args: ["nope", "--root", dir], code: 2, message: /unknown source "nope"/ } },
   "dataset inspect": { required: [ann], fails: { args: [malformed], code: 2, message: /malformed\.txt:2: malformed line/, file: malformed, line: 2 } },
@@ -49,6 +50,7 @@ const CASES: Record<string, Case> = {
     required: ["--root", dir, "--out", nowhere],
     fails: { args: ["--root", dir, "--out", nowhere], code: 2, message: /test_annotations_gan\.txt, .* not found/, writesNothing: nowhere },
   },
+  "testset merge": { required: [dir, "--out", nowhere], fails: { args: [dir, "--out", nowhere], code: 2, message: /not a test-set shard \(no testset\.json/, writesNothing: nowhere } },
   "testset audit": { required: [dir], fails: { args: [nowhere], code: 2, message: /not found in/ } },
   "testset recipe": { required: [], fails: { args: ["nope"], code: 2, message: /unknown recipe "nope"/ } },
   "eval import": {
@@ -58,6 +60,10 @@ const CASES: Record<string, Case> = {
   "eval detect": {
     required: [ann, "--root", dir, "--out", nowhere, "--detector", "grag2021", "--weights", aFile],
     fails: { args: [malformed, "--root", dir, "--out", nowhere, "--detector", "grag2021", "--weights", aFile], code: 2, message: /malformed line/, file: malformed, line: 2, writesNothing: nowhere },
+  },
+  "eval merge": {
+    required: [dir, "--out", nowhere],
+    fails: { args: [dir, "--out", nowhere], code: 2, message: /not a shard of `eval detect --shard K\/N` \(no shard\.json\)/, writesNothing: nowhere },
   },
   "eval run": { required: [dir], fails: { args: [nowhere], code: 2, message: /not a run directory/ } },
   "eval loso": {

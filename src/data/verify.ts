@@ -80,6 +80,16 @@ const COUNTER: Record<FileStatus, keyof Pick<SourceSummary, "present" | "missing
   corrupt: "corrupt",
 };
 
+/** The sources by name, each keeping the first `maxExamples` problems of each kind by path. */
+function sortedSources(bySource: ReadonlyMap<string, SourceSummary>, maxExamples: number): SourceSummary[] {
+  const sources = [...bySource.values()].sort((a, b) => a.source.localeCompare(b.source));
+  for (const s of sources) {
+    s.examples.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    s.examples = PROBLEM_STATUSES.flatMap((st) => s.examples.filter((e) => e.status === st).slice(0, maxExamples));
+  }
+  return sources;
+}
+
 export async function verifyDataset(root: string, annotationFiles: string[], paths: Iterable<string>, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const started = performance.now();
   const list = [...paths];
@@ -116,12 +126,38 @@ export async function verifyDataset(root: string, annotationFiles: string[], pat
   } else list.forEach((rel, i) => record(rel, headers[i]!));
   progress.finish();
 
-  const sources = [...bySource.values()].sort((a, b) => a.source.localeCompare(b.source));
   // checks finish in any order: keep the first few problems of each kind by path, so reports are reproducible
-  for (const s of sources) {
-    s.examples.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    s.examples = PROBLEM_STATUSES.flatMap((st) => s.examples.filter((e) => e.status === st).slice(0, maxExamples));
-  }
+  const sources = sortedSources(bySource, maxExamples);
   const ok = sources.every((s) => s.missing + s.unreadable + s.notImage + s.corrupt === 0);
   return { root, annotationFiles, deep: Boolean(opts.deep), referenced: list.length, ok, sources, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * The report of all the paths from the reports of consecutive parts of them, in order (the shards of
+ * `dataset verify --shard K/N`): counts add up, formats keep the order they first appear in, the
+ * examples are again the first few by path; `seconds` is the parts' sum.
+ */
+export function mergeVerifyReports(parts: readonly VerifyReport[], maxExamples: number): VerifyReport {
+  const bySource = new Map<string, SourceSummary>();
+  for (const part of parts) {
+    for (const p of part.sources) {
+      let s = bySource.get(p.source);
+      if (!s) bySource.set(p.source, (s = emptySummary(p.source)));
+      for (const k of Object.values(COUNTER)) s[k] += p[k];
+      s.referenced += p.referenced;
+      for (const [f, n] of Object.entries(p.formats) as [ImageFormat, number][]) s.formats[f] = (s.formats[f] ?? 0) + n;
+      s.examples.push(...p.examples);
+    }
+  }
+  const sources = sortedSources(bySource, maxExamples);
+  const first = parts[0]!;
+  return {
+    root: first.root,
+    annotationFiles: first.annotationFiles,
+    deep: first.deep,
+    referenced: parts.reduce((a, p) => a + p.referenced, 0),
+    ok: parts.every((p) => p.ok),
+    sources,
+    seconds: parts.reduce((a, p) => a + p.seconds, 0),
+  };
 }

@@ -5,6 +5,8 @@ import { Progress } from "../../util/progress.js";
 import { renderTable } from "../../util/table.js";
 import { detect, expandInputs, readCalibration, type Detection } from "../../runtime/detect.js";
 import { InputError } from "../../util/errors.js";
+import { resolveShard } from "../../util/shard.js";
+import { addShardOptions, shardOfList, type ShardCliOptions } from "../shard-options.js";
 import { action, EXIT_OK, EXIT_PROBLEMS, printJsonLine } from "../common.js";
 import { addInferenceOptions, addModelOptions, inferenceOptions, resolveModel, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";
 
@@ -15,13 +17,14 @@ export function registerDetect(program: Command): void {
     .argument("<inputs...>", "image files or folders (searched recursively)");
   addModelOptions(cmd, "the list's folder");
   cmd.option("--calibration <file>", 'calibration JSON {"a", "b"} (`imaginet calibrate`) or a run\'s metrics.json: p = sigmoid(a·score + b)');
-  addInferenceOptions(cmd)
-    .option("--json", "print JSON Lines: one object per image, as it is scored")
+  addInferenceOptions(cmd).option("--json", "print JSON Lines: one object per image, as it is scored");
+  addShardOptions(cmd, "cat: the shards' --json outputs in shard order are the unsharded output")
     .addHelpText("after", "\nExit code: 0 when every image was scored, 1 when some could not be read (they are listed).")
     .action(
-      action(async (inputs: string[], opts: ModelCliOptions & InferenceCliOptions & { calibration?: string; json?: boolean }) => {
-        const files = await expandInputs(inputs);
-        if (files.length === 0) throw new InputError(`no images found in ${inputs.join(", ")}`);
+      action(async (inputs: string[], opts: ModelCliOptions & InferenceCliOptions & ShardCliOptions & { calibration?: string; json?: boolean }) => {
+        const all = await expandInputs(inputs);
+        if (all.length === 0) throw new InputError(`no images found in ${inputs.join(", ")}`);
+        const files = shardOfList(all, resolveShard(opts), opts.batch, "images");
         const calibration = opts.calibration ? await readCalibration(opts.calibration) : undefined;
         const { spec, model } = await resolveModel(opts);
         const progress = new Progress("detecting", { total: files.length, unit: "img", enabled: opts.json ? false : undefined });

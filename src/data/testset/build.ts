@@ -19,9 +19,10 @@ import { walkFiles } from "../prune.js";
 import { builtListName, listLine, makePlan, type PlanItem } from "./plan.js";
 import type { Job, JobResult, WorkerSetup } from "./worker.js";
 import { InputError } from "../../util/errors.js";
+import { type Shard, shardRange } from "../../util/shard.js";
 
 export const MANIFEST = "manifest.jsonl";
-const PARTIAL = "manifest.partial.jsonl";
+export const PARTIAL = "manifest.partial.jsonl";
 export const ERRORS = "errors.jsonl";
 export const CONFIG = "testset.json";
 
@@ -37,6 +38,8 @@ export interface BuildOptions {
   /** lossless WebP effort 0-6: same pixels, smaller files, slower (default 0) */
   webpEffort?: number;
   progress?: boolean;
+  /** build only this shard's contiguous range of the plan (docs/scale-out.md; `testset merge` joins the shards) */
+  shard?: Pick<Shard, "index" | "count">;
 }
 
 export interface ManifestEntry {
@@ -103,6 +106,15 @@ interface BuildIdentity {
   recipeHash: string;
   webpEffort: number;
   annotations: { file: string; sha256: string }[];
+  /** a shard's part of the plan: items [start, end) of total (absent when the whole plan is built) */
+  shard?: ShardPart;
+}
+
+export interface ShardPart {
+  index: number;
+  count: number;
+  items: [number, number];
+  total: number;
 }
 
 async function checkIdentity(out: string, identity: BuildIdentity): Promise<void> {
@@ -110,10 +122,14 @@ async function checkIdentity(out: string, identity: BuildIdentity): Promise<void
   if (text === null) return;
   const prev = JSON.parse(text) as BuildIdentity;
   const same =
-    prev.seed === identity.seed && prev.recipeHash === identity.recipeHash && prev.webpEffort === identity.webpEffort && JSON.stringify(prev.annotations) === JSON.stringify(identity.annotations);
+    prev.seed === identity.seed &&
+    prev.recipeHash === identity.recipeHash &&
+    prev.webpEffort === identity.webpEffort &&
+    JSON.stringify(prev.annotations) === JSON.stringify(identity.annotations) &&
+    JSON.stringify(prev.shard) === JSON.stringify(identity.shard);
   if (!same) {
     throw new InputError(
-      `${out} holds a test set built with other settings (seed ${prev.seed}, recipe ${prev.recipeHash.slice(0, 12)}, WebP effort ${prev.webpEffort}, annotations ${prev.annotations.map((a) => a.file).join(", ")}): choose another --out, or remove it`,
+      `${out} holds a test set built with other settings (seed ${prev.seed}, recipe ${prev.recipeHash.slice(0, 12)}, WebP effort ${prev.webpEffort}, annotations ${prev.annotations.map((a) => a.file).join(", ")}${prev.shard ? `, shard ${prev.shard.index}/${prev.shard.count}` : ""}): choose another --out, or remove it`,
     );
   }
 }
@@ -122,7 +138,10 @@ export async function buildTestset(opts: BuildOptions): Promise<BuildReport> {
   const started = performance.now();
   const plan = await makePlan(opts.files);
   const hash = recipeHash(opts.recipe);
-  const identity: BuildIdentity = { seed: opts.seed, recipeHash: hash, webpEffort: opts.webpEffort ?? 0, annotations: await fileSha(opts.files) };
+  const range = opts.shard ? shardRange(plan.items.length, opts.shard) : ([0, plan.items.length] as [number, number]);
+  const shard: ShardPart | undefined = opts.shard && { index: opts.shard.index, count: opts.shard.count, items: range, total: plan.items.length };
+  const identity: BuildIdentity = { seed: opts.seed, recipeHash: hash, webpEffort: opts.webpEffort ?? 0, annotations: await fileSha(opts.files), ...(shard ? { shard } : {}) };
+  const items = plan.items.slice(...range);
   await fsp.mkdir(opts.out, { recursive: true });
   await checkIdentity(opts.out, identity);
   await writeFileAtomic(path.join(opts.out, CONFIG), `${JSON.stringify({ ...identity, recipe: opts.recipe, software: await softwareVersions() }, null, 2)}\n`);
@@ -131,7 +150,7 @@ export async function buildTestset(opts: BuildOptions): Promise<BuildReport> {
   const previous = [...(await readJsonl<ManifestEntry>(path.join(opts.out, MANIFEST))), ...(await readJsonl<ManifestEntry>(path.join(opts.out, PARTIAL)))];
   const byK = new Map<number, ManifestEntry>();
   for (const e of previous) {
-    const item = plan.items[e.k];
+    const item = e.k >= range[0] && e.k < range[1] ? plan.items[e.k] : undefined;
     if (item && item.output === e.output && item.source === e.source) byK.set(e.k, e);
   }
   const done = new Map<number, ManifestEntry>();
@@ -141,7 +160,7 @@ export async function buildTestset(opts: BuildOptions): Promise<BuildReport> {
     }),
   );
   await removeStaleTemps(opts.out);
-  const pending = plan.items.filter((it) => !done.has(it.k));
+  const pending = items.filter((it) => !done.has(it.k));
   const progress = new Progress("building", { total: pending.length, unit: "img", enabled: opts.progress });
   const partial = await fsp.open(path.join(opts.out, PARTIAL), "a");
   const failed: BuildReport["failed"] = [];
@@ -183,9 +202,9 @@ export async function buildTestset(opts: BuildOptions): Promise<BuildReport> {
   await fsp.rm(path.join(opts.out, PARTIAL), { force: true });
   return {
     out: opts.out,
-    total: plan.items.length,
+    total: items.length,
     built: pending.length - failed.length,
-    skipped: plan.items.length - pending.length,
+    skipped: items.length - pending.length,
     failed,
     recipeHash: hash,
     seconds: (performance.now() - started) / 1000,

@@ -21,6 +21,7 @@ import { InputError } from "../../util/errors.js";
 import { resolveInside, writeFileAtomic } from "../../util/fs.js";
 import { mapPool } from "../../util/pool.js";
 import { Progress } from "../../util/progress.js";
+import { type Shard, shardRange } from "../../util/shard.js";
 import { normaliseAnnotationPath } from "../annotations.js";
 
 /** ImagiNet's README: "The Corvi test set should be preprocessed with a resolution of 256 x 256". */
@@ -90,6 +91,8 @@ export interface CorviBuildOptions {
   workers?: number;
   maxPixels?: number;
   progress?: boolean;
+  /** build only this shard's contiguous range of the images (they share one --out: no merge needed) */
+  shard?: Pick<Shard, "index" | "count">;
 }
 
 export interface CorviBuildReport {
@@ -113,6 +116,7 @@ export async function buildCorvi(opts: CorviBuildOptions): Promise<CorviBuildRep
     }
     todo = ops.filter((o) => opts.only!.has(o.path));
   }
+  if (opts.shard) todo = todo.slice(...shardRange(todo.length, opts.shard));
   const size = opts.size ?? CORVI_OUTPUT_SIZE;
   const report: CorviBuildReport = { out: path.resolve(opts.out), total: todo.length, built: 0, skipped: 0, failed: [], seconds: 0 };
   const bar = new Progress("corvi256", { total: todo.length, unit: "images", enabled: opts.progress });
