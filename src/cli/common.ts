@@ -168,3 +168,28 @@ export function mirrorRewriter(pairs: readonly Mirror[]): ((url: string) => stri
     return url;
   };
 }
+
+/**
+ * Runs `each` on the items in turn until they are done or Ctrl-C aborts the signal (the transfer in
+ * progress stops and resumes on the next run); an item that throws becomes `failed(item, message)`.
+ * Returns the outcomes of the items reached.
+ */
+export async function eachUntilInterrupted<T, O>(items: readonly T[], each: (item: T, signal: AbortSignal) => Promise<O>, failed: (item: T, message: string) => O): Promise<O[]> {
+  const abort = new AbortController();
+  const onSigint = (): void => abort.abort(new Error("interrupted: run the same command again to resume"));
+  process.once("SIGINT", onSigint);
+  const outcomes: O[] = [];
+  try {
+    for (const item of items) {
+      if (abort.signal.aborted) break;
+      try {
+        outcomes.push(await each(item, abort.signal));
+      } catch (err) {
+        outcomes.push(failed(item, err instanceof Error ? err.message : String(err)));
+      }
+    }
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+  return outcomes;
+}

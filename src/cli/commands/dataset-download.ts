@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { downloadAnnotations, downloadSource, type SourceDownloadReport } from "../../data/download/index.js";
 import { findSource, SOURCES, UPSTREAM_ANNOTATIONS } from "../../data/sources.js";
 import { formatBytes } from "../../util/progress.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, mirrorOption, mirrorRewriter, parseNonNegativeInt, parsePositiveInt, printJson, type Mirror } from "../common.js";
+import { action, eachUntilInterrupted, EXIT_OK, EXIT_PROBLEMS, mirrorOption, mirrorRewriter, parseNonNegativeInt, parsePositiveInt, printJson, type Mirror } from "../common.js";
 
 const ANNOTATIONS = "annotations";
 
@@ -47,40 +47,27 @@ export function registerDownload(dataset: Command): void {
       action(async (names: string[], opts: DownloadOpts) => {
         const ids = names.includes("all") ? [ANNOTATIONS, ...SOURCES.filter((s) => !s.testSet).map((s) => s.id)] : names;
         const sources = ids.map((id) => (id === ANNOTATIONS ? ANNOTATIONS : findSource(id))); // unknown ids fail before any transfer
-        const abort = new AbortController();
-        const onSigint = (): void => abort.abort(new Error("interrupted: run the same command again to resume"));
-        process.once("SIGINT", onSigint);
         const common = {
           jobs: opts.jobs,
           retries: opts.retries,
           force: opts.force,
           rewriteUrl: mirrorRewriter(opts.mirror),
           progress: opts.json ? false : undefined,
-          signal: abort.signal,
         };
-        const outcomes: Outcome[] = [];
-        try {
-          for (const s of sources) {
-            if (abort.signal.aborted) break;
+        const outcomes = await eachUntilInterrupted<(typeof sources)[number], Outcome>(
+          sources,
+          async (s, signal) => {
             const id = s === ANNOTATIONS ? ANNOTATIONS : s.id;
             if (!opts.json) process.stderr.write(`${id}: fetching\n`);
-            try {
-              if (s === ANNOTATIONS) {
-                const r = await downloadAnnotations(path.join(opts.root, ANNOTATIONS), UPSTREAM_ANNOTATIONS, common);
-                outcomes.push({ source: id, ok: true, files: r.files.map((f) => f.file), warnings: r.warnings });
-              } else {
-                const report = await downloadSource(s, { ...common, root: opts.root, keepArchives: opts.keepArchives, verifyExisting: opts.verifyExisting });
-                outcomes.push(
-                  report.complete ? { source: id, ok: true, report } : { source: id, ok: false, error: `${report.ffhq?.failed.length ?? 0} images failed`, failedImages: report.ffhq?.failed },
-                );
-              }
-            } catch (err) {
-              outcomes.push({ source: id, ok: false, error: err instanceof Error ? err.message : String(err) });
+            if (s === ANNOTATIONS) {
+              const r = await downloadAnnotations(path.join(opts.root, ANNOTATIONS), UPSTREAM_ANNOTATIONS, { ...common, signal });
+              return { source: id, ok: true, files: r.files.map((f) => f.file), warnings: r.warnings };
             }
-          }
-        } finally {
-          process.off("SIGINT", onSigint);
-        }
+            const report = await downloadSource(s, { ...common, signal, root: opts.root, keepArchives: opts.keepArchives, verifyExisting: opts.verifyExisting });
+            return report.complete ? { source: id, ok: true, report } : { source: id, ok: false, error: `${report.ffhq?.failed.length ?? 0} images failed`, failedImages: report.ffhq?.failed };
+          },
+          (s, error) => ({ source: s === ANNOTATIONS ? ANNOTATIONS : s.id, ok: false, error }),
+        );
         if (opts.json) printJson(outcomes);
         else process.stdout.write(formatOutcomes(outcomes));
         return outcomes.length === sources.length && outcomes.every((o) => o.ok) ? EXIT_OK : EXIT_PROBLEMS;

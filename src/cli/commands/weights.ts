@@ -21,7 +21,7 @@ import {
   weightsFiles,
   type WeightsDownloadReport,
 } from "../../weights/index.js";
-import { action, EXIT_OK, EXIT_PROBLEMS, mirrorOption, mirrorRewriter, parseNonNegativeInt, printJson, type Mirror } from "../common.js";
+import { action, eachUntilInterrupted, EXIT_OK, EXIT_PROBLEMS, mirrorOption, mirrorRewriter, parseNonNegativeInt, printJson, type Mirror } from "../common.js";
 
 interface CommonOpts {
   cache?: string;
@@ -95,30 +95,18 @@ function registerDownloadWeights(weights: Command): void {
       action(async (names: string[], opts: DownloadOpts) => {
         const sources = names.includes("all") ? [...weightsCatalog()] : names.flatMap(findWeights); // unknown names fail before any transfer
         if (opts.sha256 && sources.length !== 1) throw new InputError(`--sha256 pins one file: give exactly one name, not ${sources.length}`);
-        const abort = new AbortController();
-        const onSigint = (): void => abort.abort(new Error("interrupted: run the same command again to resume"));
-        process.once("SIGINT", onSigint);
         const common = {
           cacheDir: cacheDirOf(opts),
           retries: opts.retries,
           sha256: opts.sha256,
           rewriteUrl: mirrorRewriter(opts.mirror),
           progress: opts.json ? false : undefined,
-          signal: abort.signal,
         };
-        const outcomes: Outcome[] = [];
-        try {
-          for (const s of sources) {
-            if (abort.signal.aborted) break;
-            try {
-              outcomes.push({ ok: true, ...(await downloadWeights(s, common)) });
-            } catch (err) {
-              outcomes.push({ name: s.name, ok: false, error: err instanceof Error ? err.message : String(err) });
-            }
-          }
-        } finally {
-          process.off("SIGINT", onSigint);
-        }
+        const outcomes = await eachUntilInterrupted<WeightsSource, Outcome>(
+          sources,
+          async (s, signal) => ({ ok: true, ...(await downloadWeights(s, { ...common, signal })) }),
+          (s, error) => ({ name: s.name, ok: false, error }),
+        );
         if (opts.json) printJson(outcomes);
         else process.stdout.write(outcomes.map(formatOutcome).join(""));
         return outcomes.length === sources.length && outcomes.every((o) => o.ok) ? EXIT_OK : EXIT_PROBLEMS;
