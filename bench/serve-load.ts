@@ -1,7 +1,8 @@
 /**
  * Benchmark (not a test): `imaginet serve` under load on loopback, with autocannon, bounded in
- * time: throughput and p50/p99 latency at 1, 4 and 16 concurrent clients (one image per request),
- * errors, RSS before and after; beside `detect`'s batch throughput on the same model and image.
+ * time: throughput and p50/p99 latency at 1, 4 and 16 concurrent clients (one image per request; 16
+ * three times, to tell warm-up from a leak), errors, RSS (server and autocannon share the process)
+ * after each level; beside `detect`'s batch throughput on the same model and image.
  *
  *   node --import tsx bench/serve-load.ts [--seconds 10] [--detector corvi2022 --weights FILE] [--size 256]
  *
@@ -68,7 +69,9 @@ const rssBefore = process.memoryUsage().rss;
 console.log(`${spec.name} (${path.basename(weights)}), ${size}×${size} PNG, --batch ${batch}, ${seconds} s per level`);
 console.log(`detect (batch ${batch}, one decode worker): ${detectRate.toFixed(1)} img/s`);
 console.log("clients  req/s   p50 ms  p99 ms  errors  non-2xx  RSS after");
-for (const connections of [1, 4, 16]) {
+// 16 clients three times: RSS that grows on the first pass (onnxruntime's arena sizing itself to new
+// batch shapes) and then stays put is warm-up; RSS that keeps growing pass after pass is a leak
+for (const connections of [1, 4, 16, 16, 16]) {
   const r = await autocannon({ url: `${server.url}/v1/detect`, method: "POST", headers: { "content-type": "image/png" }, body: png, connections, duration: seconds });
   console.log(
     `${String(connections).padStart(7)}  ${r.requests.average.toFixed(1).padStart(6)}  ${String(r.latency.p50).padStart(6)}  ${String(r.latency.p99).padStart(6)}  ${String(r.errors + r.timeouts).padStart(6)}  ${String(r.non2xx).padStart(7)}  ${mb(process.memoryUsage().rss)}`,
