@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import { decodeRgb } from "../src/image/decode.js";
@@ -12,7 +12,7 @@ import { findDetector } from "../src/detectors/index.js";
 import { detect } from "../src/runtime/detect.js";
 import { DetectorSession, normalizeImage } from "../src/runtime/session.js";
 import { Rng } from "../src/util/rng.js";
-import { cli, jsonLines, REPO, tmpDir } from "./helpers.js";
+import { cli, cliServe, jsonLines, REPO, tmpDir } from "./helpers.js";
 
 const models = path.join(REPO, "test/fixtures/models");
 
@@ -114,6 +114,17 @@ describe("imaginet detect and convert", () => {
     const fromOnnx = cli(["detect", img, "--detector", "wu2023", "--weights", onnx, "--json"]);
     assert.equal(fromPth.code, 0, fromPth.stderr);
     assert.deepEqual(jsonLines(fromOnnx.stdout), jsonLines(fromPth.stdout));
+    // `serve` takes the anchors too, and scores the same
+    const served = await cliServe(["--detector", "wu2023", "--weights", weights, "--anchors", anchors]);
+    try {
+      const res = await fetch(`${served.url}/v1/detect`, { method: "POST", headers: { "content-type": "image/png" }, body: readFileSync(img) });
+      assert.equal(res.status, 200);
+      const [result] = ((await res.json()) as { images: { results: { score: number }[] }[] }).images[0]!.results;
+      assert.equal(result!.score, jsonLines(fromPth.stdout)[0].score);
+    } finally {
+      served.child.kill("SIGTERM");
+      await served.exit;
+    }
     // the same by hand: features of the 448-padded images, anchor = their mean
     const spec = findDetector("wu2023");
     const sd = stateDict(await readTorchCheckpoint(weights));

@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import { DETECTORS } from "../../detectors/index.js";
+import { DETECTORS, findDetector } from "../../detectors/index.js";
 import { DEFAULT_MAX_PIXELS } from "../../image/decode.js";
 import { readCalibration } from "../../runtime/detect.js";
 import type { DetectorInput } from "../../serve/detectors.js";
@@ -23,6 +23,8 @@ interface ServeCliOptions {
   threads?: number;
   device: "cpu" | "cuda";
   json?: boolean;
+  anchors?: string;
+  anchorRoot?: string;
 }
 
 type Word = { kind: "detector" | "weights" | "calibration"; value: string };
@@ -63,6 +65,8 @@ export function registerServe(program: Command): void {
         .default(undefined, "its published weights from the cache"),
     )
     .addOption(new Option("--calibration <file>", "the previous --detector's calibration JSON or a run's metrics.json").argParser(record("calibration")).default(undefined, "none"))
+    .option("--anchors <list>", "wu2023: real anchor images, a list/annotation file or a folder (default with cached weights: upstream's lasted_anchor.txt from the cache)")
+    .addOption(new Option("--anchor-root <dir>", "folder the anchor paths are relative to").default(undefined, "the list's folder"))
     .option("--host <host>", "address to listen on; beyond loopback it needs --token or --no-auth", "127.0.0.1")
     .option("--port <n>", "port (0: any free one)", parseIntInRange("--port", 0, 65535), 8080)
     .option("--batch <n>", "images per onnxruntime run", parsePositiveInt("--batch"), 16)
@@ -82,7 +86,9 @@ export function registerServe(program: Command): void {
       action(async (opts: ServeCliOptions) => {
         const detectors: DetectorInput[] = [];
         for (const g of groupDetectorOptions(words)) {
-          const { spec, model, weights } = await resolveModel({ detector: g.detector, weights: g.weights });
+          const anchored = findDetector(g.detector).anchors !== undefined;
+          const anchors = anchored ? { ...(opts.anchors ? { anchors: opts.anchors } : {}), ...(opts.anchorRoot ? { anchorRoot: opts.anchorRoot } : {}) } : {};
+          const { spec, model, weights } = await resolveModel({ detector: g.detector, weights: g.weights, ...anchors });
           detectors.push({ module: spec, model, weights, ...(g.calibration ? { calibration: await readCalibration(g.calibration) } : {}) });
         }
         const server = await startServer({
