@@ -3,7 +3,7 @@
  * Upstream facts (chuangchuangtan/NPR-DeepfakeDetection) are in docs/detectors/npr.md.
  */
 import { CENTER256 } from "../image/recipes.js";
-import { shapeOf } from "../models/infer.js";
+import { findTrunkPrefix, shapeOf } from "../models/infer.js";
 import { npr, type NprConfig } from "../models/npr.js";
 import { InputError } from "../util/errors.js";
 import { IMAGENET_NORMALIZATION, type DetectorModule, type StateDict } from "./types.js";
@@ -12,16 +12,6 @@ export interface NprModuleConfig {
   npr: NprConfig;
   /** "" or the prefix the checkpoint's keys carry ("module", "model", …) */
   prefix: string;
-}
-
-/** The prefix under which NPR's stem sits: the shortest P with P+"conv1.weight" and P+"fc1.weight". */
-function findPrefix(sd: StateDict): string {
-  const found = [...sd.keys()]
-    .map((k) => /^(.*?)conv1\.weight$/.exec(k)?.[1])
-    .filter((p): p is string => p !== undefined && !/layer\d/.test(p) && sd.has(`${p}fc1.weight`))
-    .sort((a, b) => a.length - b.length);
-  if (found.length === 0) throw new InputError("not an NPR checkpoint: no conv1.weight beside fc1.weight");
-  return found[0]!;
 }
 
 /** Blocks in layerN under the prefix (0 when the stage is absent). */
@@ -37,7 +27,7 @@ function blocks(sd: StateDict, prefix: string, stage: number): number {
 }
 
 export function configureNpr(sd: StateDict): NprModuleConfig {
-  const p = findPrefix(sd);
+  const p = findTrunkPrefix(sd, "fc1.weight", "not an NPR checkpoint");
   const stem = shapeOf(sd, `${p}conv1.weight`)!;
   if (stem.length !== 4 || stem[1] !== 3 || stem[2] !== 3 || stem[3] !== 3) {
     throw new InputError(`${p}conv1.weight: shape [${stem.join(", ")}], NPR's stem is [64·width, 3, 3, 3]`);

@@ -14,14 +14,17 @@ export function shapeOf(sd: ReadonlyMap<string, HasShape>, key: string): readonl
   return sd.get(key)?.shape;
 }
 
-/** The prefix ("" or e.g. "model.") under which a torchvision-style trunk sits. */
-export function findTrunkPrefix(sd: ReadonlyMap<string, LazyTensor>): string {
+/**
+ * The prefix ("" or e.g. "model.") under which a torchvision-style trunk sits: the shortest P with
+ * P+"conv1.weight" (outside the stages) beside P+`beside`; `missing` names what is absent otherwise.
+ */
+export function findTrunkPrefix(sd: ReadonlyMap<string, LazyTensor>, beside = "bn1.weight", missing = "no ResNet trunk in the checkpoint"): string {
   const found: string[] = [];
   for (const k of sd.keys()) {
     const m = /^(.*?)conv1\.weight$/.exec(k);
-    if (m && !/layer\d/.test(m[1]!) && sd.has(`${m[1]}bn1.weight`)) found.push(m[1]!);
+    if (m && !/layer\d/.test(m[1]!) && sd.has(`${m[1]}${beside}`)) found.push(m[1]!);
   }
-  if (found.length === 0) throw new InputError("no ResNet trunk in the checkpoint: no conv1.weight beside bn1.weight");
+  if (found.length === 0) throw new InputError(`${missing}: no conv1.weight beside ${beside}`);
   found.sort((a, b) => a.length - b.length);
   return found[0]!;
 }
