@@ -3,13 +3,12 @@
  * `predictions.jsonl` (one row per test image) plus `calibration.jsonl` (the same for the calibration
  * subset). Metrics are always recomputed from these files. Reading checks every line.
  */
-import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 import { TRACK_NAMES, type TrackName } from "../data/tracks.js";
-import { writeFileAtomic } from "../util/fs.js";
+import { sha256OfFile, writeFileAtomic } from "../util/fs.js";
 import { InputError } from "../util/errors.js";
 
 export const RUN_SCHEMA = "imaginet-run/1";
@@ -138,12 +137,6 @@ export async function readManifest(dir: string): Promise<RunManifest> {
   if (typeof m.detector?.name !== "string" || m.detector.name === "") throw new SchemaError(file, 1, 'expected "detector": {"name": …}');
   if (m.track !== undefined && !TRACK_NAMES.includes(m.track?.name)) throw new SchemaError(file, 1, `expected "track": {"name": ${TRACK_NAMES.map((t) => JSON.stringify(t)).join(" | ")}, …}`);
   return m;
-}
-
-export async function sha256OfFile(file: string): Promise<string> {
-  return createHash("sha256")
-    .update(await fsp.readFile(file))
-    .digest("hex");
 }
 
 export function hardwareInfo(): RunManifest["hardware"] {

@@ -1,8 +1,9 @@
 /** The detectors a server runs: each one's ONNX session, its batcher, and what the API says about it. */
 import { createHash } from "node:crypto";
-import { createReadStream, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import type { DetectorModule } from "../detectors/types.js";
 import { GROUPS } from "../data/labels.js";
+import { sha256OfFile } from "../util/fs.js";
 import type { Step } from "../image/recipe.js";
 import { DetectorSession, type ModelSource, type SessionOptions } from "../runtime/session.js";
 import { Batcher, type BatchOptions } from "./batcher.js";
@@ -27,12 +28,6 @@ export interface ServedDetector {
   onnxSha256: string | null;
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
-
 export const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
 /** The model as bytes where it is one file, so that the session runs exactly the bytes the API serves. */
@@ -50,7 +45,7 @@ export async function loadServedDetector(d: DetectorInput, batch: BatchOptions, 
     session: s,
     batcher: new Batcher(s, batch, (n) => onBatch(d.module.name, n)),
     calibration: d.calibration,
-    weightsSha256: await Promise.all(d.weights.map(sha256File)),
+    weightsSha256: await Promise.all(d.weights.map(sha256OfFile)),
     onnx,
     onnxSha256: onnx ? sha256(onnx) : null,
   };

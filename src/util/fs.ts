@@ -1,6 +1,6 @@
-import { promises as fsp, statSync, type Stats } from "node:fs";
+import { createReadStream, promises as fsp, statSync, type Stats } from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { InputError } from "./errors.js";
 
 /** Writes a file atomically: a temp file beside it, then rename, so a crash never leaves a half-written file under the final name. */
@@ -110,4 +110,11 @@ export async function statRegularFile(file: string): Promise<Stats> {
 /** The synchronous {@link statRegularFile}, for the header-check workers. */
 export function statRegularFileSync(file: string): Stats {
   return checkRegularFile(file, statSync(file));
+}
+
+/** A file's sha256, streamed (weights files run to gigabytes). */
+export async function sha256OfFile(file: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest("hex");
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import * as path from "node:path";
 import { readAnnotationFile } from "../../data/annotations.js";
-import { sha256OfFile } from "../../eval/results.js";
+import { sha256OfFile } from "../../util/fs.js";
 import { fitLogistic } from "../../eval/calibration.js";
 import { scoreItems, trackSetup } from "../../eval/score.js";
 import { findDetector } from "../../detectors/index.js";

@@ -4,15 +4,14 @@
  * and manifest. Resumable: finished images are recognised by the checksum the manifest recorded;
  * images are written to a temp name and renamed, so a killed run leaves no partial file behind.
  */
-import { createHash } from "node:crypto";
-import { createReadStream, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createRequire } from "node:module";
 import type { Recipe } from "../../image/recipe.js";
 import { recipeHash } from "../../image/recipe-hash.js";
 import { loadSharp } from "../../image/sharp.js";
-import { writeFileAtomic } from "../../util/fs.js";
+import { sha256OfFile, writeFileAtomic } from "../../util/fs.js";
 import { Progress } from "../../util/progress.js";
 import { startWorker } from "../../util/worker.js";
 import { walkFiles } from "../prune.js";
@@ -67,13 +66,7 @@ export interface BuildReport {
 }
 
 async function sha256File(file: string): Promise<string | null> {
-  try {
-    const h = createHash("sha256");
-    for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-    return h.digest("hex");
-  } catch {
-    return null;
-  }
+  return sha256OfFile(file).catch(() => null);
 }
 
 async function readJsonl<T>(file: string): Promise<T[]> {
