@@ -2,20 +2,12 @@
  * Pixel filters matching what ImagiNet's albumentations 1.x perturbations do through OpenCV.
  * Pure and synchronous on typed arrays, so they can run in worker threads.
  */
+import { roundHalfEven } from "../util/round.js";
 import type { RgbImage } from "./types.js";
 
 /** Anything that yields uniform numbers in [0, 1) — `Rng` from src/util/rng.ts fits. */
 export interface UniformSource {
   next(): number;
-}
-
-/** Round half to even, as OpenCV's `cvRound` on a (soft)double. */
-function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
 }
 
 /**

@@ -2,6 +2,7 @@
  * Geometric operations on RGB images, with albumentations' conventions: reflect-101 padding centred
  * as `PadIfNeeded`, `CenterCrop` offsets floored, `np.rot90` direction, and the flips of `Flip`.
  */
+import { roundHalfEven } from "../util/round.js";
 import { newImage, type RgbImage } from "./types.js";
 
 /** Index into a reflect-101 extended axis of length n (…c b | a b c d | c b…), as OpenCV's BORDER_REFLECT_101. */
@@ -55,12 +56,6 @@ export function centerCropBox(width: number, height: number, cw: number, ch: num
 export function centerCrop(img: RgbImage, cw: number, ch: number = cw): RgbImage {
   const { x, y } = centerCropBox(img.width, img.height, cw, ch);
   return crop(img, x, y, cw, ch);
-}
-
-/** Python's round(): halves to even, as torchvision's crop offsets use it. */
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**

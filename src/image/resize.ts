@@ -37,6 +37,7 @@
  * All float arithmetic of OpenCV is emulated with Math.fround after every operation (rounding a
  * double result of +, -, *, / of two floats to float equals the float operation).
  */
+import { roundHalfEven } from "../util/round.js";
 import type { RgbImage } from "./types.js";
 
 export type ResizeInterpolation = "lanczos4" | "bilinear" | "bicubic" | "area";
@@ -47,12 +48,6 @@ const CAST_SHIFT = COEF_BITS * 2;
 const CAST_DELTA = 1 << (CAST_SHIFT - 1);
 const DBL_EPSILON = 2.220446049250313e-16;
 const f32 = Math.fround;
-
-/** cvRound for values already rounded to float: round half to even. */
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
-}
 
 /** saturate_cast<int>(double) (cvRound = lrint, half to even). */
 function saturateInt(v: number): number {
