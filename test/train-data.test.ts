@@ -6,7 +6,7 @@ import { before, describe, test } from "node:test";
 import { makeExampleDataset } from "../src/data/example.js";
 import { readAnnotationFile, type ImagiNetRecord } from "../src/data/annotations.js";
 import { TRAIN } from "../src/image/recipes.js";
-import { epochOrder, itemsFromRecords, TrainLoader, type TrainItem } from "../src/train/data.js";
+import { balanceClasses, epochOrder, itemsFromRecords, TrainLoader, type TrainItem } from "../src/train/data.js";
 import { learningRate } from "../src/train/schedule.js";
 import { REPO, tmpDir } from "./helpers.js";
 
@@ -48,6 +48,37 @@ describe("training loader", () => {
     const drawn = epochOrder(many, 5, 1, "origin");
     const synthetic = drawn.filter((i) => many[i]!.labels[0] === 1).length;
     assert.ok(Math.abs(synthetic / drawn.length - 0.5) < 0.03, `${synthetic} of ${drawn.length}`);
+  });
+
+  test("content balancing: each content type's real and synthetic images equally often; one-origin content types never drawn", () => {
+    // photos: 100 real, 10 synthetic; art: 10 real, 300 synthetic; uncategorised (3): 50 synthetic only
+    const cells: [origin: number, content: number, n: number][] = [
+      [0, 0, 100],
+      [1, 0, 10],
+      [0, 1, 10],
+      [1, 1, 300],
+      [1, 3, 50],
+    ];
+    const many: TrainItem[] = cells.flatMap(([origin, content, n]) =>
+      Array.from({ length: n }, (_, i) => ({ path: `${origin}/${content}/${i}`, labels: [origin, content, origin === 0 ? 4 : 1, 0] as const })),
+    );
+    const { classes, excluded } = balanceClasses(many, "content");
+    assert.deepEqual(
+      classes.map((c) => c.length),
+      [100, 10, 10, 300],
+    );
+    assert.deepEqual(
+      excluded,
+      Array.from({ length: 50 }, (_, i) => 420 + i),
+    );
+    const drawn = epochOrder(many, 5, 1, "content");
+    assert.equal(drawn.length, many.length);
+    const count = (origin: number, content: number) => drawn.filter((i) => many[i]!.labels[0] === origin && many[i]!.labels[1] === content).length;
+    assert.equal(count(1, 3), 0);
+    // each of the four cells is drawn with probability 1/4: within 4 binomial standard deviations
+    const sd = Math.sqrt(drawn.length * 0.25 * 0.75);
+    for (const [origin, content] of cells.slice(0, 4)) assert.ok(Math.abs(count(origin, content) - drawn.length / 4) < 4 * sd, `${origin}/${content}: ${count(origin, content)}`);
+    assert.throws(() => epochOrder(many.slice(420), 5, 1, "content"), /no content type has both/);
   });
 
   test("batches: two views of 32×32 crops, labels in order, identical for 0 and 2 workers", async () => {

@@ -39,8 +39,8 @@ export interface LoaderOptions {
   workers: number;
   /** keep decoded images in memory up to this many bytes (each is then decoded once, not every epoch) */
   cacheBytes?: number;
-  /** draw each epoch's images with replacement, equally often per class of this label column */
-  balanceBy?: "origin" | "group";
+  /** draw each epoch's images with replacement, equally often per class (see Balance) */
+  balanceBy?: Balance;
   /** drop the last, smaller batch (as upstream's loaders with BN in train mode need) */
   dropLast?: boolean;
 }
@@ -61,20 +61,45 @@ export function withCrop(recipe: Recipe, crop?: number): Recipe {
   return { ...recipe, name: `${recipe.name}+crop${crop}`, steps: [...recipe.steps, { op: "random_crop", size: crop }] };
 }
 
+/**
+ * What a balanced epoch draws equally often: each origin (real, synthetic), each generator group,
+ * or each (content type, origin) pair among the content types that have both real and synthetic
+ * images — so that neither the class nor the content type predicts the label. Images of a content
+ * type with only one origin are then never drawn (balanceClasses lists them).
+ */
+export type Balance = "origin" | "group" | "content";
+
+/** The classes a balanced epoch draws from, each a list of item positions, in a fixed order; and the positions left out. */
+export function balanceClasses(items: readonly TrainItem[], balanceBy: Balance): { classes: number[][]; excluded: number[] } {
+  const key = (it: TrainItem) => (balanceBy === "origin" ? it.labels[0] : balanceBy === "group" ? it.labels[2] : it.labels[1] * 2 + it.labels[0]);
+  const byClass = new Map<number, number[]>();
+  items.forEach((it, i) => {
+    const c = key(it);
+    const members = byClass.get(c);
+    if (members) members.push(i);
+    else byClass.set(c, [i]);
+  });
+  const excluded: number[] = [];
+  if (balanceBy === "content") {
+    for (const [c, members] of byClass) {
+      const other = c % 2 === 0 ? c + 1 : c - 1;
+      if (!byClass.has(other)) excluded.push(...members);
+    }
+    for (const i of excluded) byClass.delete(key(items[i]!));
+  }
+  const classes = [...byClass.keys()].sort((a, b) => a - b).map((c) => byClass.get(c)!);
+  return { classes, excluded: excluded.sort((a, b) => a - b) };
+}
+
 /** The positions of one epoch: a seeded shuffle, or a seeded class-balanced draw with replacement. */
-export function epochOrder(items: readonly TrainItem[], seed: number, epoch: number, balanceBy?: "origin" | "group"): number[] {
+export function epochOrder(items: readonly TrainItem[], seed: number, epoch: number, balanceBy?: Balance): number[] {
   const n = items.length;
   if (balanceBy) {
-    const col = balanceBy === "origin" ? 0 : 2;
-    const byClass = new Map<number, number[]>();
-    items.forEach((it, i) => {
-      const c = it.labels[col]!;
-      byClass.set(c, [...(byClass.get(c) ?? []), i]);
-    });
-    const classes = [...byClass.keys()].sort((a, b) => a - b);
+    const { classes } = balanceClasses(items, balanceBy);
+    if (classes.length === 0) throw new InputError(`--balance ${balanceBy}: no content type has both real and synthetic images`);
     const rng = new Rng(seed, `balanced/${epoch}`);
     return Array.from({ length: n }, () => {
-      const members = byClass.get(classes[rng.int(0, classes.length - 1)]!)!;
+      const members = classes[rng.int(0, classes.length - 1)]!;
       return members[rng.int(0, members.length - 1)]!;
     });
   }

@@ -19,7 +19,7 @@ import { inferLinearEncoder, SELFCON_RESNET50, torchvisionToEncoder, type ConRes
 import { resnetFeatures, type ResNetConfig } from "../models/resnet.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { latestCheckpoint, loadTrainCheckpoint, saveTrainCheckpoint } from "./checkpoint.js";
-import { itemsFromRecords, TrainLoader, type Batch, type TrainItem } from "./data.js";
+import { balanceClasses, itemsFromRecords, TrainLoader, type Balance, type Batch, type TrainItem } from "./data.js";
 import { trainLoop, type LoopResult, type TrainEvent } from "./loop.js";
 import { InputError } from "../util/errors.js";
 import { createModel, disposeModel, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
@@ -49,7 +49,7 @@ export interface CommonOptions {
   saveEvery: number;
   resume: boolean;
   device?: string;
-  balance?: "origin" | "group";
+  balance?: Balance;
   /** the augmentation before the crop (default: upstream's TRAIN recipe) */
   recipe?: Recipe;
   /** decoded images kept in memory, in MiB (default DEFAULT_CACHE_MB; 0: decode every epoch) */
@@ -86,7 +86,7 @@ export interface ClassifierOptions extends CommonOptions {
 export interface StageHooks {
   onEvent?: (e: TrainEvent) => void;
   shouldStop?: () => boolean;
-  onStart?: (info: { startEpoch: number; epochs: number; batchesPerEpoch: number; images: number; resumedFrom: string | null }) => void;
+  onStart?: (info: { startEpoch: number; epochs: number; batchesPerEpoch: number; images: number; unused: number; resumedFrom: string | null }) => void;
 }
 
 async function readItems(files: readonly string[]): Promise<TrainItem[]> {
@@ -155,7 +155,8 @@ async function runStage(o: CommonOptions, { model, items, step: stepOptions, war
     ...(o.balance ? { balanceBy: o.balance } : {}),
   });
   const startEpoch = (resumed?.epoch ?? 0) + 1;
-  hooks.onStart?.({ startEpoch, epochs: o.epochs, batchesPerEpoch: loader.batchesPerEpoch(), images: items.length, resumedFrom: resumed?.file ?? null });
+  const unused = o.balance ? balanceClasses(items, o.balance).excluded.length : 0;
+  hooks.onStart?.({ startEpoch, epochs: o.epochs, batchesPerEpoch: loader.batchesPerEpoch(), images: items.length, unused, resumedFrom: resumed?.file ?? null });
   const stores = model.spec.kind === "linear" ? splitStores(model) : { model: model.params };
   try {
     return await trainLoop({

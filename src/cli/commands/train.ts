@@ -1,6 +1,7 @@
 import { Option, type Command } from "commander";
 import { native } from "../../engine/native.js";
 import type { TrainEvent } from "../../train/loop.js";
+import type { Balance } from "../../train/data.js";
 import type { SelfConLoss } from "../../train/steps.js";
 import { checkpointToResume, DEFAULT_CACHE_MB, RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
 import { defaultWorkers } from "../../runtime/detect.js";
@@ -22,7 +23,7 @@ interface CommonCli {
   saveEvery: number;
   resume?: boolean;
   device: string;
-  balance?: "origin" | "group";
+  balance?: Balance;
   json?: boolean;
 }
 
@@ -40,7 +41,12 @@ function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number;
     .option("--cache-mb <n>", "decoded images kept in memory, MiB (0: decode every epoch)", parseNonNegativeInt("--cache-mb"), DEFAULT_CACHE_MB)
     .option("--save-every <n>", "checkpoint every n epochs (the last epoch is always saved)", parsePositiveInt("--save-every"), d.saveEvery)
     .option("--resume", "continue from the newest checkpoint in --out")
-    .addOption(new Option("--balance <label>", "draw images equally often per class").choices(["origin", "group"]))
+    .addOption(
+      new Option(
+        "--balance <label>",
+        "draw images equally often per class: origin, group, or content (each content type's real and synthetic images equally; content types with one origin are left out)",
+      ).choices(["origin", "group", "content"]),
+    )
     .addOption(new Option("--device <device>", "where to train").choices(["cpu", "cuda"]).default("cpu"))
     .option("--json", "print the result as JSON");
 }
@@ -91,7 +97,7 @@ async function run(req: StageRequest, json: boolean): Promise<number> {
     onStart: (i) => {
       if (!json)
         process.stderr.write(
-          `${req.stage}: ${i.images} images, ${i.batchesPerEpoch} batches per epoch, epochs ${i.startEpoch}..${i.epochs}${i.resumedFrom ? ` (resumed from ${i.resumedFrom})` : ""}\n`,
+          `${req.stage}: ${i.images} images${i.unused ? ` (${i.unused} never drawn: their content type has one origin only)` : ""}, ${i.batchesPerEpoch} batches per epoch, epochs ${i.startEpoch}..${i.epochs}${i.resumedFrom ? ` (resumed from ${i.resumedFrom})` : ""}\n`,
         );
     },
   });
