@@ -25,7 +25,8 @@ describe("detector modules", () => {
     unique(weightsCatalog().map((w) => w.name));
     for (const d of DETECTORS) {
       assert.match(d.name, /^[a-z0-9][a-z0-9.-]*$/, d.name);
-      assert.ok(d.reference.includes("https://") || d.reference.includes("github.com/"), `${d.name}: reference names the code`);
+      // a published detector names its paper's code; one trained here names its model card
+      assert.ok(d.reference.includes("https://") || d.reference.includes("github.com/") || d.reference.includes("docs/models/"), `${d.name}: reference names the code`);
       assert.ok(d.scoreMeaning.length > 20, `${d.name}: scoreMeaning`);
       assert.match(recipeHash(d.preprocess.recipe), /^[0-9a-f]{64}$/);
       for (const v of [...d.preprocess.normalization.mean, ...d.preprocess.normalization.std]) assert.ok(v > 0 && v < 1, `${d.name}: normalisation`);
@@ -33,6 +34,7 @@ describe("detector modules", () => {
       // the published weights give a number of checkpoint files the module takes (a zip: its members)
       const files = d.weights.reduce((n, w) => n + (w.members?.length ?? 1), 0);
       if (files > 0) assert.ok(files >= d.checkpoints.min && files <= d.checkpoints.max, `${d.name}: ${files} published files`);
+      if (d.bundled) assert.match(d.bundled.sha256, /^[0-9a-f]{64}$/, `${d.name}: bundled sha256`);
       for (const w of d.weights) assert.equal([w.url, w.drive].filter((x) => x !== undefined).length, 1, `${w.name}: one of url and drive`);
     }
   });

@@ -1,9 +1,13 @@
 /** The model options of `detect`, `calibrate`, `eval detect` and `convert`, and what they resolve to. */
 import { Option, type Command } from "commander";
+import * as path from "node:path";
 import { DETECTORS, findDetector, type DetectorModule } from "../detectors/index.js";
+import type { BundledWeights } from "../detectors/types.js";
 import { defaultWorkers, loadModel, readImageList, type DetectOptions } from "../runtime/detect.js";
 import type { ModelSource } from "../runtime/session.js";
 import { InputError } from "../util/errors.js";
+import { sha256OfFile } from "../util/fs.js";
+import { PACKAGE_ROOT } from "../util/package.js";
 import { weightsFiles } from "../weights/index.js";
 import { collect, parsePositiveInt, workersOption } from "./common.js";
 
@@ -22,10 +26,13 @@ export interface InferenceCliOptions {
   device: "cpu" | "cuda";
 }
 
-/** --detector, --weights, --anchors, --anchor-root; `anchorRootDefault` says what --anchor-root defaults to in this command. */
-export function addModelOptions(cmd: Command, anchorRootDefault: string): Command {
-  return cmd
-    .requiredOption("--detector <name>", `registered detector: ${DETECTORS.map((d) => d.name).join(", ")}`)
+/**
+ * --detector, --weights, --anchors, --anchor-root; `anchorRootDefault` says what --anchor-root
+ * defaults to in this command; `defaultDetector` makes --detector optional.
+ */
+export function addModelOptions(cmd: Command, anchorRootDefault: string, defaultDetector?: string): Command {
+  const names = `registered detector: ${DETECTORS.map((d) => d.name).join(", ")}`;
+  return (defaultDetector ? cmd.option("--detector <name>", names, defaultDetector) : cmd.requiredOption("--detector <name>", names))
     .addOption(
       new Option("--weights <file>", "PyTorch checkpoint (.pth/.pt) or an exported .onnx; repeat it where the detector takes several (corvi2022's two-model average, univfd's encoder and probe)")
         .argParser(collect)
@@ -52,8 +59,13 @@ export function addInferenceOptions(cmd: Command): Command {
 export async function resolveModel(
   opts: ModelCliOptions & { workers?: number },
   how: { anchorRoot?: string; name?: string } = {},
-): Promise<{ spec: DetectorModule; model: ModelSource; weights: string[] }> {
+): Promise<{ spec: DetectorModule; model: ModelSource; weights: string[]; bundled?: BundledWeights }> {
   const spec = findDetector(opts.detector);
+  if (opts.weights.length === 0 && spec.bundled) {
+    const file = await bundledWeightsFile(spec.bundled);
+    const model = await loadModel(spec, [file], { workers: opts.workers ?? defaultWorkers(), ...(how.name ? { name: how.name } : {}) });
+    return { spec, model, weights: [file], bundled: spec.bundled };
+  }
   const anchorRoot = opts.anchorRoot ?? how.anchorRoot;
   const cached = opts.weights.length === 0;
   if (cached && spec.weights.length === 0) throw new InputError(`${spec.name} has no published weights to download: pass --weights FILE`);
@@ -65,6 +77,16 @@ export async function resolveModel(
   const anchors = list ? await readImageList(list, anchorRoot) : undefined;
   const model = await loadModel(spec, weights, { ...(anchors ? { anchors } : {}), workers: opts.workers ?? defaultWorkers(), ...(how.name ? { name: how.name } : {}) });
   return { spec, model, weights };
+}
+
+/** The bundled weights file, checked against its sha256 (a changed file is refused, not used). */
+export async function bundledWeightsFile(b: BundledWeights): Promise<string> {
+  const file = path.resolve(PACKAGE_ROOT, b.file);
+  const actual = await sha256OfFile(file).catch((err: Error) => {
+    throw new InputError(`${file}: the weights shipped with imaginet cannot be read (${err.message}): reinstall imaginet`);
+  });
+  if (actual !== b.sha256) throw new InputError(`${file}: sha256 ${actual} differs from ${b.sha256}, the weights shipped with this version: reinstall imaginet`);
+  return file;
 }
 
 /** The detect run's options from the inference options. */

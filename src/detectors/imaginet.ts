@@ -25,7 +25,7 @@ export function imaginetConfig(sd: StateDict, nodown: boolean): ImagiNetConfig {
 }
 
 /** The representation's training-only parts: SelfCon's projection heads and sub-network on layer2, or the CE variant's fc head. */
-function trainingOnly(key: string): boolean {
+export function trainingOnly(key: string): boolean {
   return ["model.head.", "model.sub_heads.", "model.encoder.selfcon_layer.", `${CE_HEAD}.`].some((p) => key.startsWith(p));
 }
 

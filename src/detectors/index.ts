@@ -10,11 +10,15 @@ import { IMAGINET, IMAGINET_ID } from "./imaginet.js";
 import { NPR } from "./npr.js";
 import { UNIVFD } from "./univfd.js";
 import type { DetectorModule } from "./types.js";
+import { WILD } from "./wild.js";
 import { WU2023 } from "./wu2023.js";
 
 export type { DetectorModule } from "./types.js";
 
-export const DETECTORS: readonly DetectorModule[] = [GRAG2021, CORVI2022, IMAGINET, CORVI2022_IMAGINET, WU2023, IMAGINET_ID, CNNDETECTION, CNNDETECTION_P01, NPR, UNIVFD];
+export const DETECTORS: readonly DetectorModule[] = [WILD, GRAG2021, CORVI2022, IMAGINET, CORVI2022_IMAGINET, WU2023, IMAGINET_ID, CNNDETECTION, CNNDETECTION_P01, NPR, UNIVFD];
+
+/** What `imaginet detect` runs without --detector: the one detector whose weights ship with imaginet. */
+export const DEFAULT_DETECTOR = WILD.name;
 
 export function findDetector(name: string): DetectorModule {
   const d = DETECTORS.find((x) => x.name === name);

@@ -49,6 +49,18 @@ export interface WeightsSource {
   sha256?: string;
 }
 
+/**
+ * Weights shipped inside the package (small enough for the repository): a detector that has them
+ * runs with no download and no --weights. The file is checked against its sha256 before use.
+ */
+export interface BundledWeights {
+  /** path relative to the package root */
+  file: string;
+  sha256: string;
+  /** p = sigmoid(a·score + b) for these weights, and the images it was fitted on (used unless --calibration is given) */
+  calibration?: { a: number; b: number; fittedOn: string };
+}
+
 /** What a model's outputs mean. */
 export type DetectorOutput =
   /** output "logit" [N, 1]: higher = more likely synthetic; p = sigmoid(logit) uncalibrated */
@@ -81,6 +93,8 @@ export interface DetectorModule<C = unknown> {
   checkpoints: { min: number; max: number };
   /** the weights sources whose files (in this order) make the detector's default model */
   weights: readonly WeightsSource[];
+  /** weights shipped with imaginet: used before any download when no --weights is given */
+  bundled?: BundledWeights;
   /**
    * Scores by similarity to real anchor images (LASTED): the model is built twice, the second time
    * with BuildOptions.anchor; `list` is upstream's list of anchor images (paths under a dataset root).

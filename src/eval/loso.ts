@@ -14,13 +14,13 @@
  * classifier`, `imaginet eval detect` — then evaluates the run with the sources file. A step that
  * finished (its marker file is there) is not redone, so an interrupted run continues where it stopped.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { readAnnotationFile, type ImagiNetRecord } from "../data/annotations.js";
 import { safeSegment } from "../data/import.js";
 import { InputError, ProblemsError } from "../util/errors.js";
+import { exists, resumeArgs, runStep } from "../util/child-run.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { evaluateRun, seededSample, writeMetrics, type DetectionRow, type SkippedRow } from "./evaluate.js";
 import { readRun } from "./results.js";
@@ -144,50 +144,6 @@ export interface LosoResult {
 export const LOSO_FILE = "loso.json";
 export const FOLD_RESULT = "result.json";
 
-/** The imaginet CLI this process runs as (the bin, or src/cli/main.ts under tsx), with the same node flags. */
-function imaginet(): string[] {
-  return [...process.execArgv, process.argv[1]!];
-}
-
-/** Runs an imaginet command; its stdout (the --json result) is returned, its stderr shown when verbose or kept for the error. */
-function runImaginet(args: string[], verbose: boolean): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...imaginet(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "",
-      stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => {
-      if (verbose) process.stderr.write(d);
-      else stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code === 0) resolve(stdout);
-      else reject(new ProblemsError(`\`imaginet ${args.join(" ")}\` exited with ${code}${stderr ? `:\n${stderr.trimEnd()}` : ""}`));
-    });
-  });
-}
-
-const exists = (file: string): Promise<boolean> =>
-  fsp.access(file).then(
-    () => true,
-    () => false,
-  );
-
-/** Runs one step unless its marker exists; the marker holds the command's --json result. */
-async function step(marker: string, args: string[], verbose: boolean): Promise<Record<string, unknown>> {
-  if (await exists(marker)) return JSON.parse(await fsp.readFile(marker, "utf8")) as Record<string, unknown>;
-  const out = await runImaginet([...args, "--json"], verbose);
-  await writeFileAtomic(marker, out);
-  return JSON.parse(out) as Record<string, unknown>;
-}
-
-/** A training stage's --resume when an earlier, interrupted run left checkpoints in its folder. */
-async function resumeArgs(dir: string): Promise<string[]> {
-  const names = await fsp.readdir(path.join(dir, "checkpoints")).catch(() => [] as string[]);
-  return names.some((n) => n.endsWith(".pth")) ? ["--resume"] : [];
-}
-
 async function runFold(fold: Fold, dir: string, o: LosoOptions): Promise<FoldResult> {
   const done = path.join(dir, FOLD_RESULT);
   if (await exists(done)) return JSON.parse(await fsp.readFile(done, "utf8")) as FoldResult;
@@ -197,20 +153,27 @@ async function runFold(fold: Fold, dir: string, o: LosoOptions): Promise<FoldRes
   await writeFileAtomic(testFile, `${fold.test.join("\n")}\n`);
   const seed = String(o.seed);
   const repDir = path.join(dir, "represent");
-  const rep = await step(
-    path.join(dir, "represent.json"),
-    ["train", "represent", trainFile, "--root", o.root, "--out", repDir, "--seed", seed, ...(await resumeArgs(repDir)), ...o.represent],
-    Boolean(o.verbose),
-  );
+  const step = (marker: string, args: string[]) => runStep(marker, args, Boolean(o.verbose));
+  const rep = await step(path.join(dir, "represent.json"), ["train", "represent", trainFile, "--root", o.root, "--out", repDir, "--seed", seed, ...(await resumeArgs(repDir)), ...o.represent]);
   const clsDir = path.join(dir, "classifier");
-  const cls = await step(
-    path.join(dir, "classifier.json"),
-    ["train", "classifier", trainFile, "--root", o.root, "--out", clsDir, "--encoder", String(rep.lastCheckpoint), "--seed", seed, ...(await resumeArgs(clsDir)), ...o.classifier],
-    Boolean(o.verbose),
-  );
+  const cls = await step(path.join(dir, "classifier.json"), [
+    "train",
+    "classifier",
+    trainFile,
+    "--root",
+    o.root,
+    "--out",
+    clsDir,
+    "--encoder",
+    String(rep.lastCheckpoint),
+    "--seed",
+    seed,
+    ...(await resumeArgs(clsDir)),
+    ...o.classifier,
+  ]);
   if (typeof cls.detector !== "string") throw new ProblemsError(`${path.join(dir, "classifier.json")}: the classifier stage wrote no detector`);
   const runDir = path.join(dir, "run");
-  await step(path.join(dir, "detect.json"), ["eval", "detect", testFile, "--root", o.root, "--out", runDir, "--detector", "imaginet", "--weights", cls.detector], Boolean(o.verbose));
+  await step(path.join(dir, "detect.json"), ["eval", "detect", testFile, "--root", o.root, "--out", runDir, "--detector", "imaginet", "--weights", cls.detector]);
   const e = evaluateRun(await readRun(runDir), { seed: o.seed, resamples: o.resamples, sources: o.sources });
   await writeMetrics(runDir, e);
   const synthetic = fold.test.filter((l) => l.split(",")[1] === "1").length;

@@ -3,7 +3,7 @@ import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { parseCalibration, sigmoid } from "../eval/calibration.js";
 import * as os from "node:os";
-import { readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
+import { readSafetensors, readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
 import { buildDetector } from "../detectors/build.js";
 import type { DetectorModule } from "../detectors/types.js";
 import { GROUPS } from "../data/labels.js";
@@ -67,7 +67,7 @@ export async function loadModel(d: DetectorModule, weights: string | readonly st
 /** ONNX built from PyTorch checkpoints (see loadModel). */
 export async function buildModel(d: DetectorModule, files: readonly string[], opts: LoadOptions = {}): Promise<OnnxModel> {
   const build = opts.name ? { name: opts.name } : {};
-  const sds = await Promise.all(files.map(async (f) => stateDict(await readTorchCheckpoint(f))));
+  const sds = await Promise.all(files.map(async (f) => (f.endsWith(".safetensors") ? (await readSafetensors(f)).tensors : stateDict(await readTorchCheckpoint(f)))));
   if (!d.anchors) return (await buildDetector(d, sds, build)).onnx;
   if (!opts.anchors || opts.anchors.length === 0) {
     throw new InputError(

@@ -5,12 +5,12 @@
 import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import fastifyMultipart from "@fastify/multipart";
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { SessionOptions } from "../runtime/session.js";
+import { PACKAGE_ROOT } from "../util/package.js";
 import { bearerMatches, checkBindAuth, needsToken } from "./auth.js";
 import { describeDetector, loadServedDetector, type DetectorInput, type ServedDetector } from "./detectors.js";
 import { HttpError, RETRY_AFTER_S, toApiError } from "./errors.js";
@@ -50,7 +50,6 @@ export interface Server {
   close(): Promise<void>;
 }
 
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const DEFAULT_WEB_ROOT = path.join(PACKAGE_ROOT, "dist", "web");
 
 const NO_PAGE = `<!doctype html><html lang="en"><meta charset="utf-8"><title>imaginet serve</title>

@@ -1,5 +1,8 @@
 import { promises as fsp } from "node:fs";
+import * as path from "node:path";
 import type { Command } from "commander";
+import { DEFAULT_DETECTOR } from "../../detectors/index.js";
+import type { DetectorModule } from "../../detectors/types.js";
 import { readProvenance } from "../../provenance/index.js";
 import { Progress } from "../../util/progress.js";
 import { renderTable } from "../../util/table.js";
@@ -13,9 +16,9 @@ import { addInferenceOptions, addModelOptions, inferenceOptions, resolveModel, t
 export function registerDetect(program: Command): void {
   const cmd = program
     .command("detect")
-    .description("score images with a detector: p(synthetic) per image (calibrated when a calibration is given), or the generator group")
+    .description("score images with a detector (default: wild, shipped with imaginet): p(synthetic) per image (calibrated when a calibration is given or shipped), or the generator group")
     .argument("<inputs...>", "image files or folders (searched recursively)");
-  addModelOptions(cmd, "the list's folder");
+  addModelOptions(cmd, "the list's folder", DEFAULT_DETECTOR);
   cmd.option("--calibration <file>", 'calibration JSON {"a", "b"} (`imaginet calibrate`) or a run\'s metrics.json: p = sigmoid(a·score + b)');
   addInferenceOptions(cmd).option("--json", "print JSON Lines: one object per image, as it is scored");
   addShardOptions(cmd, "cat: the shards' --json outputs in shard order are the unsharded output")
@@ -25,13 +28,15 @@ export function registerDetect(program: Command): void {
         const all = await expandInputs(inputs);
         if (all.length === 0) throw new InputError(`no images found in ${inputs.join(", ")}`);
         const files = shardOfList(all, resolveShard(opts), opts.batch, "images");
-        const calibration = opts.calibration ? await readCalibration(opts.calibration) : undefined;
-        const { spec, model } = await resolveModel(opts);
+        const given = opts.calibration ? await readCalibration(opts.calibration) : undefined;
+        const { spec, model, weights, bundled } = await resolveModel(opts);
+        const calibration = given ?? (bundled?.calibration ? { a: bundled.calibration.a, b: bundled.calibration.b } : undefined);
+        if (!opts.json) process.stderr.write(`${answeredBy(spec, weights, given ? opts.calibration : bundled?.calibration?.fittedOn)}\n`);
         const progress = new Progress("detecting", { total: files.length, unit: "img", enabled: opts.json ? false : undefined });
         // under --json each scored image also says what its metadata and Content Credentials claim, in the files' order
         let printed = Promise.resolve();
         const print = (d: Detection) => {
-          printed = printed.then(async () => printJsonLine("error" in d ? d : { ...d, provenance: await readProvenance(await fsp.readFile(d.file)) }));
+          printed = printed.then(async () => printJsonLine("error" in d ? d : { ...d, detector: spec.name, provenance: await readProvenance(await fsp.readFile(d.file)) }));
         };
         const results = await detect(spec, model, files, {
           ...inferenceOptions(opts),
@@ -44,6 +49,12 @@ export function registerDetect(program: Command): void {
         return results.some((r) => "error" in r) ? EXIT_PROBLEMS : EXIT_OK;
       }),
     );
+}
+
+/** Which model answers: the detector, its weights, and what its p is calibrated on. */
+function answeredBy(spec: DetectorModule, weights: readonly string[], calibratedOn: string | undefined): string {
+  const files = weights.map((w) => (path.relative(process.cwd(), w).startsWith("..") ? w : path.relative(process.cwd(), w))).join(", ");
+  return `${spec.name} (${spec.title}), weights ${files}${calibratedOn ? `; p calibrated on ${calibratedOn}` : "; p uncalibrated"}`;
 }
 
 function formatDetections(results: readonly Detection[]): string {

@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import { DETECTORS, findDetector } from "../../detectors/index.js";
+import { DEFAULT_DETECTOR, DETECTORS, findDetector } from "../../detectors/index.js";
 import { DEFAULT_MAX_PIXELS } from "../../image/decode.js";
 import { readCalibration } from "../../runtime/detect.js";
 import type { DetectorInput } from "../../serve/detectors.js";
@@ -58,7 +58,9 @@ export function registerServe(program: Command): void {
   program
     .command("serve")
     .description("serve detectors over HTTP: the API of docs/serve-api.md and the web page")
-    .addOption(new Option("--detector <name>", `a detector to serve (repeat for several): ${DETECTORS.map((d) => d.name).join(", ")}`).argParser(record("detector")).makeOptionMandatory())
+    .addOption(
+      new Option("--detector <name>", `a detector to serve (repeat for several): ${DETECTORS.map((d) => d.name).join(", ")}`).argParser(record("detector")).default(undefined, DEFAULT_DETECTOR),
+    )
     .addOption(
       new Option("--weights <file>", "the previous --detector's checkpoint (.pth/.pt) or .onnx; repeat where it takes several")
         .argParser(record("weights"))
@@ -85,11 +87,13 @@ export function registerServe(program: Command): void {
     .action(
       action(async (opts: ServeCliOptions) => {
         const detectors: DetectorInput[] = [];
-        for (const g of groupDetectorOptions(words)) {
+        const groups = groupDetectorOptions(words);
+        for (const g of groups.length > 0 ? groups : [{ detector: DEFAULT_DETECTOR, weights: [] }]) {
           const anchored = findDetector(g.detector).anchors !== undefined;
           const anchors = anchored ? { ...(opts.anchors ? { anchors: opts.anchors } : {}), ...(opts.anchorRoot ? { anchorRoot: opts.anchorRoot } : {}) } : {};
-          const { spec, model, weights } = await resolveModel({ detector: g.detector, weights: g.weights, ...anchors });
-          detectors.push({ module: spec, model, weights, ...(g.calibration ? { calibration: await readCalibration(g.calibration) } : {}) });
+          const { spec, model, weights, bundled } = await resolveModel({ detector: g.detector, weights: g.weights, ...anchors });
+          const calibration = g.calibration ? await readCalibration(g.calibration) : bundled?.calibration ? { a: bundled.calibration.a, b: bundled.calibration.b } : undefined;
+          detectors.push({ module: spec, model, weights, ...(calibration ? { calibration } : {}) });
         }
         const server = await startServer({
           detectors,
