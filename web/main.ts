@@ -124,6 +124,8 @@ function c2paText(c: Provenance["c2pa"]): string {
   if (!c.present) return "none";
   if ("error" in c) return `present but unreadable: ${c.error}`;
   const parts = [`present${c.claimGenerator ? `, made by ${c.claimGenerator}` : ""}`, `signature ${c.signatureValid ? "valid" : "NOT valid"}${c.validationState ? ` (${c.validationState})` : ""}`];
+  if (c.signatureValid) parts.push(c.signerTrusted ? "signer trusted" : "signer not on a trust list");
+  if (c.failures.length > 0) parts.push(`failures: ${c.failures.join(", ")}`);
   if (c.signer?.issuer || c.signer?.commonName) parts.push(`signed by ${[c.signer.commonName, c.signer.issuer].filter(Boolean).join(", ")}`);
   if (c.actions.length > 0) parts.push(`actions: ${c.actions.map((a) => (a.digitalSourceType ? `${a.action} (${a.digitalSourceType.split("/").at(-1)})` : a.action)).join(", ")}`);
   return parts.join("; ");
