@@ -16,6 +16,7 @@ import { buildModel } from "../src/runtime/detect.js";
 import { startServer, type Server, type ServeOptions } from "../src/serve/app.js";
 import type { DetectorInput } from "../src/serve/detectors.js";
 import { InputError } from "../src/util/errors.js";
+import { IMAGES_PER_REQUEST, requestGroups } from "../web/api.js";
 import { corruptIdat, noisePng, onePixelByteChanged, pngDeclaring, SVG_BOMB } from "./support/hostile/media.js";
 import { cliAsync, cliServe, jsonLines, REPO, tmpDir } from "./helpers.js";
 
@@ -83,7 +84,7 @@ describe("endpoints", () => {
   });
 
   test("/healthz, /v1/detectors with each model's sha256, the ONNX bytes served with their ETag", async () => {
-    assert.deepEqual(await json(await fetch(`${s.url}/healthz`)), { ok: true, detectors: ["corvi2022", "imaginet-id"] });
+    assert.deepEqual(await json(await fetch(`${s.url}/healthz`)), { ok: true, detectors: ["corvi2022", "imaginet-id"], limits: { maxImages: 3, maxBodyBytes: 1 << 20, maxPixels: 1 << 20 } });
     const list = await json(await fetch(`${s.url}/v1/detectors`));
     assert.deepEqual(
       list.map((d: { name: string }) => d.name),
@@ -189,6 +190,20 @@ describe("endpoints", () => {
     assert.equal(nothing.status, 404);
     assert.equal((await json(nothing)).error.code, "not_found");
   });
+});
+
+test("the page's request groups keep within /healthz's limits: the image count, then the bytes; an oversized file alone", () => {
+  const sizes = (groups: { size: number }[][]) => groups.map((g) => g.map((f) => f.size));
+  const files = [5, 5, 5, 5, 5].map((size) => ({ size }));
+  assert.deepEqual(sizes(requestGroups(files, { maxImages: 2, maxBodyBytes: 100 })), [[5, 5], [5, 5], [5]]);
+  assert.deepEqual(sizes(requestGroups(files, { maxImages: 32, maxBodyBytes: 12 })), [[5, 5], [5, 5], [5]]);
+  assert.deepEqual(sizes(requestGroups([{ size: 3 }, { size: 50 }, { size: 3 }], { maxImages: 32, maxBodyBytes: 10 })), [[3], [50], [3]]);
+  const many = Array.from({ length: 40 }, () => ({ size: 1 }));
+  assert.deepEqual(
+    requestGroups(many, { maxImages: 64, maxBodyBytes: 1e9 }).map((g) => g.length),
+    [IMAGES_PER_REQUEST, IMAGES_PER_REQUEST, 40 - 2 * IMAGES_PER_REQUEST],
+    "never more than the page's own per-request count",
+  );
 });
 
 test("GET / serves the built page when dist/web exists", async () => {

@@ -80,6 +80,45 @@ export async function fetchDetectors(): Promise<DetectorInfo[]> {
   return (await res.json()) as DetectorInfo[];
 }
 
+/** What one POST /v1/detect may carry (GET /healthz's `limits`, from the server's --max-images and --max-body-mb). */
+export interface Limits {
+  maxImages: number;
+  maxBodyBytes: number;
+}
+
+/** The page sends at most this many images per request even when the server takes more, so cards fill in as answers come. */
+export const IMAGES_PER_REQUEST = 16;
+
+/** The server's limits; a server that does not say them gets IMAGES_PER_REQUEST images and no byte bound. */
+export async function fetchLimits(): Promise<Limits> {
+  const fallback = { maxImages: IMAGES_PER_REQUEST, maxBodyBytes: Number.POSITIVE_INFINITY };
+  const res = await fetch("healthz", { headers: { accept: "application/json" } }).catch(() => undefined);
+  const body = res?.ok ? ((await res.json().catch(() => null)) as { limits?: Partial<Limits> } | null) : null;
+  return { ...fallback, ...body?.limits };
+}
+
+/**
+ * The files in request-sized groups, in order: at most min(IMAGES_PER_REQUEST, maxImages) files and
+ * at most maxBodyBytes of file bytes each. A file larger than maxBodyBytes goes alone (the server
+ * answers it with its own 413).
+ */
+export function requestGroups<T extends { size: number }>(files: readonly T[], limits: Limits): T[][] {
+  const most = Math.max(1, Math.min(IMAGES_PER_REQUEST, limits.maxImages));
+  const groups: T[][] = [];
+  let bytes = 0;
+  for (const f of files) {
+    const last = groups.at(-1);
+    if (!last || last.length >= most || bytes + f.size > limits.maxBodyBytes) {
+      groups.push([f]);
+      bytes = f.size;
+    } else {
+      last.push(f);
+      bytes += f.size;
+    }
+  }
+  return groups;
+}
+
 /** A detector's ONNX model, as the server runs it. */
 export async function fetchModel(info: DetectorInfo): Promise<Uint8Array> {
   if (info.model === null) throw new Error(`${info.title}'s model keeps its weights in a side file (past 2 GB): it runs only on the server`);

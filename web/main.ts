@@ -1,6 +1,6 @@
 /** The page: images in (drop, choose, paste), a card per image, a sortable table and CSV for many. */
 import { csvField } from "../src/report/csv.js";
-import { type DetectorInfo, type DetectorResult, detectOnServer, fetchDetectors, type ImageResult, type Provenance, token, Unauthorized } from "./api.js";
+import { type DetectorInfo, type DetectorResult, detectOnServer, fetchDetectors, fetchLimits, type ImageResult, type Limits, type Provenance, requestGroups, token, Unauthorized } from "./api.js";
 import { decodeInBrowser, LocalDetector, type LocalResult, type LogitMap } from "./local.js";
 
 interface Row {
@@ -17,6 +17,7 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 const status = $<HTMLParagraphElement>("status");
 const cards = $<HTMLElement>("cards");
 let detectors: DetectorInfo[] = [];
+let limits: Promise<Limits> | undefined;
 const local = new Map<string, Promise<LocalDetector>>();
 const rows: Row[] = [];
 let sortBy: { column: number; descending: boolean } = { column: -1, descending: false };
@@ -330,9 +331,12 @@ async function handle(files: File[]): Promise<void> {
   if (where === "local") {
     for (const p of pending) await finish(p, await runLocal(p.file, chosen).catch(fail));
   } else {
-    // a few images per request, under the server's default --max-images
-    for (let i = 0; i < pending.length; i += 16) {
-      const batch = pending.slice(i, i + 16);
+    // requests within the server's --max-images and --max-body-mb
+    limits ??= fetchLimits();
+    for (const batch of requestGroups(
+      pending.map((p) => ({ ...p, size: p.file.size })),
+      await limits,
+    )) {
       const answers = await detectOnServer(
         batch.map((p) => p.file),
         chosen.map((d) => d.name),
