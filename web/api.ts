@@ -12,6 +12,8 @@ export interface DetectorInfo {
   output: "binary" | "groups";
   inputs: { recipe: Recipe; normalization: Normalization; size?: number };
   calibration: { a: number; b: number } | null;
+  /** why the raw score is no logit of p(synthetic): without a calibration, no p and no verdict */
+  needsCalibration: string | null;
   weightsSha256: string[];
   /** the ONNX model's URL, relative to the page; null for a model past 2 GB (not served) */
   model: string | null;
@@ -30,9 +32,11 @@ export interface Heatmap {
 export interface DetectorResult {
   detector: string;
   score?: number;
-  p?: number;
+  /** null, with verdict null and noVerdict saying why, for a detector that needs a calibration and has none */
+  p?: number | null;
   calibrated?: boolean;
-  verdict?: "synthetic" | "real";
+  verdict?: "synthetic" | "real" | null;
+  noVerdict?: string;
   threshold?: number;
   groups?: Record<string, number>;
   heatmap?: Heatmap;

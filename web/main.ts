@@ -70,15 +70,17 @@ function detectorBlock(r: DetectorResult | LocalResult): HTMLElement {
   if (r.score !== undefined) {
     block.dataset.score = String(r.score);
     block.dataset.p = String(r.p);
-    block.append(
-      scoreBar(r),
-      el(
-        "p",
-        { class: "verdict" },
-        el("strong", { class: r.verdict ?? "" }, r.verdict ?? ""),
-        ` · p = ${fixed(r.p, 3)}${r.calibrated ? " (calibrated)" : " (uncalibrated)"} · threshold ${r.threshold ?? 0.5} · score ${fixed(r.score, 4)}`,
-      ),
-    );
+    if (r.p === null) block.append(el("p", { class: "verdict" }, el("strong", {}, "no verdict"), ` · score ${fixed(r.score, 4)} · ${r.noVerdict ?? "uncalibrated"}`));
+    else
+      block.append(
+        scoreBar(r),
+        el(
+          "p",
+          { class: "verdict" },
+          el("strong", { class: r.verdict ?? "" }, r.verdict ?? ""),
+          ` · p = ${fixed(r.p, 3)}${r.calibrated ? " (calibrated)" : " (uncalibrated)"} · threshold ${r.threshold ?? 0.5} · score ${fixed(r.score, 4)}`,
+        ),
+      );
   }
   if (r.groups) block.append(el("p", { class: "note" }, "Generator group"), groupBars(r.groups));
   const details = el("details", {}, el("summary", {}, "Details"));
