@@ -92,7 +92,8 @@ describe("imaginet detect and convert", () => {
     assert.match(g.stderr, /Grag2021 is built from 1 checkpoint file\(s\), got 2/);
   });
 
-  test("wu2023 (LASTED): anchors are required, baked into the converted model, and scores equal feature · mean anchor feature", async () => {
+  test("wu2023 (LASTED): anchors are required, baked into the converted model, and scores equal feature · mean anchor feature; no verdict without a calibration", async () => {
+    const spec = findDetector("wu2023");
     const weights = path.join(models, "lasted_448.pth");
     const anchors = path.join(dir, "anchors");
     mkdirSync(anchors, { recursive: true });
@@ -114,19 +115,34 @@ describe("imaginet detect and convert", () => {
     const fromOnnx = cli(["detect", img, "--detector", "wu2023", "--weights", onnx, "--json"]);
     assert.equal(fromPth.code, 0, fromPth.stderr);
     assert.deepEqual(jsonLines(fromOnnx.stdout), jsonLines(fromPth.stdout));
-    // `serve` takes the anchors too, and scores the same
+    // its score is higher = more real (scoreMeaning): without a calibration, the score and no p, no verdict
+    const [line] = jsonLines(fromPth.stdout);
+    const withheld = `no verdict without a calibration: ${spec.needsCalibration}`;
+    assert.deepEqual({ p: line.p, calibrated: line.calibrated, verdict: line.verdict, noVerdict: line.noVerdict }, { p: null, calibrated: false, verdict: null, noVerdict: withheld });
+    const table = cli(["detect", img, "--detector", "wu2023", "--weights", onnx]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`a\\.png +${line.score.toFixed(4)} +– +uncalibrated\n`));
+    assert.ok(table.stdout.endsWith(`\n${withheld}: give --calibration FILE (imaginet calibrate)\n`), table.stdout);
+    // with one, p(synthetic) = sigmoid(a·score + b) and its verdict (a < 0: lower similarity to the real anchors = synthetic)
+    const [calibrated] = await detect(spec, onnx, [img], { calibration: { a: -20, b: 20 * line.score }, workers: 0 });
+    assert.deepEqual(calibrated, { file: img, score: line.score, p: 0.5, calibrated: true, verdict: "synthetic" });
+    // `serve` takes the anchors too, and scores the same, also without a verdict
     const served = await cliServe(["--detector", "wu2023", "--weights", weights, "--anchors", anchors]);
     try {
       const res = await fetch(`${served.url}/v1/detect`, { method: "POST", headers: { "content-type": "image/png" }, body: readFileSync(img) });
       assert.equal(res.status, 200);
-      const [result] = ((await res.json()) as { images: { results: { score: number }[] }[] }).images[0]!.results;
-      assert.equal(result!.score, jsonLines(fromPth.stdout)[0].score);
+      const [result] = ((await res.json()) as { images: { results: Record<string, unknown>[] }[] }).images[0]!.results;
+      assert.deepEqual(
+        { score: result!.score, p: result!.p, calibrated: result!.calibrated, verdict: result!.verdict, noVerdict: result!.noVerdict },
+        { score: line.score, p: null, calibrated: false, verdict: null, noVerdict: withheld },
+      );
+      const [listed] = (await (await fetch(`${served.url}/v1/detectors`)).json()) as { needsCalibration: string | null }[];
+      assert.equal(listed!.needsCalibration, spec.needsCalibration);
     } finally {
       served.child.kill("SIGTERM");
       await served.exit;
     }
     // the same by hand: features of the 448-padded images, anchor = their mean
-    const spec = findDetector("wu2023");
     const sd = stateDict(await readTorchCheckpoint(weights));
     const plain = await buildDetector(spec, sd);
     const prep = async (f: string) => normalizeImage((await applyRecipe(await decodeRgb(f), spec.preprocess.recipe, new Rng(0, f))).image);

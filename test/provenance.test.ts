@@ -1,15 +1,21 @@
 /**
  * Provenance from real files: EXIF Software and XMP DigitalSourceType written by sharp (libvips),
- * and C2PA through the CAI's reader on a file without a manifest and on one whose manifest store
- * (a PNG caBX chunk) is malformed. (A signed C2PA asset is not tested: c2pa-wasm signs only in a
- * browser worker — it needs FileReaderSync — and no signed asset can be fetched offline.)
+ * and C2PA through the CAI's reader on a file without a manifest, on one whose manifest store (a PNG
+ * caBX chunk) is malformed, and on assets signed by c2pa-rs itself (test/fixtures/c2pa, written by
+ * scripts/fixtures/make_c2pa_signed.ts with a throwaway CA): as signed, with one pixel byte changed,
+ * and read with that CA as trust anchor.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as zlib from "node:zlib";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import sharp from "sharp";
+import { readC2pa } from "../src/provenance/c2pa.js";
 import { readProvenance } from "../src/provenance/index.js";
 import { digitalSourceTypeFromXmp, softwareFromExif } from "../src/provenance/metadata.js";
+import { REPO } from "./helpers.js";
+import { onePixelByteChanged } from "./support/hostile/media.js";
 
 const TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia";
 const XMP = `<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"><Iptc4xmpExt:DigitalSourceType>${TRAINED}</Iptc4xmpExt:DigitalSourceType></rdf:Description></rdf:RDF></x:xmpmeta>`;
@@ -71,4 +77,47 @@ test("a malformed C2PA manifest store is reported as present and unreadable, not
   const p = await readProvenance(await pngWithBrokenManifest());
   assert.equal(p.c2pa.present, true);
   assert.ok("error" in p.c2pa && p.c2pa.error.length > 0, JSON.stringify(p.c2pa));
+});
+
+const C2PA_DIR = path.join(REPO, "test/fixtures/c2pa");
+const signed = (name: string) => readFileSync(path.join(C2PA_DIR, name));
+
+/** What the signed fixtures claim, as the reader reports it (scripts/fixtures/make_c2pa_signed.ts). */
+const CLAIMS = {
+  present: true,
+  claimGenerator: "imaginet-fixture-generator 1.0",
+  signer: { issuer: "imaginet tests", commonName: "imaginet test signer", time: null },
+  actions: [{ action: "c2pa.created", digitalSourceType: TRAINED, softwareAgent: "imaginet-fixture-generator/1.0" }],
+};
+
+test("a C2PA-signed JPEG and PNG: the claim, the signature valid, the self-made signer not trusted", async () => {
+  for (const name of ["signed.jpg", "signed.png"]) {
+    const p = await readProvenance(signed(name));
+    assert.deepEqual(p.c2pa, { ...CLAIMS, title: name, validationState: "Valid", signatureValid: true, signerTrusted: false, failures: ["signingCredential.untrusted"] }, name);
+  }
+});
+
+test("the same PNG with one pixel byte changed: Invalid, the data hash no longer matches; it still decodes", async () => {
+  const changed = onePixelByteChanged(signed("signed.png"));
+  const [a, b] = await Promise.all([signed("signed.png"), changed].map((x) => sharp(x).raw().toBuffer()));
+  assert.equal(a!.length, b!.length);
+  assert.equal(
+    a!.reduce((n, v, i) => n + (v === b![i] ? 0 : 1), 0),
+    1,
+    "exactly one byte of pixels differs",
+  );
+  const p = await readProvenance(changed);
+  assert.deepEqual(p.c2pa, {
+    ...CLAIMS,
+    title: "signed.png",
+    validationState: "Invalid",
+    signatureValid: false,
+    signerTrusted: false,
+    failures: ["signingCredential.untrusted", "assertion.dataHash.mismatch"],
+  });
+});
+
+test("with the fixtures' own CA as trust anchor the reader says Trusted: the certificates are ones C2PA accepts", async () => {
+  const c = await readC2pa(signed("signed.jpg"), "image/jpeg", readFileSync(path.join(C2PA_DIR, "ca.pem"), "utf8"));
+  assert.deepEqual(c, { ...CLAIMS, title: "signed.jpg", validationState: "Trusted", signatureValid: true, signerTrusted: true, failures: [] });
 });

@@ -255,7 +255,7 @@ describe("the web page served by imaginet serve, in Chromium", { skip }, () => {
   });
 });
 
-describe("the page against a server with --token", { skip }, () => {
+describe("the page against a server with --token and --max-images 2", { skip }, () => {
   const TOKEN = "page-s3cret";
   const dir = tmpDir("imaginet-serve-web-auth-");
   const png = path.join(dir, "photo.png");
@@ -265,7 +265,7 @@ describe("the page against a server with --token", { skip }, () => {
 
   before(async () => {
     writeFileSync(png, readFileSync(path.join(REPO, "test/fixtures/image/photo.png")));
-    served = await cliServe([...SERVED, "--token", TOKEN]);
+    served = await cliServe([...SERVED, "--token", TOKEN, "--max-images", "2"]);
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -304,6 +304,31 @@ describe("the page against a server with --token", { skip }, () => {
     assert.equal(local.status, "done", local.text);
     assert.ok(Math.abs(local.detectors.corvi2022!.score - api.results[0]!.score) <= 1e-4);
     assert.deepEqual(unauthorized, ["/v1/detectors"], "every later API call carried the token");
+    await page.close();
+  });
+  test("five images dropped at once go as requests of at most --max-images (from /healthz), and every card is scored", { timeout: 300_000 }, async () => {
+    const page = await browser.newPage();
+    await page.addInitScript((t: string) => sessionStorage.setItem("imaginet-token", t), TOKEN);
+    const detects: number[] = [];
+    page.on("response", (r: { url(): string; status(): number }) => {
+      if (r.url().includes("/v1/detect?")) detects.push(r.status());
+    });
+    await page.goto(`${served!.url}/`, { waitUntil: "load" });
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
+    const files = [1, 2, 3, 4, 5].map((i) => path.join(dir, `photo-${i}.png`));
+    for (const f of files) writeFileSync(f, readFileSync(png));
+    await page.check('input[name="mode"][value="server"]');
+    await page.setInputFiles("#file", files);
+    await page.waitForFunction(() => document.querySelectorAll(".card:not([data-status=working])").length === 5, undefined, { timeout: 120_000 });
+    const cards = await readCards(page);
+    assert.deepEqual(
+      cards.map((c) => [c.name, c.status]),
+      files.map((f) => [path.basename(f), "done"]),
+      cards.map((c) => c.text).join("\n"),
+    );
+    assert.deepEqual(detects, [200, 200, 200], "2 + 2 + 1 images, no 413");
+    const api = await apiDetect(served!.url, png, TOKEN);
+    for (const c of cards) assert.equal(c.detectors.corvi2022!.score, api.results[0]!.score);
     await page.close();
   });
 });

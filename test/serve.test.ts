@@ -11,16 +11,19 @@ import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
 import { IMAGINET_ID } from "../src/detectors/imaginet.js";
 import { CORVI2022 } from "../src/detectors/corvi2022.js";
+import type { Provenance } from "../src/provenance/index.js";
 import { buildModel } from "../src/runtime/detect.js";
 import { startServer, type Server, type ServeOptions } from "../src/serve/app.js";
 import type { DetectorInput } from "../src/serve/detectors.js";
 import { InputError } from "../src/util/errors.js";
-import { corruptIdat, noisePng, pngDeclaring, SVG_BOMB } from "./support/hostile/media.js";
+import { IMAGES_PER_REQUEST, requestGroups } from "../web/api.js";
+import { corruptIdat, noisePng, onePixelByteChanged, pngDeclaring, SVG_BOMB } from "./support/hostile/media.js";
 import { cliAsync, cliServe, jsonLines, REPO, tmpDir } from "./helpers.js";
 
 const CORVI_PTH = path.join(REPO, "test/fixtures/models/corvi_tiny.pth");
 const ID_PTH = path.join(REPO, "test/fixtures/models/imaginet_id_tiny.pth");
 const dir = tmpDir();
+const TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia";
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 let corvi: DetectorInput;
@@ -39,6 +42,11 @@ const BASE: Omit<ServeOptions, "detectors"> = {
   webRoot: path.join(dir, "no-page"),
   session: { intraOpNumThreads: 1 },
 };
+
+/** The signed JPEG fixture and the signed PNG with one pixel byte changed (test/provenance.test.ts reads them whole). */
+function c2paFiles(): [Buffer, Buffer] {
+  return [readFileSync(path.join(REPO, "test/fixtures/c2pa/signed.jpg")), onePixelByteChanged(readFileSync(path.join(REPO, "test/fixtures/c2pa/signed.png")))];
+}
 
 const servers: Server[] = [];
 async function serve(opts: Partial<ServeOptions> = {}): Promise<Server> {
@@ -76,7 +84,7 @@ describe("endpoints", () => {
   });
 
   test("/healthz, /v1/detectors with each model's sha256, the ONNX bytes served with their ETag", async () => {
-    assert.deepEqual(await json(await fetch(`${s.url}/healthz`)), { ok: true, detectors: ["corvi2022", "imaginet-id"] });
+    assert.deepEqual(await json(await fetch(`${s.url}/healthz`)), { ok: true, detectors: ["corvi2022", "imaginet-id"], limits: { maxImages: 3, maxBodyBytes: 1 << 20, maxPixels: 1 << 20 } });
     const list = await json(await fetch(`${s.url}/v1/detectors`));
     assert.deepEqual(
       list.map((d: { name: string }) => d.name),
@@ -148,6 +156,24 @@ describe("endpoints", () => {
     assert.ok(h.min < h.max);
   });
 
+  test("C2PA through POST /v1/detect: a signed JPEG is Valid with its signer untrusted, a signed PNG with one pixel byte changed is Invalid", async () => {
+    const [signedJpg, changedPng] = c2paFiles();
+    const res = await fetch(`${s.url}/v1/detect?detectors=corvi2022`, {
+      method: "POST",
+      body: form([
+        { name: "signed.jpg", bytes: signedJpg },
+        { name: "changed.png", bytes: changedPng },
+      ]),
+    });
+    assert.equal(res.status, 200);
+    const served = (await json(res)).images.map((im: { provenance: Provenance }) => im.provenance.c2pa);
+    const pick = (c: Provenance["c2pa"]) => ("validationState" in c ? [c.validationState, c.signatureValid, c.signerTrusted, c.failures, c.actions[0]?.digitalSourceType] : c);
+    assert.deepEqual(served.map(pick), [
+      ["Valid", true, false, ["signingCredential.untrusted"], TRAINED],
+      ["Invalid", false, false, ["signingCredential.untrusted", "assertion.dataHash.mismatch"], TRAINED],
+    ]);
+  });
+
   test("/metrics, /openapi.json and the page's stand-in without a build", async () => {
     const m = await (await fetch(`${s.url}/metrics`)).text();
     for (const name of ["imaginet_http_requests_total", "imaginet_http_request_duration_seconds_bucket", "imaginet_batch_size_bucket", "imaginet_queue_depth", "imaginet_rejections_total"]) {
@@ -164,6 +190,20 @@ describe("endpoints", () => {
     assert.equal(nothing.status, 404);
     assert.equal((await json(nothing)).error.code, "not_found");
   });
+});
+
+test("the page's request groups keep within /healthz's limits: the image count, then the bytes; an oversized file alone", () => {
+  const sizes = (groups: { size: number }[][]) => groups.map((g) => g.map((f) => f.size));
+  const files = [5, 5, 5, 5, 5].map((size) => ({ size }));
+  assert.deepEqual(sizes(requestGroups(files, { maxImages: 2, maxBodyBytes: 100 })), [[5, 5], [5, 5], [5]]);
+  assert.deepEqual(sizes(requestGroups(files, { maxImages: 32, maxBodyBytes: 12 })), [[5, 5], [5, 5], [5]]);
+  assert.deepEqual(sizes(requestGroups([{ size: 3 }, { size: 50 }, { size: 3 }], { maxImages: 32, maxBodyBytes: 10 })), [[3], [50], [3]]);
+  const many = Array.from({ length: 40 }, () => ({ size: 1 }));
+  assert.deepEqual(
+    requestGroups(many, { maxImages: 64, maxBodyBytes: 1e9 }).map((g) => g.length),
+    [IMAGES_PER_REQUEST, IMAGES_PER_REQUEST, 40 - 2 * IMAGES_PER_REQUEST],
+    "never more than the page's own per-request count",
+  );
 });
 
 test("GET / serves the built page when dist/web exists", async () => {
@@ -337,22 +377,30 @@ describe("auth", () => {
   });
 });
 
-test("SIGTERM: the request in flight completes, then the process exits 0; a scored image equals `imaginet detect --json`", async () => {
-  const file = path.join(dir, "parity.png");
-  writeFileSync(file, await noisePng(9));
+test("SIGTERM: the request in flight completes, then the process exits 0; scored images and their C2PA findings equal `imaginet detect --json`", async () => {
+  const [signedJpg, changedPng] = c2paFiles();
+  const files = { "parity.png": await noisePng(9), "signed.jpg": signedJpg, "changed.png": changedPng };
+  for (const [name, bytes] of Object.entries(files)) writeFileSync(path.join(dir, name), bytes);
   const { url, child, exit } = await cliServe(["--detector", "corvi2022", "--weights", CORVI_PTH, "--batch-wait-ms", "1500"]);
-  const inFlight = fetch(`${url}/v1/detect`, { method: "POST", headers: { "content-type": "image/png" }, body: readFileSync(file) });
+  const inFlight = fetch(`${url}/v1/detect`, { method: "POST", body: form(Object.entries(files).map(([name, bytes]) => ({ name, bytes }))) });
   await new Promise((r) => setTimeout(r, 500));
   child.kill("SIGTERM");
   const res = await inFlight;
   assert.equal(res.status, 200);
-  const served = (await json(res)).images[0];
+  const served = (await json(res)).images;
   assert.equal(await exit, 0);
 
-  const d = await cliAsync(["detect", file, "--detector", "corvi2022", "--weights", CORVI_PTH, "--json", "--workers", "1"]);
+  const d = await cliAsync(["detect", ...Object.keys(files).map((f) => path.join(dir, f)), "--detector", "corvi2022", "--weights", CORVI_PTH, "--json", "--workers", "1"]);
   assert.equal(d.code, 0, d.stderr);
-  const [line] = jsonLines(d.stdout);
-  const r = served.results[0];
-  assert.deepEqual({ score: r.score, p: r.p, calibrated: r.calibrated, verdict: r.verdict }, { score: line.score, p: line.p, calibrated: line.calibrated, verdict: line.verdict });
-  assert.deepEqual(served.provenance, line.provenance);
+  const lines = new Map(jsonLines(d.stdout).map((l) => [path.basename(l.file), l]));
+  for (const im of served) {
+    const line = lines.get(im.name);
+    const r = im.results[0];
+    assert.deepEqual({ score: r.score, p: r.p, calibrated: r.calibrated, verdict: r.verdict }, { score: line.score, p: line.p, calibrated: line.calibrated, verdict: line.verdict }, im.name);
+    assert.deepEqual(im.provenance, line.provenance, im.name);
+  }
+  assert.deepEqual(
+    served.map((im: { provenance: Provenance }) => im.provenance.c2pa.present && "validationState" in im.provenance.c2pa && im.provenance.c2pa.validationState),
+    [false, "Valid", "Invalid"],
+  );
 });

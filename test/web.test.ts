@@ -69,6 +69,7 @@ function detectorInfo(d: DetectorModule, weights: Buffer): DetectorInfo {
     output: d.output,
     inputs: { recipe: d.preprocess.recipe, normalization: d.preprocess.normalization },
     calibration: null,
+    needsCalibration: d.needsCalibration ?? null,
     weightsSha256: [createHash("sha256").update(weights).digest("hex")],
     model: `/v1/detectors/${d.name}/model.onnx`,
   };

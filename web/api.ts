@@ -12,6 +12,8 @@ export interface DetectorInfo {
   output: "binary" | "groups";
   inputs: { recipe: Recipe; normalization: Normalization; size?: number };
   calibration: { a: number; b: number } | null;
+  /** why the raw score is no logit of p(synthetic): without a calibration, no p and no verdict */
+  needsCalibration: string | null;
   weightsSha256: string[];
   /** the ONNX model's URL, relative to the page; null for a model past 2 GB (not served) */
   model: string | null;
@@ -30,9 +32,11 @@ export interface Heatmap {
 export interface DetectorResult {
   detector: string;
   score?: number;
-  p?: number;
+  /** null, with verdict null and noVerdict saying why, for a detector that needs a calibration and has none */
+  p?: number | null;
   calibrated?: boolean;
-  verdict?: "synthetic" | "real";
+  verdict?: "synthetic" | "real" | null;
+  noVerdict?: string;
   threshold?: number;
   groups?: Record<string, number>;
   heatmap?: Heatmap;
@@ -78,6 +82,45 @@ export async function fetchDetectors(): Promise<DetectorInfo[]> {
   const res = await apiFetch("v1/detectors", { headers: { accept: "application/json" } });
   if (!res.ok) throw new Error(await failureMessage(res));
   return (await res.json()) as DetectorInfo[];
+}
+
+/** What one POST /v1/detect may carry (GET /healthz's `limits`, from the server's --max-images and --max-body-mb). */
+export interface Limits {
+  maxImages: number;
+  maxBodyBytes: number;
+}
+
+/** The page sends at most this many images per request even when the server takes more, so cards fill in as answers come. */
+export const IMAGES_PER_REQUEST = 16;
+
+/** The server's limits; a server that does not say them gets IMAGES_PER_REQUEST images and no byte bound. */
+export async function fetchLimits(): Promise<Limits> {
+  const fallback = { maxImages: IMAGES_PER_REQUEST, maxBodyBytes: Number.POSITIVE_INFINITY };
+  const res = await fetch("healthz", { headers: { accept: "application/json" } }).catch(() => undefined);
+  const body = res?.ok ? ((await res.json().catch(() => null)) as { limits?: Partial<Limits> } | null) : null;
+  return { ...fallback, ...body?.limits };
+}
+
+/**
+ * The files in request-sized groups, in order: at most min(IMAGES_PER_REQUEST, maxImages) files and
+ * at most maxBodyBytes of file bytes each. A file larger than maxBodyBytes goes alone (the server
+ * answers it with its own 413).
+ */
+export function requestGroups<T extends { size: number }>(files: readonly T[], limits: Limits): T[][] {
+  const most = Math.max(1, Math.min(IMAGES_PER_REQUEST, limits.maxImages));
+  const groups: T[][] = [];
+  let bytes = 0;
+  for (const f of files) {
+    const last = groups.at(-1);
+    if (!last || last.length >= most || bytes + f.size > limits.maxBodyBytes) {
+      groups.push([f]);
+      bytes = f.size;
+    } else {
+      last.push(f);
+      bytes += f.size;
+    }
+  }
+  return groups;
 }
 
 /** A detector's ONNX model, as the server runs it. */

@@ -5,7 +5,7 @@
  */
 import * as ort from "onnxruntime-web";
 import { GROUPS } from "../src/data/labels.js";
-import { sigmoid, softmaxWithTemperature } from "../src/eval/calibration.js";
+import { scoreVerdict, softmaxWithTemperature } from "../src/eval/calibration.js";
 import { preprocessImage } from "../src/image/preprocess.js";
 import type { RgbImage } from "../src/image/types.js";
 import { Rng } from "../src/util/rng.js";
@@ -107,9 +107,7 @@ export class LocalDetector {
       const probs = softmaxWithTemperature([row], 1)[0]!;
       result.groups = Object.fromEntries(names.map((g, i) => [g, probs[i]!]));
     } else {
-      const score = row[0]!;
-      const p = info.calibration ? sigmoid(info.calibration.a * score + info.calibration.b) : sigmoid(score);
-      Object.assign(result, { score, p, calibrated: info.calibration !== null, verdict: p >= 0.5 ? "synthetic" : "real", threshold: 0.5 });
+      Object.assign(result, { ...scoreVerdict(row[0]!, info.calibration, info.needsCalibration ?? undefined), threshold: 0.5 });
     }
     const map = out.logit_map;
     if (map) result.logitMap = { values: map.data as Float32Array, width: map.dims[3]!, height: map.dims[2]! };

@@ -1,6 +1,6 @@
 /** The page: images in (drop, choose, paste), a card per image, a sortable table and CSV for many. */
 import { csvField } from "../src/report/csv.js";
-import { type DetectorInfo, type DetectorResult, detectOnServer, fetchDetectors, type ImageResult, type Provenance, token, Unauthorized } from "./api.js";
+import { type DetectorInfo, type DetectorResult, detectOnServer, fetchDetectors, fetchLimits, type ImageResult, type Limits, type Provenance, requestGroups, token, Unauthorized } from "./api.js";
 import { decodeInBrowser, LocalDetector, type LocalResult, type LogitMap } from "./local.js";
 
 interface Row {
@@ -17,6 +17,7 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 const status = $<HTMLParagraphElement>("status");
 const cards = $<HTMLElement>("cards");
 let detectors: DetectorInfo[] = [];
+let limits: Promise<Limits> | undefined;
 const local = new Map<string, Promise<LocalDetector>>();
 const rows: Row[] = [];
 let sortBy: { column: number; descending: boolean } = { column: -1, descending: false };
@@ -69,15 +70,17 @@ function detectorBlock(r: DetectorResult | LocalResult): HTMLElement {
   if (r.score !== undefined) {
     block.dataset.score = String(r.score);
     block.dataset.p = String(r.p);
-    block.append(
-      scoreBar(r),
-      el(
-        "p",
-        { class: "verdict" },
-        el("strong", { class: r.verdict ?? "" }, r.verdict ?? ""),
-        ` · p = ${fixed(r.p, 3)}${r.calibrated ? " (calibrated)" : " (uncalibrated)"} · threshold ${r.threshold ?? 0.5} · score ${fixed(r.score, 4)}`,
-      ),
-    );
+    if (r.p === null) block.append(el("p", { class: "verdict" }, el("strong", {}, "no verdict"), ` · score ${fixed(r.score, 4)} · ${r.noVerdict ?? "uncalibrated"}`));
+    else
+      block.append(
+        scoreBar(r),
+        el(
+          "p",
+          { class: "verdict" },
+          el("strong", { class: r.verdict ?? "" }, r.verdict ?? ""),
+          ` · p = ${fixed(r.p, 3)}${r.calibrated ? " (calibrated)" : " (uncalibrated)"} · threshold ${r.threshold ?? 0.5} · score ${fixed(r.score, 4)}`,
+        ),
+      );
   }
   if (r.groups) block.append(el("p", { class: "note" }, "Generator group"), groupBars(r.groups));
   const details = el("details", {}, el("summary", {}, "Details"));
@@ -124,6 +127,8 @@ function c2paText(c: Provenance["c2pa"]): string {
   if (!c.present) return "none";
   if ("error" in c) return `present but unreadable: ${c.error}`;
   const parts = [`present${c.claimGenerator ? `, made by ${c.claimGenerator}` : ""}`, `signature ${c.signatureValid ? "valid" : "NOT valid"}${c.validationState ? ` (${c.validationState})` : ""}`];
+  if (c.signatureValid) parts.push(c.signerTrusted ? "signer trusted" : "signer not on a trust list");
+  if (c.failures.length > 0) parts.push(`failures: ${c.failures.join(", ")}`);
   if (c.signer?.issuer || c.signer?.commonName) parts.push(`signed by ${[c.signer.commonName, c.signer.issuer].filter(Boolean).join(", ")}`);
   if (c.actions.length > 0) parts.push(`actions: ${c.actions.map((a) => (a.digitalSourceType ? `${a.action} (${a.digitalSourceType.split("/").at(-1)})` : a.action)).join(", ")}`);
   return parts.join("; ");
@@ -328,9 +333,12 @@ async function handle(files: File[]): Promise<void> {
   if (where === "local") {
     for (const p of pending) await finish(p, await runLocal(p.file, chosen).catch(fail));
   } else {
-    // a few images per request, under the server's default --max-images
-    for (let i = 0; i < pending.length; i += 16) {
-      const batch = pending.slice(i, i + 16);
+    // requests within the server's --max-images and --max-body-mb
+    limits ??= fetchLimits();
+    for (const batch of requestGroups(
+      pending.map((p) => ({ ...p, size: p.file.size })),
+      await limits,
+    )) {
       const answers = await detectOnServer(
         batch.map((p) => p.file),
         chosen.map((d) => d.name),

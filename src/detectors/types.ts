@@ -85,6 +85,11 @@ export interface DetectorModule<C = unknown> {
   output: DetectorOutput;
   /** a sentence on the score: which output, its sign, whether upstream applies a sigmoid */
   scoreMeaning: string;
+  /**
+   * Set, to the reason, when the raw score is no logit of p(synthetic) (e.g. higher = more real):
+   * without a calibration `detect` and `serve` then give the score but no p and no verdict.
+   */
+  needsCalibration?: string;
   preprocess: Preprocessing;
   /**
    * Checkpoint files the model is built from, in the order the published weights give them

@@ -24,6 +24,7 @@ export const WU2023: DetectorModule<LastedConfig> = {
   output: "binary",
   scoreMeaning:
     "output logit [N,1] = feature · anchor, the cosine similarity to the real anchor images' mean feature: higher = more like the real anchors, so only a calibration (its fitted sign) makes it p(synthetic); output feature [N,1024]",
+  needsCalibration: "its score is a cosine similarity to real anchor images (higher = more real), not a logit of p(synthetic)",
   preprocess: { recipe: CENTER448, normalization: IMAGENET_NORMALIZATION },
   checkpoints: { min: 1, max: 1 },
   weights: [

@@ -92,6 +92,19 @@ export function sigmoid(z: number): number {
   return e / (1 + e);
 }
 
+/**
+ * A binary detector's score as p(synthetic) and its verdict (synthetic at p ≥ 0.5): p = sigmoid(a·score + b)
+ * with a calibration, else sigmoid(score). A detector whose raw score is no such logit
+ * (`needsCalibration`, its reason) gets no p and no verdict without a calibration, only the score.
+ */
+export type ScoreVerdict = { score: number; p: number; calibrated: boolean; verdict: "synthetic" | "real" } | { score: number; p: null; calibrated: false; verdict: null; noVerdict: string };
+
+export function scoreVerdict(score: number, calibration?: { a: number; b: number } | null, needsCalibration?: string): ScoreVerdict {
+  if (!calibration && needsCalibration) return { score, p: null, calibrated: false, verdict: null, noVerdict: `no verdict without a calibration: ${needsCalibration}` };
+  const p = calibration ? sigmoid(calibration.a * score + calibration.b) : sigmoid(score);
+  return { score, p, calibrated: !!calibration, verdict: p >= 0.5 ? "synthetic" : "real" };
+}
+
 export function fitLogistic(x: ArrayLike<number>, y: ArrayLike<number>, opts: LogisticFitOptions = {}): LogisticModel {
   const C = opts.C ?? 1e10;
   const maxIter = opts.maxIter ?? 200;

@@ -1,8 +1,15 @@
 /**
  * C2PA Content Credentials through the Content Authenticity Initiative's own reader (c2pa-rs as
  * WebAssembly, @contentauth/c2pa-wasm; its .wasm is loaded from node_modules). The reader validates
- * the manifest store: the claim signature, the hashes binding it to the asset, the certificate.
- * With no trust list configured a correctly signed manifest is "Valid", never "Trusted".
+ * the manifest store (the claim signature, the hashes binding it to the asset, the certificate) and
+ * states the outcome as one of three validation states, passed on as it says them:
+ * - Invalid: some check failed (e.g. assertion.dataHash.mismatch for changed pixels,
+ *   claimSignature.mismatch for a changed claim); `failures` lists the reader's codes;
+ * - Valid: the signature and the hash bindings check out, but the signer's certificate does not
+ *   chain to a trust anchor (`failures` then holds just signingCredential.untrusted);
+ * - Trusted: Valid, and the signer chains to a configured trust anchor.
+ * No trust list is configured by imaginet, so a correctly signed asset reads Valid: "signature
+ * valid" (`signatureValid`) and "signer trusted" (`signerTrusted`) are told apart.
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -20,13 +27,15 @@ export type C2paFindings =
       present: true;
       /** c2pa-rs's validation state: Invalid, Valid (signature and bindings check out) or Trusted (also a trusted signer) */
       validationState: string | null;
-      /** the claim signature and the asset's hash bindings validate */
+      /** the reader's state is Valid or Trusted: the claim signature and the asset's hash bindings validate */
       signatureValid: boolean;
+      /** the reader's state is Trusted: the signer chains to a trust anchor (none is configured by default) */
+      signerTrusted: boolean;
       claimGenerator: string | null;
       title: string | null;
       signer: { issuer: string | null; commonName: string | null; time: string | null } | null;
       actions: C2paAction[];
-      /** the validation failures' codes (e.g. assertion.dataHash.mismatch, claimSignature.mismatch) */
+      /** the reader's failure codes (e.g. signingCredential.untrusted, assertion.dataHash.mismatch, claimSignature.mismatch) */
       failures: string[];
     }
   /** a manifest store is there but cannot be read */
@@ -47,11 +56,13 @@ async function loadC2pa(): Promise<typeof C2pa> {
 /** The reader's errors are strings like `C2pa(JumbfNotFound)`: these say there is no manifest. */
 const NO_MANIFEST = /JumbfNotFound|ProvenanceMissing|UnsupportedType/;
 
-export async function readC2pa(bytes: Uint8Array, mime: string): Promise<C2paFindings> {
+/** `trustAnchorsPem`: root certificates (PEM) whose signers read Trusted; by default none. */
+export async function readC2pa(bytes: Uint8Array, mime: string, trustAnchorsPem?: string): Promise<C2paFindings> {
   const c2pa = await loadC2pa();
+  const context = trustAnchorsPem === undefined ? undefined : JSON.stringify({ trust: { trust_anchors: trustAnchorsPem } });
   let store: ManifestStore;
   try {
-    const reader = await c2pa.WasmReader.fromBytes(mime, bytes);
+    const reader = await c2pa.WasmReader.fromBytes(mime, bytes, context);
     try {
       store = JSON.parse(reader.json()) as ManifestStore;
     } finally {
@@ -95,10 +106,12 @@ function findings(store: ManifestStore): C2paFindings {
       return { action: a.action ?? "", ...(a.digitalSourceType ? { digitalSourceType: a.digitalSourceType } : {}), ...(agent ? { softwareAgent: agent } : {}) };
     });
   const sig = m?.signature_info;
+  const state = store.validation_state ?? null;
   return {
     present: true,
-    validationState: store.validation_state ?? null,
-    signatureValid: m !== undefined && !failures.some((c) => /^(claimSignature|assertion\.(data|bmff|box|collection)Hash|signingCredential\.(invalid|revoked|expired)|timeStamp\.mismatch)/.test(c)),
+    validationState: state,
+    signatureValid: m !== undefined && (state === "Valid" || state === "Trusted"),
+    signerTrusted: m !== undefined && state === "Trusted",
     claimGenerator: generator || null,
     title: m?.title ?? null,
     signer: sig ? { issuer: sig.issuer ?? null, commonName: sig.common_name ?? null, time: sig.time ?? null } : null,

@@ -1,7 +1,7 @@
 /** Running a registered detector on image files: decode, the detector's preprocessing, ORT, scores. */
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { parseCalibration, sigmoid } from "../eval/calibration.js";
+import { parseCalibration, type ScoreVerdict, scoreVerdict } from "../eval/calibration.js";
 import * as os from "node:os";
 import { readSafetensors, readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
 import { buildDetector } from "../detectors/build.js";
@@ -127,10 +127,7 @@ export async function readCalibration(file: string): Promise<{ a: number; b: num
   return parseCalibration(text, file);
 }
 
-export type Detection =
-  | { file: string; score: number; p: number; calibrated: boolean; verdict: "synthetic" | "real" }
-  | { file: string; logits: number[]; group: string }
-  | { file: string; error: string };
+export type Detection = ({ file: string } & ScoreVerdict) | { file: string; logits: number[]; group: string } | { file: string; error: string };
 
 /** One file's own preprocessing and random stream, where they differ from the run's. */
 export interface PerFile {
@@ -148,12 +145,6 @@ export interface DetectOptions extends SessionOptions {
   perFile?: readonly PerFile[];
   /** each image's result as it is scored, in the files' order */
   onImage?: (d: Detection) => void;
-}
-
-/** A binary detector's score as p(synthetic) and its verdict: p = sigmoid(a·score + b) with a calibration, else sigmoid(score). */
-export function scoreVerdict(score: number, calibration?: { a: number; b: number }): { score: number; p: number; calibrated: boolean; verdict: "synthetic" | "real" } {
-  const p = calibration ? sigmoid(calibration.a * score + calibration.b) : sigmoid(score);
-  return { score, p, calibrated: calibration !== undefined, verdict: p >= 0.5 ? "synthetic" : "real" };
 }
 
 export function defaultWorkers(): number {
@@ -192,7 +183,7 @@ export async function detect(detector: DetectorModule, model: ModelSource, files
           k++;
           if (detector.output === "groups") d = { file: x.file, logits: row, group: GROUPS[row.indexOf(Math.max(...row))]! };
           else {
-            d = { file: x.file, ...scoreVerdict(row[0]!, opts.calibration) };
+            d = { file: x.file, ...scoreVerdict(row[0]!, opts.calibration, detector.needsCalibration) };
           }
         } else continue;
         out.push(d);

@@ -130,7 +130,9 @@ export async function buildApp(opts: ServeOptions, detectors: readonly ServedDet
 
   const byName = new Map(detectors.map((d) => [d.module.name, d]));
 
-  app.get("/healthz", { schema: schemas.healthz }, async () => ({ ok: true, detectors: detectors.map((d) => d.module.name) }));
+  // the limits let a client (the page) size its requests: at most maxImages images adding up to at most maxBodyBytes
+  const limits = { maxImages: opts.maxImages, maxBodyBytes: opts.maxBodyBytes, maxPixels: opts.maxPixels };
+  app.get("/healthz", { schema: schemas.healthz }, async () => ({ ok: true, detectors: detectors.map((d) => d.module.name), limits }));
   app.get("/metrics", { schema: schemas.metrics }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   app.get("/v1/detectors", { schema: schemas.detectors }, async () => detectors.map(describeDetector));

@@ -70,6 +70,7 @@ export function describeDetector(d: ServedDetector): Record<string, unknown> {
     output: d.module.output,
     inputs: { recipe, normalization, ...(size !== undefined ? { size } : {}) },
     calibration: d.calibration ?? null,
+    needsCalibration: d.module.needsCalibration ?? null,
     weightsSha256: d.weightsSha256,
     model: d.onnx ? `/v1/detectors/${encodeURIComponent(d.module.name)}/model.onnx` : null,
     ...(d.onnxSha256 ? { modelSha256: d.onnxSha256 } : {}),

@@ -12,8 +12,17 @@ const open = (description: string) => ({ type: "object", description, additional
 const bearer = [{ bearer: [] }];
 
 export const healthz = {
-  summary: "liveness, and the detectors served",
-  response: { 200: { type: "object", properties: { ok: { type: "boolean" }, detectors: { type: "array", items: { type: "string" } } } } },
+  summary: "liveness, the detectors served, and the limits of one detect request",
+  response: {
+    200: {
+      type: "object",
+      properties: {
+        ok: { type: "boolean" },
+        detectors: { type: "array", items: { type: "string" } },
+        limits: { type: "object", properties: { maxImages: { type: "integer" }, maxBodyBytes: { type: "integer" }, maxPixels: { type: "integer" } } },
+      },
+    },
+  },
 };
 
 export const metrics = {

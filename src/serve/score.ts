@@ -7,7 +7,7 @@ import { decodeRgb, ImageDecodeError } from "../image/decode.js";
 import { loadSharp } from "../image/sharp.js";
 import { readProvenance, type Provenance } from "../provenance/index.js";
 import { preprocessImage } from "../image/preprocess.js";
-import { scoreVerdict } from "../runtime/detect.js";
+import { scoreVerdict } from "../eval/calibration.js";
 import type { NormalizedImage, OutputTensor } from "../runtime/session.js";
 import { Rng } from "../util/rng.js";
 import type { BatchResult } from "./batcher.js";
@@ -100,7 +100,7 @@ async function detectorResult(d: ServedDetector, r: BatchResult, decodeMs: numbe
   const map = heatmap ? r.outputs.logit_map : undefined;
   return {
     detector: d.module.name,
-    ...scoreVerdict(row[0]!, d.calibration),
+    ...scoreVerdict(row[0]!, d.calibration, d.module.needsCalibration),
     threshold: 0.5,
     ...(map ? { heatmap: await heatmapPng(map) } : {}),
     preprocessing,

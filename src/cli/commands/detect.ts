@@ -58,6 +58,14 @@ function answeredBy(spec: DetectorModule, weights: readonly string[], calibrated
 }
 
 function formatDetections(results: readonly Detection[]): string {
-  const rows = results.map((r) => ("error" in r ? [r.file, "", "", `unreadable: ${r.error}`] : "group" in r ? [r.file, "", "", r.group] : [r.file, r.score.toFixed(4), r.p.toFixed(4), r.verdict]));
-  return `${renderTable(["file", "score", results.some((r) => "calibrated" in r && r.calibrated) ? "p (calibrated)" : "sigmoid(score)", "verdict"], rows)}\n`;
+  const rows = results.map((r) =>
+    "error" in r
+      ? [r.file, "", "", `unreadable: ${r.error}`]
+      : "group" in r
+        ? [r.file, "", "", r.group]
+        : [r.file, r.score.toFixed(4), r.p === null ? "–" : r.p.toFixed(4), r.verdict ?? "uncalibrated"],
+  );
+  const table = renderTable(["file", "score", results.some((r) => "calibrated" in r && r.calibrated) ? "p (calibrated)" : "sigmoid(score)", "verdict"], rows);
+  const why = results.find((r) => "noVerdict" in r);
+  return `${table}\n${why && "noVerdict" in why ? `${why.noVerdict}: give --calibration FILE (imaginet calibrate)\n` : ""}`;
 }

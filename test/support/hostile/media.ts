@@ -171,3 +171,15 @@ export async function makeCorpus(dir: string): Promise<string[]> {
   }
   return [...Object.keys(cases), ...Object.keys(zips)];
 }
+
+/**
+ * The same PNG with one byte of pixel data changed: the last byte of the last row (no later byte is
+ * predicted from it, so exactly one channel of one pixel differs), the IDAT re-deflated with a
+ * matching CRC, every other chunk (a C2PA caBX included) kept as it was. Expects a single IDAT.
+ */
+export function onePixelByteChanged(png: Buffer): Buffer {
+  const { start, length } = idat(png);
+  const rows = zlib.inflateSync(png.subarray(start, start + length));
+  rows[rows.length - 1]! ^= 0x01;
+  return Buffer.concat([png.subarray(0, start - 8), pngChunk("IDAT", zlib.deflateSync(rows)), png.subarray(start + length + 4)]);
+}
