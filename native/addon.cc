@@ -15,6 +15,9 @@
 
 namespace imaginet {
 
+// native/dist.cc (declared here, not in common.h, so that adding it rebuilds only this file)
+void registerDist(Napi::Env env, Napi::Object exports);
+
 // setNumThreads(n): intra-op threads (with OpenMP this applies to the calling thread)
 static Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
   int64_t n = intArg(info, 0);
@@ -84,6 +87,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerTensor(env, exports);
   registerOps(env, exports);
   registerOptim(env, exports);
+  registerDist(env, exports);
   IMAGINET_EXPORT(exports, setNumThreads);
   IMAGINET_EXPORT(exports, getNumThreads);
   IMAGINET_EXPORT(exports, manualSeed);

@@ -100,6 +100,10 @@ async function main() {
   const torch = findLibtorch();
   const { abi, how } = cxx11Abi(torch);
   const cuda = existsSync(path.join(torch.lib, "libtorch_cuda.so"));
+  // c10d's ProcessGroupGloo.hpp (native/dist.cc) includes Gloo's headers; NCCL's process group is built where CUDA and nccl.h are
+  const hasHeader = (h) => [...torch.includes, "/usr/include", "/usr/local/include"].some((d) => existsSync(path.join(d, h)));
+  if (!hasHeader("gloo/context.h")) fail("Gloo headers not found (gloo/context.h, for c10d's ProcessGroupGloo): run `bash scripts/setup.sh` (installs libgloo-dev)");
+  const nccl = cuda && hasHeader("nccl.h");
   const cxx = process.env.CXX || "g++";
   const cflags = [
     "-std=c++17",
@@ -108,6 +112,7 @@ async function main() {
     "-fvisibility=hidden",
     "-w",
     `-D_GLIBCXX_USE_CXX11_ABI=${abi}`,
+    ...(nccl ? ["-DIMAGINET_NCCL"] : []),
     // /usr/include is searched already; naming it again breaks libstdc++'s #include_next
     ...[nodeHeaders(), addonApiHeaders(), ...torch.includes].filter((d) => d !== "/usr/include").flatMap((d) => ["-isystem", d]),
   ];
@@ -124,7 +129,7 @@ async function main() {
     .filter((f) => f.endsWith(".cc"))
     .sort();
   const jobs = Math.max(1, Number(process.env.IMAGINET_JOBS) || Math.min(os.availableParallelism(), 4));
-  console.log(`build-native: libtorch ${torch.lib} (C++11 ABI ${abi} from ${how}${cuda ? ", CUDA" : ""}), ${jobs} jobs`);
+  console.log(`build-native: libtorch ${torch.lib} (C++11 ABI ${abi} from ${how}${cuda ? ", CUDA" : ""}${nccl ? ", NCCL" : ""}), ${jobs} jobs`);
 
   const objects = [];
   const pending = [];

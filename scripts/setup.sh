@@ -9,6 +9,8 @@
 #                     (installed explicitly because apt runs here without Recommends)
 #   libtorch-dev      libtorch (C++ PyTorch) headers and libraries: the training engine's addon
 #                     (native/, built by `npm ci` through scripts/build-native.mjs)
+#   libgloo-dev       Gloo's headers, which libtorch's c10d ProcessGroupGloo.hpp includes: the addon's
+#                     data-parallel training (native/dist.cc; docs/scale-out.md)
 #   g++               compiles that addon
 set -euo pipefail
 
@@ -19,9 +21,10 @@ declare -A NEED=(
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   [fonts-liberation]=/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
   [libtorch-dev]=/usr/include/torch/csrc/api/include/torch/torch.h
+  [libgloo-dev]=/usr/include/gloo/context.h
   [g++]=/usr/bin/g++
 )
-ORDER=(chromium fonts-dejavu-core fonts-liberation libtorch-dev g++)
+ORDER=(chromium fonts-dejavu-core fonts-liberation libtorch-dev libgloo-dev g++)
 
 missing=()
 for pkg in "${ORDER[@]}"; do

@@ -31,3 +31,4 @@ export * as nn from "./nn.js";
 export { Optimizer, SGD, Adam, AdamW, type SGDOptions, type AdamOptions } from "./optim.js";
 export { loadParams, storeToHost, trainableParams, isBuffer, defaultInit, type ParamStore, type ParamInit, type LoadParamsOptions, type InitOptions } from "./params.js";
 export { EagerOps, runModel, type EagerOpsOptions } from "./eager-ops.js";
+export { initProcessGroup, destroyProcessGroup, processGroup, allReduce, allReduceMean, allGather, broadcast, barrier, DEFAULT_BUCKET_BYTES, type ProcessGroupOptions } from "./dist.js";

@@ -170,6 +170,19 @@ export interface TorchAddon {
   optimLoadState(o: NativeOptimizer, state: Uint8Array): void;
   optimDispose(o: NativeOptimizer): void;
 
+  // distributed (c10d; native/dist.cc): one process group per process, every collective waits up to its timeout
+  /** the TCPStore at addr:port (hosted here when isServer), keys under prefix when given, and the process group */
+  distInit(backend: "gloo" | "nccl", addr: string, port: number, rank: number, worldSize: number, timeoutMs: number, isServer: boolean, prefix: string | null): void;
+  distDestroy(): void;
+  distInfo(): { rank: number; size: number; backend: string } | null;
+  distAllReduce(ts: readonly T[], op?: "sum" | "max" | "min"): void;
+  /** in place, the mean over ranks, in all-reduces of about bucketBytes each */
+  distAllReduceMean(ts: readonly T[], bucketBytes: number): void;
+  /** every rank's t concatenated along dim 0 (no autograd history) */
+  distAllGather(t: T): T;
+  distBroadcast(ts: readonly T[], root: number): void;
+  distBarrier(): void;
+
   // process-wide
   setNumThreads(n: number): void;
   getNumThreads(): number;

@@ -12,6 +12,7 @@ import type { Recipe } from "../image/recipe.js";
 import { Preparer } from "../runtime/prepare.js";
 import { Rng } from "../util/rng.js";
 import { InputError } from "../util/errors.js";
+import { rankSlots } from "./distributed.js";
 
 /** (origin, content, group, specific) per image, as upstream's label rows. */
 export const LABEL_COLUMNS = 4;
@@ -43,6 +44,8 @@ export interface LoaderOptions {
   balanceBy?: Balance;
   /** drop the last, smaller batch (as upstream's loaders with BN in train mode need) */
   dropLast?: boolean;
+  /** data-parallel: this rank's share of each (global) batch, by the DistributedSampler rule (rankSlots) */
+  rank?: { rank: number; size: number };
 }
 
 export interface Batch {
@@ -125,10 +128,11 @@ export class TrainLoader {
     return this.o.dropLast ? Math.floor(n / this.o.batchSize) : Math.ceil(n / this.o.batchSize);
   }
 
-  private async batch(epoch: number, positions: readonly number[], start: number): Promise<Batch> {
-    const items = positions.map((i) => this.o.items[i]!);
+  /** the images at these slots of the epoch's order; each view's augmentation is seeded by its slot */
+  private async batch(epoch: number, order: readonly number[], slots: readonly number[]): Promise<Batch> {
+    const items = slots.map((s) => this.o.items[order[s]!]!);
     const views = await Promise.all(
-      Array.from({ length: this.o.views }, (_, v) => Promise.all(items.map((it, k) => this.preparer.prepare(path.join(this.o.root, it.path), `${epoch}/${start + k}/${it.path}/${v}`)))),
+      Array.from({ length: this.o.views }, (_, v) => Promise.all(items.map((it, k) => this.preparer.prepare(path.join(this.o.root, it.path), `${epoch}/${slots[k]}/${it.path}/${v}`)))),
     );
     const first = views[0]![0]!;
     if ("error" in first) throw new InputError(`training image ${first.file}: ${first.error}`);
@@ -154,7 +158,8 @@ export class TrainLoader {
     const starts: number[] = [];
     for (let s = 0; s < order.length; s += this.o.batchSize) if (!this.o.dropLast || s + this.o.batchSize <= order.length) starts.push(s);
     const make = (s: number) => {
-      const p = this.batch(epoch, order.slice(s, s + this.o.batchSize), s);
+      const global = Array.from({ length: Math.min(this.o.batchSize, order.length - s) }, (_, k) => s + k);
+      const p = this.batch(epoch, order, this.o.rank ? rankSlots(global, this.o.rank.rank, this.o.rank.size) : global);
       // a prefetched batch may fail before it is awaited: that must not count as an unhandled rejection
       p.catch(() => undefined);
       return p;

@@ -41,6 +41,8 @@ export interface LoopOptions {
   onEvent?: (e: TrainEvent) => void;
   /** polled between steps; true ends the run after the current step without saving a partial epoch */
   shouldStop?: () => boolean;
+  /** whether this process writes the log and checkpoints (default true; false on ranks other than 0 of a data-parallel run) */
+  primary?: boolean;
 }
 
 /** The loss stopped being finite: the run ran and failed (exit 1), naming the last good checkpoint. */
@@ -59,8 +61,9 @@ export interface LoopResult {
 
 export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const ckptDir = path.join(o.dir, "checkpoints");
-  await fsp.mkdir(ckptDir, { recursive: true });
-  const log = await fsp.open(path.join(o.dir, "metrics.jsonl"), "a");
+  const primary = o.primary ?? true;
+  if (primary) await fsp.mkdir(ckptDir, { recursive: true });
+  const log = primary ? await fsp.open(path.join(o.dir, "metrics.jsonl"), "a") : null;
   let lastCheckpoint: string | null = o.resumedFrom ?? null;
   let lastEpoch = o.startEpoch - 1;
   try {
@@ -87,7 +90,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         lossSum += loss;
         const ips = images / ((performance.now() - started) / 1000);
         const ev: TrainEvent = { type: "step", epoch, step: steps, steps: total, loss, lr, imagesPerSecond: ips };
-        await log.write(`${JSON.stringify(ev)}\n`);
+        await log?.write(`${JSON.stringify(ev)}\n`);
         o.onEvent?.(ev);
         if (o.shouldStop?.()) return { lastEpoch, lastCheckpoint, stopped: true };
       }
@@ -95,16 +98,16 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
       let checkpoint: string | null = null;
       if (epoch % o.saveEvery === 0 || epoch === o.schedule.epochs) {
         checkpoint = checkpointPath(ckptDir, epoch);
-        await saveTrainCheckpoint(checkpoint, { stores: o.stage.stores, optimizerState: o.stage.optimizer.saveState(), epoch, meta: o.meta });
+        if (primary) await saveTrainCheckpoint(checkpoint, { stores: o.stage.stores, optimizerState: o.stage.optimizer.saveState(), epoch, meta: o.meta });
         lastCheckpoint = checkpoint;
       }
       lastEpoch = epoch;
       const ev: TrainEvent = { type: "epoch", epoch, epochs: o.schedule.epochs, loss: lossSum / Math.max(steps, 1), lr, seconds, imagesPerSecond: images / seconds, checkpoint };
-      await log.write(`${JSON.stringify(ev)}\n`);
+      await log?.write(`${JSON.stringify(ev)}\n`);
       o.onEvent?.(ev);
     }
   } finally {
-    await log.close();
+    await log?.close();
   }
   return { lastEpoch, lastCheckpoint, stopped: false };
 }

@@ -14,6 +14,7 @@
  */
 import type { LazyTensor } from "../checkpoint/index.js";
 import {
+  allGather,
   Adam,
   SGD,
   defaultInit,
@@ -55,6 +56,7 @@ import {
 } from "../models/selfcon.js";
 import { GROUP, ORIGIN, bceWithLogitsLoss, conLoss, crossEntropyLoss, imaginetMultiLabelLoss } from "./losses.js";
 import { InputError } from "../util/errors.js";
+import { averageGradients, broadcastBuffers, gatherWithLocalGrad, meanOverRanks, type DataParallel } from "./distributed.js";
 
 /** What is trained: the SelfCon ConResNet, the CE LinResNet, or the linear stage (either of them under "model." + "classifier."). */
 export type TrainSpec = { kind: "selfcon"; cfg: ConResNetConfig; prefix: string } | { kind: "ce"; cfg: LinResNetConfig; prefix: string } | { kind: "linear"; cfg: LinearStageConfig };
@@ -228,6 +230,8 @@ export interface RepresentationStepOptions {
   ceColumn?: number;
   /** names: encoder_sub, encoder_feat, sub_feat, feat, features, loss_origin, loss_group (SelfCon); encoder_feat, logits (CE) */
   observe?: StepObserver;
+  /** data-parallel: this rank's share of the global batch (src/train/distributed.ts) */
+  dp?: DataParallel;
 }
 
 function batchTensors(model: TrainModel, b: StepBatch): { x: Tensor; labels: Tensor } {
@@ -251,15 +255,20 @@ export function representationStep(model: TrainModel, opt: Optimizer, batch: Ste
   const spec = model.spec;
   if (spec.kind === "linear") throw new Error("representationStep: the linear stage has linearStep");
   const see = o.observe ?? (() => {});
+  const dp = o.dp;
   return tidy(() => {
     opt.zeroGrad();
-    const { x, labels } = batchTensors(model, batch);
+    if (dp) broadcastBuffers(model.params);
+    const { x, labels: localLabels } = batchTensors(model, batch);
+    // SelfCon's loss is over the global batch: every rank's features and labels, rank by rank
+    const labels = dp && spec.kind === "selfcon" ? allGather(localLabels) : localLabels;
     const ops = new EagerOps(model.params, {}, { training: true });
     const s = new Scope(ops, spec.prefix);
     let loss: Tensor;
     if (spec.kind === "selfcon") {
       const out = conResNetForward(s, x, spec.cfg);
-      const features = nn.stack([out.subFeat, out.feat], 1);
+      const localFeatures = nn.stack([out.subFeat, out.feat], 1);
+      const features = dp ? gatherWithLocalGrad(localFeatures, dp) : localFeatures;
       see("encoder_sub", out.encoderSub);
       see("encoder_feat", out.encoderFeat);
       see("sub_feat", out.subFeat);
@@ -280,9 +289,16 @@ export function representationStep(model: TrainModel, opt: Optimizer, batch: Ste
       see("logits", out.logits);
       loss = crossEntropyLoss(out.logits, labels.select(1, o.ceColumn ?? GROUP));
     }
-    loss.backward();
+    if (!dp) {
+      loss.backward();
+      opt.step();
+      return loss.item();
+    }
+    // the gathered SelfCon loss is the global one on every rank: ×W undoes the averaging of the gradients
+    (spec.kind === "selfcon" ? loss.mul(dp.size) : loss).backward();
+    averageGradients(trainableParams(model.params));
     opt.step();
-    return loss.item();
+    return spec.kind === "selfcon" ? loss.item() : meanOverRanks(loss.item(), dp);
   });
 }
 
@@ -299,6 +315,8 @@ export interface LinearStepOptions {
    * identification, cross-entropy on the group column (the batch should hold synthetic images only)
    */
   target?: "origin" | "group";
+  /** data-parallel: this rank's share of the global batch (src/train/distributed.ts) */
+  dp?: DataParallel;
 }
 
 /**
@@ -312,7 +330,9 @@ export function linearStep(model: TrainModel, opt: Optimizer, batch: StepBatch, 
   const see = o.observe ?? (() => {});
   const c = spec.cfg.classifier;
   const dropout = o.dropout ?? ((h: Tensor) => nn.dropout(h, c.dropout, true));
+  const dp = o.dp;
   return tidy(() => {
+    if (dp) broadcastBuffers(model.params);
     const { x, labels } = batchTensors(model, batch);
     const ops = new EagerOps(model.params, {}, { training: true });
     const feat = noGrad(() => linearEncoderFeature(new Scope(ops, `${LINEAR_MODEL_PREFIX}.encoder`), x, spec.cfg.encoder));
@@ -324,8 +344,9 @@ export function linearStep(model: TrainModel, opt: Optimizer, batch: StepBatch, 
     const loss = (o.target ?? "origin") === "group" ? crossEntropyLoss(out.logits, labels.select(1, GROUP)) : bceWithLogitsLoss(out.logits, labels.select(1, ORIGIN));
     opt.zeroGrad();
     loss.backward();
+    if (dp) averageGradients(trainableParams(model.params));
     opt.step();
-    return loss.item();
+    return dp ? meanOverRanks(loss.item(), dp) : loss.item();
   });
 }
 

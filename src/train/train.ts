@@ -22,6 +22,8 @@ import { latestCheckpoint, loadTrainCheckpoint, saveTrainCheckpoint } from "./ch
 import { balanceClasses, itemsFromRecords, TrainLoader, type Balance, type Batch, type TrainItem } from "./data.js";
 import { trainLoop, type LoopResult, type TrainEvent } from "./loop.js";
 import { InputError } from "../util/errors.js";
+import { anyRank, broadcastStore, checkBatchSplit, DEFAULT_DIST_TIMEOUT_S, joinProcessGroup, launchEnv, type DataParallel } from "./distributed.js";
+import { destroyProcessGroup } from "../engine/index.js";
 import { createModel, disposeModel, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
 
 /** The trunk's size: upstream's ResNet-50 ([3,4,6,3], width 1) or something smaller for quick runs. */
@@ -54,6 +56,8 @@ export interface CommonOptions {
   recipe?: Recipe;
   /** decoded images kept in memory, in MiB (default DEFAULT_CACHE_MB; 0: decode every epoch) */
   cacheMb?: number;
+  /** data-parallel runs (launch variables set): seconds a rank waits for the others before it fails (default DEFAULT_DIST_TIMEOUT_S) */
+  distTimeout?: number;
 }
 
 export const DEFAULT_CACHE_MB = 1024;
@@ -136,9 +140,24 @@ interface StageRun {
   /** what the checkpoints record besides the weights */
   meta: Record<string, TorchValue>;
   hooks: StageHooks;
+  dp: DataParallel | null;
 }
 
-async function runStage(o: CommonOptions, { model, items, step: stepOptions, warm, optimizer: optimizerName, resumed, meta, hooks }: StageRun): Promise<LoopResult> {
+/**
+ * Joins the data-parallel run the launch variables describe (null when they are not set): the
+ * device is cuda:LOCAL_RANK for --device cuda, and the global batch must split over the ranks.
+ */
+function dataParallel(o: CommonOptions): { dp: DataParallel | null; device: string | undefined } {
+  const e = launchEnv();
+  if (!e) return { dp: null, device: o.device };
+  checkBatchSplit(o.batchSize, e.worldSize);
+  const device = o.device === "cuda" ? `cuda:${e.localRank}` : (o.device ?? "cpu");
+  return { dp: joinProcessGroup(e, { device, timeoutS: o.distTimeout ?? DEFAULT_DIST_TIMEOUT_S }), device };
+}
+
+async function runStage(o: CommonOptions, { model, items, step: stepOptions, warm, optimizer: optimizerName, resumed, meta, hooks, dp }: StageRun): Promise<LoopResult> {
+  // every rank starts from rank 0's weights, as DDP's constructor (they agree already when seeded or resumed alike)
+  if (dp) broadcastStore(model.params);
   const optimizer = makeOptimizer(model, { name: optimizerName, lr: o.lr });
   if (resumed?.optimizer) optimizer.loadState(resumed.optimizer);
   const loader = new TrainLoader({
@@ -153,15 +172,22 @@ async function runStage(o: CommonOptions, { model, items, step: stepOptions, war
     cacheBytes: (o.cacheMb ?? DEFAULT_CACHE_MB) * 2 ** 20,
     dropLast: items.length > o.batchSize,
     ...(o.balance ? { balanceBy: o.balance } : {}),
+    ...(dp ? { rank: dp } : {}),
   });
   const startEpoch = (resumed?.epoch ?? 0) + 1;
+  if (dp && dp.rank !== 0) hooks = { ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}) };
+  const shouldStop = hooks.shouldStop;
   const unused = o.balance ? balanceClasses(items, o.balance).excluded.length : 0;
   hooks.onStart?.({ startEpoch, epochs: o.epochs, batchesPerEpoch: loader.batchesPerEpoch(), images: items.length, unused, resumedFrom: resumed?.file ?? null });
   const stores = model.spec.kind === "linear" ? splitStores(model) : { model: model.params };
   try {
     return await trainLoop({
       dir: o.out,
-      stage: { step: (b: Batch) => trainStep(model, optimizer, { x: b.views[0]!, shape: [b.size, 3, b.height, b.width], labels: b.labels }, stepOptions), optimizer, stores },
+      stage: {
+        step: (b: Batch) => trainStep(model, optimizer, { x: b.views[0]!, shape: [b.size, 3, b.height, b.width], labels: b.labels }, { ...stepOptions, ...(dp ? { dp } : {}) }),
+        optimizer,
+        stores,
+      },
       loader,
       schedule: model.spec.kind === "linear" ? { lr: o.lr, epochs: o.epochs, warm: 0, floor: 1 } : { lr: o.lr, epochs: o.epochs, warm },
       seed: o.seed,
@@ -170,7 +196,8 @@ async function runStage(o: CommonOptions, { model, items, step: stepOptions, war
       meta,
       ...(resumed ? { resumedFrom: resumed.file } : {}),
       ...(hooks.onEvent ? { onEvent: hooks.onEvent } : {}),
-      ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}),
+      // a stop asked of any rank ends every rank after the same step
+      ...(dp ? { shouldStop: () => anyRank(shouldStop?.() ?? false, dp), primary: dp.rank === 0 } : shouldStop ? { shouldStop } : {}),
     });
   } finally {
     await loader.close();
@@ -194,6 +221,15 @@ function meta(stage: string, o: CommonOptions, extra: Record<string, TorchValue>
 
 export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks = {}): Promise<LoopResult & { checkpoint: string | null }> {
   setNumThreads(o.threads ?? os.availableParallelism());
+  const { dp, device } = dataParallel(o);
+  try {
+    return await representation({ ...o, ...(device ? { device } : {}) }, hooks, dp);
+  } finally {
+    if (dp) destroyProcessGroup();
+  }
+}
+
+async function representation(o: RepresentOptions, hooks: StageHooks, dp: DataParallel | null): Promise<LoopResult & { checkpoint: string | null }> {
   const trunk: ResNetConfig = { layers: o.size.layers, width: o.size.width, nodown: o.method === "selfcon", shortcutName: "shortcut" };
   const features = Math.round(512 * o.size.width) * 4;
   const cfg: ConResNetConfig = { ...SELFCON_RESNET50, trunk, hidden: features, featDim: o.featDim ?? SELFCON_RESNET50.featDim };
@@ -227,6 +263,7 @@ export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks
         optimizer: o.optimizer ?? "sgd",
       }),
       hooks,
+      dp,
     });
     return { ...r, checkpoint: r.lastCheckpoint };
   } finally {
@@ -238,6 +275,15 @@ export const DETECTOR_FILE = "detector.pth";
 
 export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = {}): Promise<LoopResult & { detector: string | null }> {
   setNumThreads(o.threads ?? os.availableParallelism());
+  const { dp, device } = dataParallel(o);
+  try {
+    return await classifier({ ...o, ...(device ? { device } : {}) }, hooks, dp);
+  } finally {
+    if (dp) destroyProcessGroup();
+  }
+}
+
+async function classifier(o: ClassifierOptions, hooks: StageHooks, dp: DataParallel | null): Promise<LoopResult & { detector: string | null }> {
   const enc = stateDict(await readTorchCheckpoint(o.encoder));
   const encModel = new Map([...enc].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
   if (encModel.size === 0) throw new InputError(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
@@ -260,9 +306,10 @@ export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = 
       resumed,
       meta: meta("classifier", o, { target: o.target, encoder: path.basename(o.encoder) }),
       hooks,
+      dp,
     });
     let detector: string | null = null;
-    if (!r.stopped && r.lastCheckpoint) {
+    if (!r.stopped && r.lastCheckpoint && (!dp || dp.rank === 0)) {
       detector = path.join(o.out, DETECTOR_FILE);
       await saveTrainCheckpoint(detector, { stores: splitStores(model), epoch: r.lastEpoch, meta: { stage: "detector", target: o.target } });
     }

@@ -6,6 +6,8 @@ import type { SelfConLoss } from "../../train/steps.js";
 import { checkpointToResume, DEFAULT_CACHE_MB, RESNET50_SIZE, writeRunConfig, type ClassifierOptions, type CommonOptions, type RepresentOptions } from "../../train/train.js";
 import { defaultWorkers } from "../../runtime/detect.js";
 import { startTraining, type StageRequest } from "../../train/worker.js";
+import { DEFAULT_DIST_TIMEOUT_S, launchEnv } from "../../train/distributed.js";
+import { launchLocalRanks } from "../../train/launch.js";
 import { Progress } from "../../util/progress.js";
 import { action, EXIT_OK, EXIT_PROBLEMS, outOption, parseNonNegativeInt, parsePositiveInt, parsePositiveIntList, parsePositiveNumber, parseSeed, printJson, workersOption } from "../common.js";
 
@@ -25,6 +27,8 @@ interface CommonCli {
   device: string;
   balance?: Balance;
   json?: boolean;
+  nproc: number;
+  distTimeout: number;
 }
 
 function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number; saveEvery: number }): Command {
@@ -48,6 +52,8 @@ function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number;
       ).choices(["origin", "group", "content"]),
     )
     .addOption(new Option("--device <device>", "where to train").choices(["cpu", "cuda"]).default("cpu"))
+    .option("--nproc <n>", "data-parallel: start n local ranks (torchrun, srun or a cluster can start them instead: docs/scale-out.md)", parsePositiveInt("--nproc"), 1)
+    .option("--dist-timeout <s>", "data-parallel: seconds a rank waits for the others before it fails", parsePositiveNumber("--dist-timeout"), DEFAULT_DIST_TIMEOUT_S)
     .option("--json", "print the result as JSON");
 }
 
@@ -68,15 +74,20 @@ function common(annotations: string[], o: CommonCli): CommonOptions {
     resume: o.resume ?? false,
     device: o.device,
     ...(o.balance ? { balance: o.balance } : {}),
+    distTimeout: o.distTimeout,
   };
 }
 
 /** Runs a stage in a worker with a progress bar per epoch; Ctrl-C stops after the current step, twice ends it at once. */
-async function run(req: StageRequest, json: boolean): Promise<number> {
+async function run(req: StageRequest, json: boolean, nproc: number): Promise<number> {
   // no libtorch engine, or nothing to resume: fail here, before the run folder is written
   native();
   if (req.options.resume) await checkpointToResume(req.options.out);
-  await writeRunConfig(req.options.out, req);
+  const launch = launchEnv();
+  if (!launch && nproc > 1) return launchLocalRanks(nproc);
+  // rank 0 of a data-parallel run speaks for it; the others only train
+  const primary = !launch || launch.rank === 0;
+  if (primary) await writeRunConfig(req.options.out, req);
   let bar: Progress | null = null;
   const onEvent = (e: TrainEvent) => {
     if (e.type === "step") {
@@ -112,6 +123,7 @@ async function run(req: StageRequest, json: boolean): Promise<number> {
   process.on("SIGINT", onSigint);
   try {
     const r = await w.result;
+    if (!primary) return r.stopped ? EXIT_PROBLEMS : EXIT_OK;
     if (json) printJson({ stage: req.stage, ...r });
     else process.stdout.write(`${r.stopped ? "stopped" : "done"} after epoch ${r.lastEpoch}: ${r.detector ?? r.lastCheckpoint ?? "no checkpoint yet"}\n`);
     return r.stopped ? EXIT_PROBLEMS : EXIT_OK;
@@ -172,7 +184,7 @@ export function registerTrain(program: Command): void {
             temperature: o.temperature,
             ...(o.init ? { init: o.init } : {}),
           };
-          return run({ stage: "represent", options }, Boolean(o.json));
+          return run({ stage: "represent", options }, Boolean(o.json), o.nproc);
         },
       ),
     );
@@ -188,7 +200,7 @@ export function registerTrain(program: Command): void {
     .action(
       action(async (annotations: string[], o: CommonCli & { encoder: string; target: "origin" | "group" }) => {
         const options: ClassifierOptions = { ...common(annotations, o), encoder: o.encoder, target: o.target };
-        return run({ stage: "classifier", options }, Boolean(o.json));
+        return run({ stage: "classifier", options }, Boolean(o.json), o.nproc);
       }),
     );
 }
