@@ -9,7 +9,7 @@
  * logits are compared on the saved batch (and on the photos), then ORT (intraOpNumThreads) is timed
  * the same way: model alone with runTensor (warm-up runs, then the median of timed runs) and end to
  * end with detect() on the same files (decode, pad/centre-crop 256, normalise, run; detect() also
- * creates its session, whose time is reported beside it). Prints ms/image and ours/PyTorch
+ * creates its session, timed alone as "first session creation"). Prints ms/image and ours/PyTorch
  * throughput ratios (> 1: ours is faster).
  *
  * End to end is also set against onnxruntime alone doing the same work in the same run: create a
