@@ -69,7 +69,7 @@ def main():
     with torch.no_grad():
         # parity batch
         xp = torch.randn((cfg.get("parityN", 2), 3, 256, 256), generator=gen)
-        yp = model(xp)
+        yp = model(xp)["logit"]
         xp.numpy().astype("<f4").tofile(os.path.join(outdir, "parity_input.bin"))
         yp.numpy().astype("<f4").tofile(os.path.join(outdir, "parity_logit.bin"))
 
@@ -95,7 +95,7 @@ def main():
             logits = []
             for i in range(0, len(files), bs):
                 arrs = [load_photo(p) for p in files[i : i + bs]]
-                logits.append(model(to_tensor(arrs)))
+                logits.append(model(to_tensor(arrs))["logit"])
             ms = (time.perf_counter() - t0) * 1000
             out = torch.cat(logits).flatten().numpy().astype("<f4")
             out.tofile(os.path.join(outdir, "photo_logit_b%d.bin" % bs))

@@ -17,23 +17,28 @@ export interface NormalizedImage {
 
 /**
  * Writes one image into `out` at `offset` as CHW float32: x/255, then (x - mean)/std per channel.
- * (Computed in float32 steps the way torchvision's ToTensor + Normalize does.)
+ * (Computed in float32 steps the way torchvision's ToTensor + Normalize does.) A byte has 256
+ * values, so each channel's results are computed once into a table and the pixels look them up:
+ * the same float32 numbers at a fraction of the cost per pixel.
  */
 export function normalizeInto(img: RgbImage, out: Float32Array, offset = 0, norm: Normalization = IMAGENET_NORMALIZATION): void {
   const { data, width, height } = img;
   const hw = width * height;
   if (data.length !== hw * 3) throw new Error(`an RGB image of ${width}×${height} needs ${hw * 3} bytes, got ${data.length}`);
-  const f = new Float32Array(1);
   for (let c = 0; c < 3; c++) {
-    const mean = Math.fround(norm.mean[c]!);
-    const std = Math.fround(norm.std[c]!);
+    const table = channelTable(norm.mean[c]!, norm.std[c]!);
     const base = offset + c * hw;
-    for (let i = 0; i < hw; i++) {
-      f[0] = data[i * 3 + c]! / 255;
-      f[0] = f[0]! - mean;
-      out[base + i] = f[0]! / std;
-    }
+    for (let i = 0, j = c; i < hw; i++, j += 3) out[base + i] = table[data[j]!]!;
   }
+}
+
+/** (x/255 − mean)/std for every byte x, each step rounded to float32. */
+function channelTable(meanValue: number, stdValue: number): Float32Array {
+  const mean = Math.fround(meanValue);
+  const std = Math.fround(stdValue);
+  const table = new Float32Array(256);
+  for (let x = 0; x < 256; x++) table[x] = Math.fround(Math.fround(x / 255) - mean) / std;
+  return table;
 }
 
 export function normalizeImage(img: RgbImage, norm: Normalization = IMAGENET_NORMALIZATION): NormalizedImage {

@@ -13,7 +13,7 @@ import { computeAnchor } from "./anchor.js";
 import { Preparer, type Prepared } from "./prepare.js";
 import type { OnnxModel } from "../onnx/trace.js";
 import type { Recipe } from "../image/recipe.js";
-import { DetectorSession, type ModelSource, type NormalizedImage, type SessionOptions } from "./session.js";
+import { DEFAULT_BATCH_SIZE, DetectorSession, type ModelSource, type NormalizedImage, type SessionOptions } from "./session.js";
 
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|avif|tiff?|gif)$/i;
 
@@ -153,19 +153,23 @@ export function defaultWorkers(): number {
 
 export async function detect(detector: DetectorModule, model: ModelSource, files: readonly string[], opts: DetectOptions = {}): Promise<Detection[]> {
   if (opts.perFile && opts.perFile.length !== files.length) throw new Error(`detect: perFile has ${opts.perFile.length} entries for ${files.length} files`);
-  const session = await DetectorSession.create(model, opts);
+  // the workers start and decode the first batch while onnxruntime loads and optimises the model
   const preparer = new Preparer(detector.preprocess, opts.workers ?? defaultWorkers());
+  const chunk = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  const prepareChunk = (i: number) =>
+    Promise.all(
+      files.slice(i, i + chunk).map((f, j) => {
+        const own = opts.perFile?.[i + j];
+        return preparer.prepare(f, own?.key, own?.recipe);
+      }),
+    );
+  let next = files.length > 0 ? prepareChunk(0) : null;
+  const session = await DetectorSession.create(model, { ...opts, batchSize: chunk }).catch(async (err: unknown) => {
+    await preparer.close();
+    throw err;
+  });
   const out: Detection[] = [];
   try {
-    const chunk = session.batchSize;
-    const prepareChunk = (i: number) =>
-      Promise.all(
-        files.slice(i, i + chunk).map((f, j) => {
-          const own = opts.perFile?.[i + j];
-          return preparer.prepare(f, own?.key, own?.recipe);
-        }),
-      );
-    let next = files.length > 0 ? prepareChunk(0) : null;
     for (let i = 0; next; i += chunk) {
       const prepared = await next;
       // the next chunk decodes in the workers while this one runs

@@ -30,11 +30,13 @@ export interface OutputTensor {
   dims: readonly number[];
 }
 
+export const DEFAULT_BATCH_SIZE = 16;
+
 export interface SessionOptions {
   intraOpNumThreads?: number;
   /** "cpu" (default) or "cuda" where the user installed the CUDA provider */
   executionProviders?: string[];
-  /** images per ORT run (default 16) */
+  /** images per ORT run (default DEFAULT_BATCH_SIZE) */
   batchSize?: number;
 }
 
@@ -67,7 +69,7 @@ export class DetectorSession {
     };
     try {
       const s = typeof model === "string" ? await ort.InferenceSession.create(model, so) : await ort.InferenceSession.create(model, so);
-      return new DetectorSession(s, opts.batchSize ?? 16);
+      return new DetectorSession(s, opts.batchSize ?? DEFAULT_BATCH_SIZE);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       if (so.executionProviders?.includes("cuda") && /Cuda|providers_shared|libcudart|libcudnn/i.test(msg)) {
