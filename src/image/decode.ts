@@ -14,7 +14,8 @@ import type { Metadata, Sharp } from "sharp";
 import { statRegularFile } from "../util/fs.js";
 import { SNIFF_BYTES, sniffImageFormat, type ImageFormat } from "./format.js";
 import { inputOptions, loadSharp } from "./sharp.js";
-import type { RgbImage } from "./types.js";
+import { crop } from "./geometry.js";
+import type { Box, ImageSource, RgbImage } from "./types.js";
 import { InputError } from "../util/errors.js";
 
 /**
@@ -44,6 +45,15 @@ export interface DecodeOptions {
 }
 
 export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
+  return (await openImage(input, opts)).decode();
+}
+
+/**
+ * Reads an image's header (checking its signature and the pixel limit): its size, and a decoder of
+ * all its pixels or of a box of them, as `decodeRgb` would give them and then cropped. A box costs
+ * less than the whole: libvips stops reading below it and copies out only its pixels.
+ */
+export async function openImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<ImageSource> {
   const name = opts.name ?? (typeof input === "string" ? input : "image");
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   if ((await sniffInput(input, name)) === null) {
@@ -51,7 +61,6 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
   }
   const sharp = await loadSharp();
   const options = { ...inputOptions(maxPixels), ignoreIcc: true, pages: 1, page: 0 };
-  const open = (): Sharp => sharp(input, options);
   let meta: Metadata;
   try {
     // the header only, without libvips' limit, so that an image past it gets the message below
@@ -68,26 +77,42 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
       "too_many_pixels",
     );
   }
-  try {
-    if (meta.depth === "ushort" && (meta.space === "grey16" || meta.space === "b-w")) {
-      const { data, info } = await open().toColourspace("grey16").raw({ depth: "ushort" }).toBuffer({ resolveWithObject: true });
-      const src = new Uint16Array(data.buffer, data.byteOffset, data.length / 2);
-      const out = new Uint8Array(info.width * info.height * 3);
-      for (let i = 0; i < src.length; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = Math.min(255, src[i]!);
-      return { width: info.width, height: info.height, data: out };
+  const decode = async (box?: Box): Promise<RgbImage> => {
+    if (box && (box.x < 0 || box.y < 0 || box.width < 1 || box.height < 1 || box.x + box.width > width || box.y + box.height > height)) {
+      throw new RangeError(`${name}: box ${box.width}×${box.height}+${box.x}+${box.y} is outside the ${width}×${height} image`);
     }
-    if (meta.space === "cmyk") {
-      // the ink values as PIL reads them (an Adobe JPEG's inverted ones un-inverted), not libvips' ICC conversion
-      const { data, info } = await open().pipelineColourspace("cmyk").toColourspace("cmyk").raw().toBuffer({ resolveWithObject: true });
-      if (info.channels !== 4) throw new Error(`CMYK decoded to ${info.channels} channels`);
-      return { width: info.width, height: info.height, data: cmykToRgb(data) };
+    try {
+      const special = await decodeSpecial(() => sharp(input, options), meta);
+      if (special) return box ? crop(special, box.x, box.y, box.width, box.height) : special;
+      let pipeline = sharp(input, options);
+      // before any other operation: sharp's pre-resize extraction
+      if (box) pipeline = pipeline.extract({ left: box.x, top: box.y, width: box.width, height: box.height });
+      const { data, info } = await pipeline.removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+      return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+    } catch (err) {
+      throw new ImageDecodeError(name, `cannot decode (${firstLine(err)})`);
     }
-    const { data, info } = await open().removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
-  } catch (err) {
-    throw new ImageDecodeError(name, `cannot decode (${firstLine(err)})`);
+  };
+  return { width, height, decode };
+}
+
+/** 16-bit greyscale and CMYK, which PIL converts its own way (see the top of this file); null for the rest. */
+async function decodeSpecial(open: () => Sharp, meta: Metadata): Promise<RgbImage | null> {
+  if (meta.depth === "ushort" && (meta.space === "grey16" || meta.space === "b-w")) {
+    const { data, info } = await open().toColourspace("grey16").raw({ depth: "ushort" }).toBuffer({ resolveWithObject: true });
+    const src = new Uint16Array(data.buffer, data.byteOffset, data.length / 2);
+    const out = new Uint8Array(info.width * info.height * 3);
+    for (let i = 0; i < src.length; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = Math.min(255, src[i]!);
+    return { width: info.width, height: info.height, data: out };
   }
+  if (meta.space === "cmyk") {
+    // the ink values as PIL reads them (an Adobe JPEG's inverted ones un-inverted), not libvips' ICC conversion
+    const { data, info } = await open().pipelineColourspace("cmyk").toColourspace("cmyk").raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 4) throw new Error(`CMYK decoded to ${info.channels} channels`);
+    return { width: info.width, height: info.height, data: cmykToRgb(data) };
+  }
+  return null;
 }
 
 /** The input's format by its signature; a path is first checked to be a regular file. */

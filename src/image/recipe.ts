@@ -8,7 +8,7 @@ import { compressRoundTrip } from "./compress.js";
 import { gaussianBlur, gaussianNoise } from "./filter.js";
 import { centerCrop, crop, flip, padIfNeeded, rot90, toGray, torchvisionCenterCrop, type FlipCode } from "./geometry.js";
 import { resize, type ResizeInterpolation } from "./resize.js";
-import type { RgbImage } from "./types.js";
+import type { ImageSource, RgbImage } from "./types.js";
 
 export type Step =
   /** reflect-101 pad up to size×size (albumentations PadIfNeeded) */
@@ -77,15 +77,8 @@ async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[
     case "torchvision_center_crop":
       trace.push({ op: step.op, from: [img.width, img.height], size: step.size });
       return torchvisionCenterCrop(img, step.size);
-    case "random_square_crop": {
-      const short = Math.min(img.width, img.height);
-      const side = rng.int(step.min, Math.max(Math.min(short, step.max), step.min));
-      const padded = padIfNeeded(img, side);
-      const x = rng.int(0, padded.width - side);
-      const y = rng.int(0, padded.height - side);
-      trace.push({ op: step.op, side, box: [x, y, side, side], padded: padded !== img });
-      return crop(padded, x, y, side, side);
-    }
+    case "random_square_crop":
+      return randomSquareCrop(inMemory(img), step, rng, trace);
     case "resize":
       if (img.width === step.size && img.height === step.size) return img;
       trace.push({ op: step.op, from: [img.width, img.height], size: step.size, interpolation: step.interpolation });
@@ -154,10 +147,38 @@ export function randomResizedCropBox(width: number, height: number, scale: [numb
   return { x: Math.floor((width - w) / 2), y: Math.floor((height - h) / 2), w, h };
 }
 
-export async function applyRecipe(img: RgbImage, recipe: Recipe, rng: Rng): Promise<{ image: RgbImage; trace: TraceEntry[] }> {
+/**
+ * Applies a recipe to an image in memory or to one not decoded yet (decode.ts openImage): then a
+ * leading random_square_crop decodes only its crop, the same pixels for a fraction of the work.
+ */
+export async function applyRecipe(input: RgbImage | ImageSource, recipe: Recipe, rng: Rng): Promise<{ image: RgbImage; trace: TraceEntry[] }> {
   const trace: TraceEntry[] = [];
-  for (const step of recipe.steps) img = await applyStep(img, step, rng, trace);
+  let steps = recipe.steps;
+  let img: RgbImage;
+  if ("data" in input) img = input;
+  else if (steps[0]?.op === "random_square_crop") {
+    img = await randomSquareCrop(input, steps[0], rng, trace);
+    steps = steps.slice(1);
+  } else img = await input.decode();
+  for (const step of steps) img = await applyStep(img, step, rng, trace);
   return { image: img, trace };
+}
+
+/** ImagiNet's test crop (Step random_square_crop); only an image smaller than the side is decoded whole, to be padded. */
+async function randomSquareCrop(src: ImageSource, step: Extract<Step, { op: "random_square_crop" }>, rng: Rng, trace: TraceEntry[]): Promise<RgbImage> {
+  const short = Math.min(src.width, src.height);
+  const side = rng.int(step.min, Math.max(Math.min(short, step.max), step.min));
+  const padded = src.width < side || src.height < side;
+  const x = rng.int(0, Math.max(src.width, side) - side);
+  const y = rng.int(0, Math.max(src.height, side) - side);
+  trace.push({ op: step.op, side, box: [x, y, side, side], padded });
+  if (!padded) return src.decode({ x, y, width: side, height: side });
+  return crop(padIfNeeded(await src.decode(), side), x, y, side, side);
+}
+
+/** An image in memory as an ImageSource: a box is a crop. */
+function inMemory(img: RgbImage): ImageSource {
+  return { width: img.width, height: img.height, decode: async (box) => (box ? crop(img, box.x, box.y, box.width, box.height) : img) };
 }
 
 /** JSON with sorted keys: the same recipe always serialises (and hashes) the same way. */

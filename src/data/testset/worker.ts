@@ -3,7 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
-import { decodeRgb, encodeLosslessWebp } from "../../image/decode.js";
+import { encodeLosslessWebp, openImage } from "../../image/decode.js";
 import { applyRecipe, type Recipe, type TraceEntry } from "../../image/recipe.js";
 import { loadSharp } from "../../image/sharp.js";
 import { Rng } from "../../util/rng.js";
@@ -27,7 +27,8 @@ export type JobResult = { k: number; ok: true; sha256: string; bytes: number; so
 
 export async function runJob(job: Job, setup: WorkerSetup): Promise<JobResult> {
   try {
-    const img = await decodeRgb(job.src, { maxPixels: setup.maxPixels });
+    // opened, not decoded: the recipe's crop decodes only what it keeps
+    const img = await openImage(job.src, { maxPixels: setup.maxPixels });
     const { image, trace } = await applyRecipe(img, setup.recipe, new Rng(setup.seed, job.id));
     const webp = await encodeLosslessWebp(image, setup.webpEffort);
     await fsp.mkdir(path.dirname(job.dest), { recursive: true });
