@@ -4,7 +4,7 @@
  * random choice from the image's own Rng (seed + item id) and returns a trace of what it did.
  */
 import type { Rng } from "../util/rng.js";
-import { compressRoundTrip } from "./compress.js";
+import { compressEncode, decodeEncoded, type EncodedImage } from "./compress.js";
 import { gaussianBlur, gaussianNoise } from "./filter.js";
 import { centerCrop, crop, flip, padIfNeeded, rot90, toGray, torchvisionCenterCrop, type FlipCode } from "./geometry.js";
 import { resize, type ResizeInterpolation } from "./resize.js";
@@ -58,7 +58,12 @@ const odd = (lo: number, hi: number, rng: Rng): number => {
 
 const uniform = (lo: number, hi: number, rng: Rng): number => lo + (hi - lo) * rng.next();
 
-async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[]): Promise<RgbImage> {
+/** A step's result: pixels, or a compression round trip still encoded (decoded when a step or the caller needs its pixels). */
+type Stepped = RgbImage | EncodedImage;
+
+const pixelsOf = async (img: Stepped): Promise<RgbImage> => ("data" in img ? img : decodeEncoded(img));
+
+async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[]): Promise<Stepped> {
   switch (step.op) {
     case "pad_if_needed": {
       const out = padIfNeeded(img, step.size);
@@ -91,7 +96,7 @@ async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[
     case "compress": {
       const quality = rng.int(step.quality[0], step.quality[1]);
       trace.push({ op: step.op, codec: step.codec, quality });
-      return compressRoundTrip(img, step.codec, quality, { swapRB: step.swapRB });
+      return compressEncode(img, step.codec, quality, { swapRB: step.swapRB });
     }
     case "gaussian_blur": {
       const ksize = odd(step.ksize[0], step.ksize[1], rng);
@@ -122,8 +127,9 @@ async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[
     }
     case "maybe": {
       if (rng.next() >= step.p) return img;
-      for (const s of step.steps) img = await applyStep(img, s, rng, trace);
-      return img;
+      let out: Stepped = img;
+      for (const s of step.steps) out = await applyStep(await pixelsOf(out), s, rng, trace);
+      return out;
     }
   }
 }
@@ -152,15 +158,25 @@ export function randomResizedCropBox(width: number, height: number, scale: [numb
  * leading random_square_crop decodes only its crop, the same pixels for a fraction of the work.
  */
 export async function applyRecipe(input: RgbImage | ImageSource, recipe: Recipe, rng: Rng): Promise<{ image: RgbImage; trace: TraceEntry[] }> {
+  const { image, trace } = await applyRecipeToEncode(input, recipe, rng);
+  return { image: await pixelsOf(image), trace };
+}
+
+/**
+ * `applyRecipe` for a caller that only encodes the result (decode.ts encodeLosslessWebp takes
+ * either kind): a final compression round trip is left encoded, so that its decode and the next
+ * encode are one libvips pipeline.
+ */
+export async function applyRecipeToEncode(input: RgbImage | ImageSource, recipe: Recipe, rng: Rng): Promise<{ image: RgbImage | EncodedImage; trace: TraceEntry[] }> {
   const trace: TraceEntry[] = [];
   let steps = recipe.steps;
-  let img: RgbImage;
+  let img: Stepped;
   if ("data" in input) img = input;
   else if (steps[0]?.op === "random_square_crop") {
     img = await randomSquareCrop(input, steps[0], rng, trace);
     steps = steps.slice(1);
   } else img = await input.decode();
-  for (const step of steps) img = await applyStep(img, step, rng, trace);
+  for (const step of steps) img = await applyStep(await pixelsOf(img), step, rng, trace);
   return { image: img, trace };
 }
 

@@ -4,7 +4,7 @@ import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodeLosslessWebp, openImage } from "../../image/decode.js";
-import { applyRecipe, type Recipe, type TraceEntry } from "../../image/recipe.js";
+import { applyRecipeToEncode, type Recipe, type TraceEntry } from "../../image/recipe.js";
 import { loadSharp } from "../../image/sharp.js";
 import { Rng } from "../../util/rng.js";
 
@@ -29,7 +29,7 @@ export async function runJob(job: Job, setup: WorkerSetup): Promise<JobResult> {
   try {
     // opened, not decoded: the recipe's crop decodes only what it keeps
     const img = await openImage(job.src, { maxPixels: setup.maxPixels });
-    const { image, trace } = await applyRecipe(img, setup.recipe, new Rng(setup.seed, job.id));
+    const { image, trace } = await applyRecipeToEncode(img, setup.recipe, new Rng(setup.seed, job.id));
     const webp = await encodeLosslessWebp(image, setup.webpEffort);
     await fsp.mkdir(path.dirname(job.dest), { recursive: true });
     const tmp = `${job.dest}.${randomBytes(4).toString("hex")}.tmp`;
