@@ -52,7 +52,8 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
 /**
  * Reads an image's header (checking its signature and the pixel limit): its size, and a decoder of
  * all its pixels or of a box of them, as `decodeRgb` would give them and then cropped. A box costs
- * less than the whole: libvips stops reading below it and copies out only its pixels.
+ * less than the whole: libvips still decodes the file, but converts and copies out only the box
+ * (measured: about half the CPU time of the whole on 2000 × 1335 JPEGs).
  */
 export async function openImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<ImageSource> {
   const name = opts.name ?? (typeof input === "string" ? input : "image");

@@ -155,7 +155,7 @@ export function randomResizedCropBox(width: number, height: number, scale: [numb
 
 /**
  * Applies a recipe to an image in memory or to one not decoded yet (decode.ts openImage): then a
- * leading random_square_crop decodes only its crop, the same pixels for a fraction of the work.
+ * leading random_square_crop asks the decoder for its crop alone: the same pixels for less work.
  */
 export async function applyRecipe(input: RgbImage | ImageSource, recipe: Recipe, rng: Rng): Promise<{ image: RgbImage; trace: TraceEntry[] }> {
   const { image, trace } = await applyRecipeToEncode(input, recipe, rng);

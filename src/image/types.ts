@@ -19,7 +19,7 @@ export interface Box {
 
 /**
  * An image whose size is known and whose pixels come on demand, all of them or only a box: a file
- * whose header has been read (decode.ts openImage) decodes just the box, saving the copy of the rest.
+ * whose header has been read (decode.ts openImage) hands over just the box, saving the copy of the rest.
  */
 export interface ImageSource {
   width: number;

@@ -27,7 +27,7 @@ export type JobResult = { k: number; ok: true; sha256: string; bytes: number; so
 
 export async function runJob(job: Job, setup: WorkerSetup): Promise<JobResult> {
   try {
-    // opened, not decoded: the recipe's crop decodes only what it keeps
+    // opened, not decoded: the recipe's crop takes only the pixels it keeps from the decoder
     const img = await openImage(job.src, { maxPixels: setup.maxPixels });
     const { image, trace } = await applyRecipeToEncode(img, setup.recipe, new Rng(setup.seed, job.id));
     const webp = await encodeLosslessWebp(image, setup.webpEffort);
