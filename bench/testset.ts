@@ -1,7 +1,10 @@
 /**
  * Benchmark (not a test): the perturbed test-set builder, ours against a Python reference (PIL +
  * OpenCV, the same recipe, multiprocessing) on the same 500 real photos with the same worker count,
- * in one run. Prints images/s for each and the ratio.
+ * in one run. Prints, for each, the wall time, images/s, and the CPU seconds of the whole process
+ * tree (user + system, from /usr/bin/time: the cost per worker, which a busy machine does not
+ * distort as it does the wall time), and the ratios at equal lossless WebP effort: 0 (this
+ * builder's default) and 4 (Pillow's default, hence upstream's `save_testset.py`).
  *
  *   npm run build && node --import tsx bench/testset.ts [--images 500] [--workers 2]
  *
@@ -43,11 +46,19 @@ const lines = Array.from({ length: N }, (_, i) => `./${photos[i % photos.length]
 const ann = path.join(work, "bench_annotations.txt");
 writeFileSync(ann, `${lines.join("\n")}\n`);
 
-function time(cmd: string, args: string[]): number {
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
+function time(cmd: string, args: string[]): Timing {
+  const report = path.join(work, "time.txt");
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { encoding: "utf8", cwd: repo, stdio: ["ignore", "pipe", "pipe"] });
+  const r = spawnSync("/usr/bin/time", ["-f", "%U %S", "-o", report, cmd, ...args], { encoding: "utf8", cwd: repo, stdio: ["ignore", "pipe", "pipe"] });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr}${r.stdout}`);
-  return (performance.now() - t0) / 1000;
+  const wall = (performance.now() - t0) / 1000;
+  const [user, sys] = readFileSync(report, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number);
+  return { wall, cpu: user! + sys! };
 }
 
 // warm the page cache for both sides
@@ -72,7 +83,7 @@ const ours4 = time(process.execPath, [
   "--json",
   ann,
 ]);
-const reference = (method: number): number =>
+const reference = (method: number): Timing =>
   time("/usr/bin/python3", [
     path.join(here, "testset_reference.py"),
     "--root",
@@ -88,10 +99,14 @@ const reference = (method: number): number =>
 const ref0 = reference(0);
 const ref4 = reference(4);
 
+const line = (name: string, t: Timing): string =>
+  `${name.padEnd(44)} ${t.wall.toFixed(2).padStart(7)} s  ${(N / t.wall).toFixed(1).padStart(6)} images/s   CPU ${t.cpu.toFixed(2).padStart(7)} s  ${((1000 * t.cpu) / N).toFixed(1).padStart(6)} ms/image`;
+const ratio = (ref: Timing, us: Timing): string => `${(ref.cpu / us.cpu).toFixed(2)}x per CPU second, ${(ref.wall / us.wall).toFixed(2)}x wall`;
 console.log(`images: ${N} (${photos.length} distinct real photos), workers: ${workers}`);
-console.log(`imaginet testset build:      ${ours.toFixed(2)} s  ${(N / ours).toFixed(1)} images/s  (lossless WebP effort 0, the default)`);
-console.log(`  with --webp-effort 4:      ${ours4.toFixed(2)} s  ${(N / ours4).toFixed(1)} images/s  (Pillow's default WebP method)`);
-console.log(`Python reference (PIL+cv2), WebP method 0: ${ref0.toFixed(2)} s  ${(N / ref0).toFixed(1)} images/s`);
-console.log(`Python reference (PIL+cv2), WebP method 4: ${ref4.toFixed(2)} s  ${(N / ref4).toFixed(1)} images/s  (Pillow's default)`);
-console.log(`throughput ratio ours/reference at equal WebP effort: ${(ref0 / ours).toFixed(2)}x (effort 0), ${(ref4 / ours4).toFixed(2)}x (effort 4)`);
-console.log(`each side at its default: ${(ref4 / ours).toFixed(2)}x`);
+console.log(line("imaginet testset build, WebP effort 0", ours));
+console.log(line("imaginet testset build, WebP effort 4", ours4));
+console.log(line("Python reference (PIL+cv2), WebP method 0", ref0));
+console.log(line("Python reference (PIL+cv2), WebP method 4", ref4));
+console.log(`ours/reference at equal effort 0: ${ratio(ref0, ours)}`);
+console.log(`ours/reference at equal effort 4: ${ratio(ref4, ours4)}`);
+console.log(`each side at its default (ours 0, Pillow 4): ${ratio(ref4, ours)}`);

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { decodeRgb, ImageDecodeError } from "../src/image/decode.js";
+import { decodeRgb, ImageDecodeError, openImage } from "../src/image/decode.js";
+import { crop } from "../src/image/geometry.js";
 import { REPO, tmpDir } from "./helpers.js";
 
 // made by scripts/fixtures/make_decode_fixtures.py: each input and Pillow's convert("RGB") of it
@@ -48,6 +49,17 @@ describe("decode to RGB as Pillow's convert('RGB')", () => {
     assert.deepEqual([ours.width, ours.height, ours.data.length], [16, 12, 16 * 12 * 3]);
     assert.ok(maxDiff(ours.data) <= 1, `max abs difference ${maxDiff(ours.data)}`);
     assert.ok(maxDiff(viaIcc) > 50, "the fixture tells the two conversions apart");
+  });
+
+  test("a box decodes to exactly the crop of the whole image, in every format; a box outside the image is refused", async () => {
+    const box = { x: 3, y: 2, width: 9, height: 7 };
+    for (const file of [...cases.map(inputOf), path.join(dir, "jpeg_cmyk.jpg")]) {
+      const opened = await openImage(file);
+      const whole = await decodeRgb(file);
+      assert.deepEqual([opened.width, opened.height], [whole.width, whole.height], file);
+      assert.deepEqual(await opened.decode(box), crop(whole, box.x, box.y, box.width, box.height), file);
+      await assert.rejects(opened.decode({ ...box, x: whole.width - 8 }), RangeError, file);
+    }
   });
 
   test("corrupt, truncated, non-image and oversized inputs fail with the file name", async () => {

@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { applyRecipe, canonicalJson, randomResizedCropBox, type Recipe } from "../src/image/recipe.js";
+import { applyRecipe, applyRecipeToEncode, canonicalJson, randomResizedCropBox, type Recipe } from "../src/image/recipe.js";
 import { recipeHash } from "../src/image/recipe-hash.js";
 import { CALIBRATION, jpegSweep, resizeSweep, TESTSET, TRAIN } from "../src/image/recipes.js";
 import type { RgbImage } from "../src/image/types.js";
 import { Rng } from "../src/util/rng.js";
-import { cli } from "./helpers.js";
+import { decodeRgb, encodeLosslessWebp, openImage } from "../src/image/decode.js";
+import { loadSharp } from "../src/image/sharp.js";
+import { cli, tmpDir } from "./helpers.js";
+import * as path from "node:path";
 
 function photo(w: number, h: number): RgbImage {
   const data = new Uint8Array(w * h * 3);
@@ -45,6 +48,31 @@ describe("recipes", () => {
     assert.ok(compressed >= 20 && compressed <= 38, `p=0.75 of 40: ${compressed}`);
     const small = await applyRecipe(photo(100, 80), TESTSET, new Rng(1, "small"));
     assert.deepEqual(small.trace[0], { op: "random_square_crop", side: 256, box: [0, 0, 256, 256], padded: true });
+  });
+
+  test("the test recipe on an opened file (crop decoded alone, last round trip left encoded) gives the pixels, trace and WebP bytes of the decoded file", async () => {
+    const sharp = await loadSharp();
+    const dir = tmpDir();
+    // a photo-like JPEG larger than the crop, and a PNG smaller than 256 on one side (reflect-padded)
+    const files = [
+      { file: path.join(dir, "large.jpg"), width: 700, height: 520 },
+      { file: path.join(dir, "small.png"), width: 300, height: 200 },
+    ];
+    const codecs = new Set<unknown>();
+    for (const f of files) {
+      const noise = sharp({ create: { width: f.width, height: f.height, channels: 3, background: "#000", noise: { type: "gaussian", mean: 128, sigma: 60 } } }).blur(1.5);
+      await (f.file.endsWith(".jpg") ? noise.jpeg({ quality: 90 }) : noise.png()).toFile(f.file);
+      for (let k = 0; k < 8; k++) {
+        const decoded = await applyRecipe(await decodeRgb(f.file), TESTSET, new Rng(7, `${k}`));
+        assert.deepEqual(await applyRecipe(await openImage(f.file), TESTSET, new Rng(7, `${k}`)), decoded, `${f.file} #${k}`);
+        const lazy = await applyRecipeToEncode(await openImage(f.file), TESTSET, new Rng(7, `${k}`));
+        assert.deepEqual(lazy.trace, decoded.trace);
+        assert.deepEqual(await encodeLosslessWebp(lazy.image), await encodeLosslessWebp(decoded.image), `${f.file} #${k}: WebP bytes`);
+        assert.equal(decoded.trace[0]!.padded, f.height < 256);
+        codecs.add(decoded.trace.find((t) => t.op === "compress")?.codec ?? "none");
+      }
+    }
+    assert.deepEqual([...codecs].sort(), ["jpeg", "none", "webp"], "the draws cover both codecs and no compression");
   });
 
   test("train and calibration recipes keep 256×256; random resized crop stays inside the image", async () => {

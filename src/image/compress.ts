@@ -16,6 +16,8 @@
  * as BGR: R and B are swapped before encoding and swapped back after decoding, so the codec's
  * colour conversion sees the channels the way OpenCV's did.
  */
+import type sharpType from "sharp";
+import type { Sharp } from "sharp";
 import { loadSharp } from "./sharp.js";
 import type { RgbImage } from "./types.js";
 
@@ -87,22 +89,62 @@ export async function encodeWebp(img: RgbImage, quality: number): Promise<Buffer
     .toBuffer();
 }
 
+/** The libvips pipeline that decodes an encoded image to 8-bit RGB without colour management. */
+function decodePipeline(sharp: typeof sharpType, buf: Uint8Array): Sharp {
+  return sharp(buf, { failOn: "error" }).removeAlpha().toColourspace("srgb");
+}
+
 /** Decodes an image file to 8-bit RGB without colour management. */
 export async function decodeToRgb(buf: Uint8Array): Promise<RgbImage> {
-  const sharp = await loadSharp();
-  const { data, info } = await sharp(buf, { failOn: "error" }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await decodePipeline(await loadSharp(), buf)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`decoded ${info.channels} channels, expected 3`);
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
 
-/** `cv2.imdecode(cv2.imencode(ext, img, (flag, quality))[1], IMREAD_UNCHANGED)` as albumentations does it. */
-export async function compressRoundTrip(img: RgbImage, codec: Codec, quality: number, opts: RoundTripOptions = {}): Promise<RgbImage> {
+/**
+ * The first half of a round trip: what the codec wrote. Its pixels are the codec's decode of
+ * `encoded`, R and B swapped back when `swapRB`; a caller that only encodes them again gives them
+ * to `encodedPipeline`, which decodes and re-encodes in one libvips pipeline.
+ */
+export interface EncodedImage {
+  width: number;
+  height: number;
+  encoded: Buffer;
+  swapRB: boolean;
+}
+
+export async function compressEncode(img: RgbImage, codec: Codec, quality: number, opts: RoundTripOptions = {}): Promise<EncodedImage> {
   const swap = opts.swapRB ?? true;
   const input = swap ? { ...img, data: swapRedBlue(img.data) } : img;
-  const buf = codec === "jpeg" ? await encodeJpeg(input, quality) : await encodeWebp(input, quality);
-  const out = await decodeToRgb(buf);
-  if (out.width !== img.width || out.height !== img.height) throw new Error("codec changed the image size");
-  return swap ? { ...out, data: swapRedBlue(out.data) } : out;
+  const encoded = codec === "jpeg" ? await encodeJpeg(input, quality) : await encodeWebp(input, quality);
+  return { width: img.width, height: img.height, encoded, swapRB: swap };
+}
+
+/** The pixels of an EncodedImage. */
+export async function decodeEncoded(e: EncodedImage): Promise<RgbImage> {
+  const out = await decodeToRgb(e.encoded);
+  if (out.width !== e.width || out.height !== e.height) throw new Error("codec changed the image size");
+  return e.swapRB ? { ...out, data: swapRedBlue(out.data) } : out;
+}
+
+/** R and B exchanged, for recomb (exact on 8-bit values: 0/1 weights, one term per band). */
+const SWAP_RB: [[number, number, number], [number, number, number], [number, number, number]] = [
+  [0, 0, 1],
+  [0, 1, 0],
+  [1, 0, 0],
+];
+
+/** A libvips pipeline that yields the pixels of an EncodedImage, to be saved (a saver casts back to 8 bits). */
+export async function encodedPipeline(e: EncodedImage): Promise<Sharp> {
+  const pipeline = decodePipeline(await loadSharp(), e.encoded);
+  return e.swapRB ? pipeline.recomb(SWAP_RB) : pipeline;
+}
+
+/** `cv2.imdecode(cv2.imencode(ext, img, (flag, quality))[1], IMREAD_UNCHANGED)` as albumentations does it. */
+export async function compressRoundTrip(img: RgbImage, codec: Codec, quality: number, opts: RoundTripOptions = {}): Promise<RgbImage> {
+  return decodeEncoded(await compressEncode(img, codec, quality, opts));
 }
 
 /** libjpeg's Annex K luminance table (natural order). */

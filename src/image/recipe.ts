@@ -4,11 +4,11 @@
  * random choice from the image's own Rng (seed + item id) and returns a trace of what it did.
  */
 import type { Rng } from "../util/rng.js";
-import { compressRoundTrip } from "./compress.js";
+import { compressEncode, decodeEncoded, type EncodedImage } from "./compress.js";
 import { gaussianBlur, gaussianNoise } from "./filter.js";
 import { centerCrop, crop, flip, padIfNeeded, rot90, toGray, torchvisionCenterCrop, type FlipCode } from "./geometry.js";
 import { resize, type ResizeInterpolation } from "./resize.js";
-import type { RgbImage } from "./types.js";
+import type { ImageSource, RgbImage } from "./types.js";
 
 export type Step =
   /** reflect-101 pad up to size×size (albumentations PadIfNeeded) */
@@ -58,7 +58,12 @@ const odd = (lo: number, hi: number, rng: Rng): number => {
 
 const uniform = (lo: number, hi: number, rng: Rng): number => lo + (hi - lo) * rng.next();
 
-async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[]): Promise<RgbImage> {
+/** A step's result: pixels, or a compression round trip still encoded (decoded when a step or the caller needs its pixels). */
+type Stepped = RgbImage | EncodedImage;
+
+const pixelsOf = async (img: Stepped): Promise<RgbImage> => ("data" in img ? img : decodeEncoded(img));
+
+async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[]): Promise<Stepped> {
   switch (step.op) {
     case "pad_if_needed": {
       const out = padIfNeeded(img, step.size);
@@ -77,15 +82,8 @@ async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[
     case "torchvision_center_crop":
       trace.push({ op: step.op, from: [img.width, img.height], size: step.size });
       return torchvisionCenterCrop(img, step.size);
-    case "random_square_crop": {
-      const short = Math.min(img.width, img.height);
-      const side = rng.int(step.min, Math.max(Math.min(short, step.max), step.min));
-      const padded = padIfNeeded(img, side);
-      const x = rng.int(0, padded.width - side);
-      const y = rng.int(0, padded.height - side);
-      trace.push({ op: step.op, side, box: [x, y, side, side], padded: padded !== img });
-      return crop(padded, x, y, side, side);
-    }
+    case "random_square_crop":
+      return randomSquareCrop(inMemory(img), step, rng, trace);
     case "resize":
       if (img.width === step.size && img.height === step.size) return img;
       trace.push({ op: step.op, from: [img.width, img.height], size: step.size, interpolation: step.interpolation });
@@ -98,7 +96,7 @@ async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[
     case "compress": {
       const quality = rng.int(step.quality[0], step.quality[1]);
       trace.push({ op: step.op, codec: step.codec, quality });
-      return compressRoundTrip(img, step.codec, quality, { swapRB: step.swapRB });
+      return compressEncode(img, step.codec, quality, { swapRB: step.swapRB });
     }
     case "gaussian_blur": {
       const ksize = odd(step.ksize[0], step.ksize[1], rng);
@@ -129,8 +127,9 @@ async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[
     }
     case "maybe": {
       if (rng.next() >= step.p) return img;
-      for (const s of step.steps) img = await applyStep(img, s, rng, trace);
-      return img;
+      let out: Stepped = img;
+      for (const s of step.steps) out = await applyStep(await pixelsOf(out), s, rng, trace);
+      return out;
     }
   }
 }
@@ -154,10 +153,48 @@ export function randomResizedCropBox(width: number, height: number, scale: [numb
   return { x: Math.floor((width - w) / 2), y: Math.floor((height - h) / 2), w, h };
 }
 
-export async function applyRecipe(img: RgbImage, recipe: Recipe, rng: Rng): Promise<{ image: RgbImage; trace: TraceEntry[] }> {
+/**
+ * Applies a recipe to an image in memory or to one not decoded yet (decode.ts openImage): then a
+ * leading random_square_crop asks the decoder for its crop alone: the same pixels for less work.
+ */
+export async function applyRecipe(input: RgbImage | ImageSource, recipe: Recipe, rng: Rng): Promise<{ image: RgbImage; trace: TraceEntry[] }> {
+  const { image, trace } = await applyRecipeToEncode(input, recipe, rng);
+  return { image: await pixelsOf(image), trace };
+}
+
+/**
+ * `applyRecipe` for a caller that only encodes the result (decode.ts encodeLosslessWebp takes
+ * either kind): a final compression round trip is left encoded, so that its decode and the next
+ * encode are one libvips pipeline.
+ */
+export async function applyRecipeToEncode(input: RgbImage | ImageSource, recipe: Recipe, rng: Rng): Promise<{ image: RgbImage | EncodedImage; trace: TraceEntry[] }> {
   const trace: TraceEntry[] = [];
-  for (const step of recipe.steps) img = await applyStep(img, step, rng, trace);
+  let steps = recipe.steps;
+  let img: Stepped;
+  if ("data" in input) img = input;
+  else if (steps[0]?.op === "random_square_crop") {
+    img = await randomSquareCrop(input, steps[0], rng, trace);
+    steps = steps.slice(1);
+  } else img = await input.decode();
+  for (const step of steps) img = await applyStep(await pixelsOf(img), step, rng, trace);
   return { image: img, trace };
+}
+
+/** ImagiNet's test crop (Step random_square_crop); only an image smaller than the side is decoded whole, to be padded. */
+async function randomSquareCrop(src: ImageSource, step: Extract<Step, { op: "random_square_crop" }>, rng: Rng, trace: TraceEntry[]): Promise<RgbImage> {
+  const short = Math.min(src.width, src.height);
+  const side = rng.int(step.min, Math.max(Math.min(short, step.max), step.min));
+  const padded = src.width < side || src.height < side;
+  const x = rng.int(0, Math.max(src.width, side) - side);
+  const y = rng.int(0, Math.max(src.height, side) - side);
+  trace.push({ op: step.op, side, box: [x, y, side, side], padded });
+  if (!padded) return src.decode({ x, y, width: side, height: side });
+  return crop(padIfNeeded(await src.decode(), side), x, y, side, side);
+}
+
+/** An image in memory as an ImageSource: a box is a crop. */
+function inMemory(img: RgbImage): ImageSource {
+  return { width: img.width, height: img.height, decode: async (box) => (box ? crop(img, box.x, box.y, box.width, box.height) : img) };
 }
 
 /** JSON with sorted keys: the same recipe always serialises (and hashes) the same way. */

@@ -3,8 +3,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
-import { decodeRgb, encodeLosslessWebp } from "../../image/decode.js";
-import { applyRecipe, type Recipe, type TraceEntry } from "../../image/recipe.js";
+import { encodeLosslessWebp, openImage } from "../../image/decode.js";
+import { applyRecipeToEncode, type Recipe, type TraceEntry } from "../../image/recipe.js";
 import { loadSharp } from "../../image/sharp.js";
 import { Rng } from "../../util/rng.js";
 
@@ -27,8 +27,9 @@ export type JobResult = { k: number; ok: true; sha256: string; bytes: number; so
 
 export async function runJob(job: Job, setup: WorkerSetup): Promise<JobResult> {
   try {
-    const img = await decodeRgb(job.src, { maxPixels: setup.maxPixels });
-    const { image, trace } = await applyRecipe(img, setup.recipe, new Rng(setup.seed, job.id));
+    // opened, not decoded: the recipe's crop takes only the pixels it keeps from the decoder
+    const img = await openImage(job.src, { maxPixels: setup.maxPixels });
+    const { image, trace } = await applyRecipeToEncode(img, setup.recipe, new Rng(setup.seed, job.id));
     const webp = await encodeLosslessWebp(image, setup.webpEffort);
     await fsp.mkdir(path.dirname(job.dest), { recursive: true });
     const tmp = `${job.dest}.${randomBytes(4).toString("hex")}.tmp`;
