@@ -13,7 +13,7 @@ export interface CalibrationSet {
   images: NormalizedImage[];
   /** the chosen files, in the order used */
   files: string[];
-  /** sha256 over "path\tsha256 of its bytes\n" per chosen file, paths relative to the list's folder (or the folder given) */
+  /** sha256 over "path\tsha256 of its bytes\n" per chosen file, paths relative to the list's root (or the folder given) */
   sha256: string;
 }
 
@@ -23,13 +23,13 @@ export function spreadIndices(n: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
 }
 
-/** Reads up to `count` calibration images from a folder or list/annotation file. */
-export async function readCalibrationSet(listOrDir: string, prep: Preprocessing, count: number, workers = 0): Promise<CalibrationSet> {
-  const all = await readImageList(listOrDir);
+/** Reads up to `count` calibration images from a folder or list/annotation file (its paths relative to `root`, default its folder). */
+export async function readCalibrationSet(listOrDir: string, prep: Preprocessing, count: number, opts: { workers?: number; root?: string } = {}): Promise<CalibrationSet> {
+  const all = await readImageList(listOrDir, opts.root);
   if (all.length === 0) throw new InputError(`${listOrDir}: no calibration images (expected a folder of images or a list/annotation file)`);
   const files = spreadIndices(all.length, count).map((i) => all[i]!);
-  const base = (await fsp.stat(listOrDir)).isDirectory() ? listOrDir : path.dirname(listOrDir);
-  const preparer = new Preparer(prep, workers);
+  const base = (await fsp.stat(listOrDir)).isDirectory() ? listOrDir : (opts.root ?? path.dirname(listOrDir));
+  const preparer = new Preparer(prep, opts.workers ?? 0);
   let prepared: Awaited<ReturnType<Preparer["prepare"]>>[];
   try {
     prepared = await Promise.all(files.map((f) => preparer.prepare(f)));

@@ -15,6 +15,7 @@ interface ConvertOptions extends ModelCliOptions {
   json?: boolean;
   quantize?: "int8";
   calibrationImages?: string;
+  calibrationRoot?: string;
   calibrationCount: number;
   calibrationMethod: RangeMethod;
 }
@@ -25,6 +26,7 @@ export function registerConvert(program: Command): void {
     .addOption(outOption("<file>", "the .onnx file to write"))
     .addOption(new Option("--quantize <type>", "write a static int8 QDQ model (per-channel int8 weights, calibrated uint8 activations); see docs/quantization.md").choices(["int8"]))
     .option("--calibration-images <dir|list>", "with --quantize: images (a folder, or a list/annotation file) whose activations set the quantization ranges")
+    .option("--calibration-root <dir>", "with --quantize: folder the list's paths are relative to (an ImagiNet annotation file: the dataset root; default the list's folder)")
     .option("--calibration-count <n>", "with --quantize: how many of them, spread evenly over the list", parsePositiveInt("--calibration-count"), 64)
     .addOption(new Option("--calibration-method <m>", "with --quantize: activation range from the extremes, or from the 0.01%/99.99% percentiles").choices(["minmax", "percentile"]).default("minmax"))
     .option("--json", "print what was written as JSON")
@@ -38,7 +40,10 @@ export function registerConvert(program: Command): void {
         let calibration: { count: number; sha256: string; method: RangeMethod } | null = null;
         if (opts.quantize) {
           if (onnx.external) throw new InputError(`${spec.title}'s weights pass protobuf's 2 GB limit (kept in an external file): int8 quantization of such a model is not supported`);
-          const set = await readCalibrationSet(opts.calibrationImages!, spec.preprocess, opts.calibrationCount, defaultWorkers());
+          const set = await readCalibrationSet(opts.calibrationImages!, spec.preprocess, opts.calibrationCount, {
+            workers: defaultWorkers(),
+            ...(opts.calibrationRoot ? { root: opts.calibrationRoot } : {}),
+          });
           calibration = { count: set.images.length, sha256: set.sha256, method: opts.calibrationMethod };
           const bytes = await quantizeModel(onnx.model, set.images, {
             method: opts.calibrationMethod,
