@@ -10,7 +10,7 @@
  * when already under .bench/) converted in fp32 and int8 (calibrated on the demo's calibration
  * split), both scoring the demo's test set: largest |Δscore|, ΔAUC, Δ balanced accuracy (logit > 0).
  *
- *   node --import tsx bench/quantize.ts [--threads 2] [--size 224] [--runs 5] [--calibration 8] [--method minmax|percentile]
+ *   node --import tsx bench/quantize.ts [--threads 2] [--size 224] [--runs 5] [--calibration 8] [--method minmax|percentile] [--part speed|accuracy]
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -129,7 +129,7 @@ async function demoAccuracy(): Promise<void> {
     const lines = readFileSync(l, "utf8")
       .split("\n")
       .filter((x) => x.trim());
-    const paths = await readImageList(l, DEMO);
+    const paths = await readImageList(l);
     for (const [i, p] of paths.entries()) {
       if (files.includes(p)) continue;
       files.push(p);
@@ -137,8 +137,11 @@ async function demoAccuracy(): Promise<void> {
     }
   }
   const prep = new Preparer(IMAGINET.preprocess, 2);
-  const images = (await Promise.all(files.map((f) => prep.prepare(f)))) as NormalizedImage[];
+  const prepared = await Promise.all(files.map((f) => prep.prepare(f)));
   await prep.close();
+  const bad = prepared.find((p) => "error" in p);
+  if (bad) throw new Error(`${bad.file}: ${"error" in bad ? bad.error : ""}`);
+  const images = prepared as NormalizedImage[];
   const [a, b] = [await outputs(fp32, images, "logit"), await outputs(int8, images, "logit")];
   const auc = [rocAuc(labels, a), rocAuc(labels, b)];
   const bacc = [
@@ -160,14 +163,17 @@ async function demoAccuracy(): Promise<void> {
   );
 }
 
-await demoAccuracy();
-await speed(
-  "nodown ResNet-50 (grag2021)",
-  trace((ops) => grag2021(ops, RESNET50_NODOWN)),
-  "logit",
-);
-await speed(
-  "CLIP ModifiedResNet RN50 (wu2023's tower)",
-  trace((ops) => lasted(ops, CLIP_RN50, false)),
-  "feature",
-);
+const PART = argValue("--part"); // "accuracy" or "speed": only that part
+if (PART !== "speed") await demoAccuracy();
+if (PART !== "accuracy") {
+  await speed(
+    "nodown ResNet-50 (grag2021)",
+    trace((ops) => grag2021(ops, RESNET50_NODOWN)),
+    "logit",
+  );
+  await speed(
+    "CLIP ModifiedResNet RN50 (wu2023's tower)",
+    trace((ops) => lasted(ops, CLIP_RN50, false)),
+    "feature",
+  );
+}
