@@ -89,7 +89,7 @@ export function foldBatchNorms(g: GraphProto): GraphProto {
     const [x, ...params] = bn.inputs as [string, string, string, string, string];
     const conv = producer.get(x);
     const ps = params.map((p) => init.get(p));
-    if (!conv || conv.opType !== "Conv" || consumers.get(x)?.length !== 1 || ps.some((p) => !p) || !init.has(conv.inputs[1]!)) continue;
+    if (conv?.opType !== "Conv" || consumers.get(x)?.length !== 1 || ps.some((p) => !p) || !init.has(conv.inputs[1]!)) continue;
     const [gamma, beta, mean, variance] = ps.map((p) => floats(p!)) as [Float32Array, Float32Array, Float32Array, Float32Array];
     const eps = bn.attributes?.epsilon?.kind === "float" ? bn.attributes.epsilon.value : 1e-5;
     const wt = init.get(conv.inputs[1]!)!;
