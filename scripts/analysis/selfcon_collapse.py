@@ -13,6 +13,9 @@ width and projection size of the run.
   diagnose  what a checkpoint computes on the data (train-mode BN, as training sees it): spread of
             the normalised projections, dead ReLU units of the heads, spread of the encoder output,
             gradient norms per module
+  probe     a quick linear probe: 5-fold cross-validated logistic regression (scikit-learn) of origin
+            on the encoder feature (mean of layer4, BN in eval mode) of every image of the data, as
+            ROC AUC; compare with the probe of the same run's init.pth (a random encoder)
 
   /usr/bin/python3 scripts/analysis/selfcon_collapse.py data ANN --root ROOT --n 512 --crop 64 -o data.pth
   npx tsx scripts/analysis/selfcon-collapse.ts data.pth RUN --lr 3e-3 --optimizer adam --loss group
@@ -51,6 +54,9 @@ def centre_crop(img, c):
 def cmd_data(a):
     rows = [ln.strip().split(",") for ln in open(a.annotations) if ln.strip()]
     random.Random(a.seed).shuffle(rows)
+    if a.balance:  # as many real as synthetic images, then one seeded order
+        rows = [r for r in rows if r[1] == "0"][:a.n // 2] + [r for r in rows if r[1] == "1"][:a.n // 2]
+        random.Random(a.seed).shuffle(rows)
     rows = rows[:a.n]
     xs = []
     for r in rows:
@@ -116,6 +122,10 @@ def cmd_train(a):
     for e in range(c["epochs"]):
         o, p = ours[e * per:(e + 1) * per], losses[e * per:(e + 1) * per]
         print(f"{e + 1:5d}  {o[0]:9.5f} {o[-1]:9.5f}      {p[0]:9.5f} {p[-1]:9.5f}        {max(abs(u - v) for u, v in zip(o, p)):.2e}")
+    mine = torch.load(os.path.join(a.run, "final.pth"))["model"]
+    rel = {k: ((v.float() - mine[k].float()).norm() / mine[k].float().norm().clamp_min(1e-12)).item() for k, v in m.state_dict().items() if v.is_floating_point()}
+    worst = max(rel, key=rel.get)
+    print(f"final weights: max relative error over tensors (||ours - pytorch|| / ||ours||) {rel[worst]:.2e} ({worst}), median {sorted(rel.values())[len(rel) // 2]:.2e}")
     json.dump({"config": c, "ours": ours, "pytorch": losses}, open(os.path.join(a.run, "compare.json"), "w"))
 
 
@@ -154,6 +164,24 @@ def cmd_diagnose(a):
     print("  weight norms: " + ", ".join(f"{k} {v:.3e}" for k, v in h2.items()))
 
 
+def cmd_probe(a):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict, StratifiedKFold
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    data = torch.load(a.data)
+    y = data["labels"][:, 0].numpy()
+    for file in a.ckpts:
+        m = build(torch.load(file)["model"])
+        m.eval()
+        with torch.no_grad():
+            f = torch.cat([forward(m, data["x"][s:s + 64])[1] for s in range(0, data["x"].shape[0], 64)]).numpy()
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+        p = cross_val_predict(clf, f, y, cv=StratifiedKFold(5, shuffle=True, random_state=0), method="predict_proba")[:, 1]
+        print(f"{file}: linear probe (origin, 5-fold CV) ROC AUC {roc_auc_score(y, p):.3f} on {len(y)} images")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -163,6 +191,7 @@ def main():
     d.add_argument("--n", type=int, default=512)
     d.add_argument("--crop", type=int, default=64)
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--balance", action="store_true", help="half real, half synthetic")
     d.add_argument("-o", "--out", required=True)
     t = sub.add_parser("train")
     t.add_argument("data")
@@ -173,8 +202,11 @@ def main():
     g.add_argument("--batch", type=int, default=64)
     g.add_argument("--loss", default="group")
     g.add_argument("--temperature", type=float, default=0.07)
+    r = sub.add_parser("probe")
+    r.add_argument("data")
+    r.add_argument("ckpts", nargs="+")
     a = p.parse_args()
-    {"data": cmd_data, "train": cmd_train, "diagnose": cmd_diagnose}[a.cmd](a)
+    {"data": cmd_data, "train": cmd_train, "diagnose": cmd_diagnose, "probe": cmd_probe}[a.cmd](a)
 
 
 if __name__ == "__main__":
