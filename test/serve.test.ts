@@ -337,7 +337,7 @@ describe("auth", () => {
   });
 });
 
-test("SIGTERM: the request in flight completes, then the process exits 0; a scored image equals `imaginet detect --json`", async () => {
+test("SIGTERM: the request in flight completes and its connection closes, then the process exits 0; a scored image equals `imaginet detect --json`", async () => {
   const file = path.join(dir, "parity.png");
   writeFileSync(file, await noisePng(9));
   const { url, child, exit } = await cliServe(["--detector", "corvi2022", "--weights", CORVI_PTH, "--batch-wait-ms", "1500"]);
@@ -346,6 +346,8 @@ test("SIGTERM: the request in flight completes, then the process exits 0; a scor
   child.kill("SIGTERM");
   const res = await inFlight;
   assert.equal(res.status, 200);
+  // its connection ends with it: a keep-alive connection left open held the exit for fastify's keepAliveTimeout (72 s)
+  assert.equal(res.headers.get("connection"), "close");
   const served = (await json(res)).images[0];
   assert.equal(await exit, 0);
 
