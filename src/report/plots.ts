@@ -12,8 +12,7 @@
  * hash of the SVG so several plots can be inlined into one HTML page without clashing.
  */
 import { createHash } from "node:crypto";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "vega-lite";
 
 /** Fonts the SVG asks for (the HTML report uses the same stack). */
 export const PLOT_FONT = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif";
@@ -298,6 +297,8 @@ export async function severitySvg(series: SeveritySeries[], opts: SeverityOption
 
 /** Compiles a Vega-Lite spec and renders it to a deterministic SVG string. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  // Vega loads on the first plot, not with every module that imports this one (every CLI start)
+  const [vega, { compile }] = await Promise.all([import("vega"), import("vega-lite")]);
   // not in vega's typings; exported by vega-scenegraph through vega
   (vega as unknown as { textMetrics: { canvas(use: boolean): void } }).textMetrics.canvas(false);
   vega.resetSVGDefIds();

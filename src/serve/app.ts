@@ -112,6 +112,15 @@ export async function buildApp(opts: ServeOptions, detectors: readonly ServedDet
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > opts.maxBodyBytes) throw new HttpError(413, "body_too_large", `the body is ${declared} bytes; the limit is ${opts.maxBodyBytes}`);
   });
+  // a response finished while closing ends its connection: a keep-alive client would otherwise hold
+  // the close for fastify's keepAliveTimeout (72 s), since only connections idle when it began are closed
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onSend", async (_req, reply) => {
+    if (closing) reply.header("connection", "close");
+  });
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
     metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });

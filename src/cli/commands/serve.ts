@@ -3,7 +3,6 @@ import { DEFAULT_DETECTOR, DETECTORS, findDetector } from "../../detectors/index
 import { DEFAULT_MAX_PIXELS } from "../../image/decode.js";
 import { readCalibration } from "../../runtime/detect.js";
 import type { DetectorInput } from "../../serve/detectors.js";
-import { startServer } from "../../serve/app.js";
 import { InputError } from "../../util/errors.js";
 import { action, EXIT_OK, parseIntInRange, parseNonNegativeInt, parsePositiveInt, printJsonLine } from "../common.js";
 import { resolveModel } from "../model-options.js";
@@ -95,6 +94,8 @@ export function registerServe(program: Command): void {
           const calibration = g.calibration ? await readCalibration(g.calibration) : bundled?.calibration ? { a: bundled.calibration.a, b: bundled.calibration.b } : undefined;
           detectors.push({ module: spec, model, weights, ...(calibration ? { calibration } : {}) });
         }
+        // fastify and its plug-ins load only for this command, not on every start of the CLI
+        const { startServer } = await import("../../serve/app.js");
         const server = await startServer({
           detectors,
           host: opts.host,
