@@ -6,7 +6,8 @@
  *   npx tsx scripts/train-wild.ts [--wild-dev ../shared/data/wild-dev] [--work .scratch/wild] [--out models/wild.safetensors]
  *
  * 1. import wild-dev (`dataset import`: grids cut, names made safe, sources kept);
- * 2. split it: CALIBRATION_SHARE of the images, chosen by a hash of (seed, path), are held out;
+ * 2. split it: CALIBRATION_SHARE of the images, chosen by a hash of (seed, path), are held out
+ *    (calibrationLines: the held-out reals and as many held-out synthetic images);
  * 3. `train represent` and `train classifier` on the rest (REPRESENT, CLASSIFIER below);
  * 4. `calibrate` on the held-out images (Platt scaling of the logit);
  * 5. write the weights the detector uses (training-only heads dropped) as safetensors, and print
@@ -28,8 +29,8 @@ import { PACKAGE_ROOT } from "../src/util/package.js";
 export const SEED = 42;
 export const THREADS = 2;
 export const CALIBRATION_SHARE = 0.15;
-export const REPRESENT = ["--method", "ce", "--epochs", "10", "--warm", "0", "--width", "0.0625", "--layers", "1,1,1,1", "--crop", "96", "--optimizer", "adam", "--lr", "1e-3", "--balance", "content"];
-export const CLASSIFIER = ["--epochs", "2", "--crop", "96", "--balance", "content"];
+export const REPRESENT = ["--method", "ce", "--epochs", "10", "--warm", "0", "--width", "0.0625", "--layers", "1,1,1,1", "--crop", "96", "--optimizer", "adam", "--lr", "1e-3", "--balance", "origin"];
+export const CLASSIFIER = ["--epochs", "2", "--crop", "96", "--balance", "origin"];
 
 const CLI = ["--import", "tsx", path.join(PACKAGE_ROOT, "src", "cli", "main.ts")];
 
@@ -38,6 +39,27 @@ export function heldOut(line: string, seed = SEED): boolean {
   const p = line.slice(0, line.indexOf(","));
   const h = createHash("sha256").update(`${seed}/${p}`).digest();
   return h.readUInt32BE(0) / 2 ** 32 < CALIBRATION_SHARE;
+}
+
+/**
+ * The calibration images: every held-out real image and as many held-out synthetic ones (the first
+ * by hash), so that the fitted p assumes even odds as upstream's 40 + 40 calibration set does, not
+ * wild-dev's share of synthetic images (85% of the held-out part).
+ */
+export function calibrationLines(held: readonly string[], seed = SEED): string[] {
+  const origin = (l: string) => l.split(",")[1];
+  const reals = held.filter((l) => origin(l) === "0");
+  const rank = (l: string) =>
+    createHash("sha256")
+      .update(`${seed}/calibration/${l.slice(0, l.indexOf(","))}`)
+      .digest("hex");
+  const synthetic = held
+    .filter((l) => origin(l) === "1")
+    .map((l) => ({ l, h: rank(l) }))
+    .sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0))
+    .slice(0, reals.length)
+    .map((x) => x.l);
+  return [...reals, ...synthetic].sort();
 }
 
 async function main(): Promise<void> {
@@ -63,7 +85,7 @@ async function main(): Promise<void> {
   const trainFile = path.join(work, "train.txt");
   const calFile = path.join(work, "calibration.txt");
   await writeFileAtomic(trainFile, `${all.filter((l) => !heldOut(l)).join("\n")}\n`);
-  await writeFileAtomic(calFile, `${all.filter((l) => heldOut(l)).join("\n")}\n`);
+  await writeFileAtomic(calFile, `${calibrationLines(all.filter((l) => heldOut(l))).join("\n")}\n`);
 
   const common = ["--root", data, "--seed", String(SEED), "--threads", String(THREADS)];
   const repDir = path.join(work, "represent");
@@ -97,7 +119,8 @@ async function main(): Promise<void> {
     bytes: (await fsp.stat(out)).size,
     calibration,
     train: all.length - all.filter((l) => heldOut(l)).length,
-    calibrationImages: all.filter((l) => heldOut(l)).length,
+    heldOut: all.filter((l) => heldOut(l)).length,
+    calibrationImages: (await fsp.readFile(calFile, "utf8")).trim().split("\n").length,
   };
   await writeFileAtomic(path.join(work, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

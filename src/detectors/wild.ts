@@ -19,7 +19,12 @@ export const WILD: DetectorModule<ImagiNetConfig> = {
   preprocess: { recipe: CENTER256, normalization: IMAGENET_NORMALIZATION },
   checkpoints: { min: 1, max: 1 },
   weights: [],
-  // bundled: set once models/wild.safetensors exists
+  // scripts/train-wild.ts prints these for the weights it writes
+  bundled: {
+    file: "models/wild.safetensors",
+    sha256: "f625bb5e8889a33395bf45fae7f84b99acc229a1e32ee835c5760fc268e53bd3",
+    calibration: { a: 3.222609045640682, b: -0.7001231732363149, fittedOn: "124 real + 124 synthetic held-out wild-dev images" },
+  },
   // trained with cross-entropy: the strided trunk
   configure: (sd) => imaginetConfig(sd, false),
   define: imaginet,
