@@ -1,5 +1,6 @@
 /** Process- and thread-wide engine settings: gradient mode, seeds, threads, devices. */
 import { readFileSync } from "node:fs";
+import { InputError } from "../util/errors.js";
 import { native } from "./native.js";
 
 /** Runs a synchronous fn with gradient recording off (torch.no_grad) and returns its result. */
@@ -33,6 +34,16 @@ export function cpuHasBf16(): boolean | undefined {
   }
   const flags = /^flags\s*:(.*)$/m.exec(info)?.[1]?.split(/\s+/) ?? [];
   return flags.includes("avx512_bf16") || flags.includes("amx_bf16");
+}
+
+/**
+ * Refuses a precision the device cannot run well: fp16 needs CUDA (libtorch's CPU autocast is bf16
+ * only), and bf16 on a CPU without AVX-512 BF16 / AMX would be emulated, slower than fp32.
+ */
+export function checkPrecision(device: string, precision: Precision): void {
+  if (device.startsWith("cuda") || precision === "fp32") return;
+  if (precision === "fp16") throw new InputError("--precision fp16 needs --device cuda: libtorch's CPU autocast runs in bf16 only");
+  if (cpuHasBf16() === false) throw new InputError("--precision bf16 on this CPU: it has neither AVX-512 BF16 nor AMX, so bfloat16 would be emulated and slower than fp32; use --precision fp32");
 }
 
 export function isGradEnabled(): boolean {

@@ -6,7 +6,7 @@
 import { ANCHOR_PARAM } from "../models/ops.js";
 import { checkStateDict, mergeStateDicts, traceDetector } from "../detectors/build.js";
 import type { DetectorModule, StateDict } from "../detectors/types.js";
-import { autocast, cpuHasBf16, cudaAvailable, keep, loadParams, noGrad, runModel, tensor, tidy, type ParamStore, type Precision } from "../engine/index.js";
+import { autocast, checkPrecision, cudaAvailable, keep, loadParams, noGrad, runModel, tensor, tidy, type ParamStore, type Precision } from "../engine/index.js";
 import { InputError } from "../util/errors.js";
 import { runInBatches, type NormalizedImage, type OutputTensor, type ScoringSession } from "./session.js";
 
@@ -37,10 +37,7 @@ export function checkEagerOptions(o: EagerOptions): Required<EagerOptions> {
   const precision = o.precision ?? "fp32";
   const cuda = device.startsWith("cuda");
   if (cuda && !cudaAvailable()) throw new InputError(`--device ${device}: libtorch sees no CUDA device (the addon must be built against a CUDA libtorch: IMAGINET_LIBTORCH, docs/gpu.md)`);
-  if (!cuda && precision === "fp16") throw new InputError("--precision fp16 needs --device cuda: libtorch's CPU autocast runs in bf16 only");
-  if (!cuda && precision === "bf16" && cpuHasBf16() === false) {
-    throw new InputError("--precision bf16 on this CPU: it has neither AVX-512 BF16 nor AMX, so bfloat16 would be emulated and slower than fp32; use --precision fp32");
-  }
+  checkPrecision(device, precision);
   return { device, precision, channelsLast: o.channelsLast ?? false };
 }
 
