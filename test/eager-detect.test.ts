@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { before, describe, test } from "node:test";
 import { readTorchCheckpoint, stateDict } from "../src/checkpoint/index.js";
 import { findDetector } from "../src/detectors/index.js";
-import { autocast, cpuHasBf16, nativeAvailable, nn, noGrad, randn, tidy } from "../src/engine/index.js";
+import { autocast, cpuHasBf16, nativeAvailable, nn, noGrad, randn, setAllowTF32, tidy } from "../src/engine/index.js";
 import { loadSharp } from "../src/image/sharp.js";
 import { detect, expandInputs, loadEagerModel, loadModel, type Detection } from "../src/runtime/detect.js";
 import type { Precision } from "../src/engine/index.js";
@@ -22,6 +22,8 @@ const DEVICE = process.env.IMAGINET_TEST_DEVICE ?? "cpu";
 const built = nativeAvailable();
 const skip = built ? false : "the libtorch addon is not built (node scripts/build-native.mjs)";
 if (!built) console.log(`# skipping libtorch engine detection tests: ${skip}`);
+// float32 parity on CUDA needs TF32 off (PyTorch's default lets cuDNN convolutions use it)
+if (built && DEVICE !== "cpu") setAllowTF32(false);
 const bf16Skip = skip || (DEVICE === "cpu" && cpuHasBf16() === false ? "this CPU has neither AVX-512 BF16 nor AMX" : false);
 
 /** float32's bound for a forward pass of these checkpoints' networks on images of `pixels` pixels */

@@ -195,6 +195,7 @@ export interface TorchAddon {
   cudaAvailable(): boolean;
   cudaDeviceCount(): number;
   parallelInfo(): string;
+  setAllowTF32(on: boolean): void;
 }
 
 const ADDON = path.join("native", "build", "imaginet_torch.node");

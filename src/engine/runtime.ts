@@ -64,6 +64,14 @@ export function getNumThreads(): number {
   return native().getNumThreads();
 }
 
+/**
+ * TF32 tensor cores for CUDA float32 convolutions and matmuls (PyTorch's defaults: on for cuDNN
+ * convolutions, off for matmuls). Off, CUDA float32 rounds as float32, within the parity bounds.
+ */
+export function setAllowTF32(on: boolean): void {
+  native().setAllowTF32(on);
+}
+
 export function cudaAvailable(): boolean {
   return native().cudaAvailable();
 }

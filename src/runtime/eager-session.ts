@@ -6,7 +6,7 @@
 import { ANCHOR_PARAM } from "../models/ops.js";
 import { checkStateDict, mergeStateDicts, traceDetector } from "../detectors/build.js";
 import type { DetectorModule, StateDict } from "../detectors/types.js";
-import { autocast, checkPrecision, cudaAvailable, keep, loadParams, noGrad, runModel, tensor, tidy, type ParamStore, type Precision } from "../engine/index.js";
+import { autocast, checkPrecision, cudaAvailable, keep, loadParams, noGrad, runModel, setAllowTF32, tensor, tidy, type ParamStore, type Precision } from "../engine/index.js";
 import { InputError } from "../util/errors.js";
 import { runInBatches, type NormalizedImage, type OutputTensor, type ScoringSession } from "./session.js";
 
@@ -60,6 +60,8 @@ export class EagerDetectorSession implements ScoringSession {
 
   /** Loads the weights onto the model's device (4-D ones channels-last when asked). */
   static async create(model: EagerModel, opts: { batchSize?: number } = {}): Promise<EagerDetectorSession> {
+    // fp32 means float32 rounding, as onnxruntime's: no TF32 tensor cores for CUDA convolutions (PyTorch's default allows them)
+    if (model.device.startsWith("cuda") && model.precision === "fp32") setAllowTF32(false);
     const params = await loadParams(model.stateDict, { device: model.device });
     if (model.anchor) params.set(ANCHOR_PARAM, keep(tensor(model.anchor, [model.anchor.length, 1]).to(model.device)));
     if (model.channelsLast) {
