@@ -2,8 +2,9 @@
 """PyTorch 1.13 side of bench/train.ts: upstream's SelfCon ConResNet (nodown ResNet-50, selfcon
 at layer2, MLP heads, feat_dim 128) built from scripts/fixtures/make_train_fixtures.py's modules
 at full width, one SGD step (lr 0.005, momentum 0.9, wd 1e-4) with ImagiNet's multi-label ConLoss
-on a fixed random batch. Prints JSON: {"ms": [per-step milliseconds], "loss": first loss}.
-Usage: /usr/bin/python3 bench/train_reference.py BATCH SIZE STEPS THREADS [DEVICE]
+on a fixed random batch; PRECISION bf16 / fp16 runs the forward pass and loss under torch.autocast.
+Prints JSON: {"ms": [per-step milliseconds], "loss": first loss, "losses": every step's}.
+Usage: /usr/bin/python3 bench/train_reference.py BATCH SIZE STEPS THREADS [DEVICE] [PRECISION]
 """
 import json
 import os
@@ -17,6 +18,8 @@ import make_train_fixtures as m  # noqa: E402
 
 batch, size, steps, threads = (int(a) for a in sys.argv[1:5])
 device = sys.argv[5] if len(sys.argv) > 5 else "cpu"
+precision = sys.argv[6] if len(sys.argv) > 6 else "fp32"
+autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 m.WIDTH, m.FEAT_DIM = 64, 128
@@ -33,8 +36,9 @@ labels = labels.to(device)
 
 def step():
     opt.zero_grad()
-    sh, f, _, _ = model(x)
-    loss = m.multilabel_imaginet(torch.cat([sh[0].unsqueeze(1), f.unsqueeze(1)], 1), labels)[0]
+    with torch.autocast(device.split(":")[0], dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+        sh, f, _, _ = model(x)
+        loss = m.multilabel_imaginet(torch.cat([sh[0].unsqueeze(1), f.unsqueeze(1)], 1), labels)[0]
     loss.backward()
     opt.step()
     return loss.item()  # .item() synchronises, so the time includes the GPU's work
@@ -42,8 +46,9 @@ def step():
 
 first = step()  # warm-up (allocations, kernel choice)
 ms = []
+losses = [first]
 for _ in range(steps):
     t = time.perf_counter()
-    step()
+    losses.append(step())
     ms.append((time.perf_counter() - t) * 1000)
-print(json.dumps({"ms": ms, "loss": first}))
+print(json.dumps({"ms": ms, "loss": first, "losses": losses}))

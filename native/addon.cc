@@ -37,6 +37,15 @@ static Napi::Value manualSeed(const Napi::CallbackInfo& info) {
 static Napi::Value cudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), at::hasCUDA() && at::detail::getCUDAHooks().getNumGPUs() > 0); }
 static Napi::Value cudaDeviceCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0); }
 
+// setAllowTF32(on): TF32 tensor cores for CUDA float32 convolutions (cuDNN) and matmuls (cuBLAS); PyTorch's
+// defaults are on for cuDNN, off for cuBLAS. Parity with float32 bounds needs both off.
+static Napi::Value setAllowTF32(const Napi::CallbackInfo& info) {
+  bool on = boolArg(info, 0, false);
+  at::globalContext().setAllowTF32CuDNN(on);
+  at::globalContext().setAllowTF32CuBLAS(on);
+  return info.Env().Undefined();
+}
+
 static Napi::Value parallelInfo(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), at::get_parallel_info()); }
 
 // libtorch's default CPU allocator asks posix_memalign(64, n) for every tensor. A freed block is then
@@ -94,6 +103,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   IMAGINET_EXPORT(exports, cudaAvailable);
   IMAGINET_EXPORT(exports, cudaDeviceCount);
   IMAGINET_EXPORT(exports, parallelInfo);
+  IMAGINET_EXPORT(exports, setAllowTF32);
   return exports;
 }
 

@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 
 #include <cmath>
@@ -303,7 +304,18 @@ static Napi::Value to(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value clone(const Napi::CallbackInfo& info) { return wrap(info.Env(), tensorArg(info, 0).clone()); }
-static Napi::Value contiguous(const Napi::CallbackInfo& info) { return wrap(info.Env(), tensorArg(info, 0).contiguous()); }
+// contiguous(t, format = "contiguous" | "channels_last"): channels_last stores a 4-D tensor NHWC (cuDNN's and oneDNN's faster layout)
+static Napi::Value contiguous(const Napi::CallbackInfo& info) {
+  auto& t = tensorArg(info, 0);
+  std::string format = hasArg(info, 1) ? stringArg(info, 1) : "contiguous";
+  if (format == "contiguous") return wrap(info.Env(), t.contiguous());
+  if (format == "channels_last") return wrap(info.Env(), t.contiguous(at::MemoryFormat::ChannelsLast));
+  throwType(info.Env(), "memory format must be contiguous or channels_last, got " + format);
+}
+
+static Napi::Value isChannelsLast(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), tensorArg(info, 0).is_contiguous(at::MemoryFormat::ChannelsLast));
+}
 
 static Napi::Value dispose(const Napi::CallbackInfo& info) {
   if (!info[0].IsObject() || !isTensor(info.Env(), info[0])) throwType(info.Env(), "argument 0 must be a Tensor");
@@ -367,6 +379,47 @@ static Napi::Value noGrad(const Napi::CallbackInfo& info) {
   return info[0].As<Napi::Function>().Call({});
 }
 
+// autocast(deviceType "cpu" | "cuda", dtype, fn): runs fn under torch.autocast(deviceType, dtype) and returns its
+// result. The state is thread-local, as in Python; the cache of weights cast for this region is cleared when the
+// outermost autocast region ends (Python's autocast.__exit__).
+static Napi::Value autocast(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  std::string deviceType = stringArg(info, 0);
+  at::ScalarType dtype = parseDtype(env, stringArg(info, 1));
+  if (info.Length() < 3 || !info[2].IsFunction()) throwType(env, "argument 2 must be a function");
+  if (dtype != at::kBFloat16 && dtype != at::kHalf) throwType(env, "autocast runs in bfloat16 or float16");
+  bool cuda = deviceType == "cuda";
+  if (!cuda && deviceType != "cpu") throwType(env, "autocast's device type must be cpu or cuda, got " + deviceType);
+  // libtorch 1.13's CPU autocast supports only bfloat16
+  if (!cuda && dtype != at::kBFloat16) throwType(env, "autocast on the CPU runs in bfloat16 only (float16 needs CUDA)");
+  bool wasEnabled = cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+  at::ScalarType wasDtype = cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+  auto set = [cuda](bool on, at::ScalarType dt) {
+    if (cuda) {
+      at::autocast::set_autocast_gpu_dtype(dt);
+      at::autocast::set_enabled(on);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(dt);
+      at::autocast::set_cpu_enabled(on);
+    }
+  };
+  set(true, dtype);
+  at::autocast::increment_nesting();
+  auto restore = [&] {
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    set(wasEnabled, wasDtype);
+  };
+  Napi::Value result;
+  try {
+    result = info[2].As<Napi::Function>().Call({});
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return result;
+}
+
 static Napi::Value isGradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), c10::GradMode::is_enabled()); }
 
 void registerTensor(Napi::Env env, Napi::Object exports) {
@@ -398,6 +451,8 @@ void registerTensor(Napi::Env env, Napi::Object exports) {
   IMAGINET_EXPORT(exports, isLeaf);
   IMAGINET_EXPORT(exports, noGrad);
   IMAGINET_EXPORT(exports, isGradEnabled);
+  IMAGINET_EXPORT(exports, autocast);
+  IMAGINET_EXPORT(exports, isChannelsLast);
 }
 
 }  // namespace imaginet

@@ -8,7 +8,7 @@
  * else TORCH_CXX_FLAGS from libtorch's TorchConfig.cmake, else whether libc10.so exports
  * std::__cxx11 symbols (nm -D). Objects are rebuilt only when their sources or flags change.
  *
- * Usage: node scripts/build-native.mjs [--force] [--verbose] [--optional]   (env: CXX, IMAGINET_JOBS)
+ * Usage: node scripts/build-native.mjs [--force] [--verbose] [--optional]   (env: CXX, IMAGINET_JOBS, IMAGINET_NATIVE_BUILD)
  * IMAGINET_SKIP_NATIVE=1 skips the build (inference and evaluation need no libtorch; training does).
  * --optional (the package's install script, for users of the published package): a build that cannot
  * run or fails is reported and the install goes on without the addon; the checkout's `prepare` builds
@@ -24,7 +24,8 @@ import { fileURLToPath } from "node:url";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SRC = path.join(REPO, "native");
-const OUT = path.join(SRC, "build");
+// IMAGINET_NATIVE_BUILD: another build folder (e.g. one per libtorch); load that addon with IMAGINET_TORCH_ADDON=FOLDER/imaginet_torch.node
+const OUT = path.resolve(process.env.IMAGINET_NATIVE_BUILD || path.join(SRC, "build"));
 const TARGET = path.join(OUT, "imaginet_torch.node");
 const force = process.argv.includes("--force");
 const verbose = process.argv.includes("--verbose");

@@ -6,8 +6,9 @@
  * intermediates, the loss, every gradient, and every parameter and buffer after the step (BN
  * running stats and num_batches_tracked included), with one and with two threads. The bound is
  * float32's (test/support/tolerance.ts): relative to each tensor's max, λ·u·√K with K from the
- * network's depth and its widest reduction (the batch's N·H·W). Skips only when the libtorch addon
- * is not built.
+ * network's depth and its widest reduction (the batch's N·H·W). IMAGINET_TEST_DEVICE=cuda runs the
+ * steps on the GPU (TF32 off) against the same CPU-made fixtures (bench/gpu-check.sh). Skips only
+ * when the libtorch addon is not built.
  */
 import assert from "node:assert/strict";
 import * as path from "node:path";
@@ -25,6 +26,8 @@ import { f32Tolerance, relErr, stepOperations } from "./support/tolerance.js";
 const FIX = path.join(REPO, "test", "fixtures", "train");
 const built = E.nativeAvailable();
 const skip = built ? false : "the libtorch addon is not built (node scripts/build-native.mjs)";
+const DEVICE = process.env.IMAGINET_TEST_DEVICE ?? "cpu";
+if (built && DEVICE !== "cpu") E.setAllowTF32(false);
 if (!built) console.log(`# skipping training-step tests: ${skip}`);
 
 type Fixture = Map<string, LazyTensor>;
@@ -170,7 +173,7 @@ describe("training steps match PyTorch 1.13 (test/fixtures/train)", { skip }, ()
       assert.deepEqual(spec.cfg, { trunk: { layers: [1, 1, 1, 1], width: 2 / 64, nodown: true, shortcutName: "shortcut" }, selfconStage: 2, hidden: 64, featDim: 16 });
       const batch = await batchOf(f);
       await withThreads(async (threads) => {
-        const model = await createModel(spec, { from: init });
+        const model = await createModel(spec, { from: init, device: DEVICE });
         const opt = makeOptimizer(model, kind === "sgd" ? { name: "sgd", lr: 0.005, momentum: 0.9, weightDecay: 1e-4 } : { name: "adam", lr: 0.005, weightDecay: 1e-4 });
         const r = new Report(`${name}, ${threads} thread(s)`, stepTolerance(init, batch));
         const rec = recorder();
@@ -198,7 +201,7 @@ describe("training steps match PyTorch 1.13 (test/fixtures/train)", { skip }, ()
     assert.deepEqual(spec.cfg, { trunk: { layers: [1, 1, 1, 1], width: 2 / 64, nodown: false, shortcutName: "shortcut" }, hidden: 32, classes: 5 });
     const batch = await batchOf(f);
     await withThreads(async (threads) => {
-      const model = await createModel(spec, { from: init });
+      const model = await createModel(spec, { from: init, device: DEVICE });
       const opt = makeOptimizer(model, { name: "sgd", lr: 0.005 });
       const r = new Report(`ce_sgd, ${threads} thread(s)`, stepTolerance(init, batch));
       const rec = recorder();
@@ -221,7 +224,7 @@ describe("training steps match PyTorch 1.13 (test/fixtures/train)", { skip }, ()
     const batch = await batchOf(f);
     const maskT = E.keep(E.tensor((await must(f, "dropout_mask").read()) as Float32Array, must(f, "dropout_mask").shape));
     await withThreads(async (threads) => {
-      const model = await createModel(spec, { from: init });
+      const model = await createModel(spec, { from: init, device: DEVICE });
       assert.deepEqual([...model.params.keys()], [...init.keys()], "store keys in the checkpoint's order");
       const opt = makeOptimizer(model, { name: "adam", lr: 1e-4 }); // weight decay 1e-3: the linear stage's default
       const r = new Report(`linear_adam, ${threads} thread(s)`, stepTolerance(init, batch));

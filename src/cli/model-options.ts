@@ -3,7 +3,9 @@ import { Option, type Command } from "commander";
 import * as path from "node:path";
 import { DETECTORS, findDetector, type DetectorModule } from "../detectors/index.js";
 import type { BundledWeights } from "../detectors/types.js";
-import { defaultWorkers, loadModel, readImageList, type DetectOptions } from "../runtime/detect.js";
+import { defaultWorkers, loadEagerModel, loadModel, readImageList, type DetectOptions, type DetectorModel, type LoadOptions } from "../runtime/detect.js";
+import type { EagerOptions } from "../runtime/eager-session.js";
+import { setNumThreads, type Precision } from "../engine/index.js";
 import type { ModelSource } from "../runtime/session.js";
 import { InputError } from "../util/errors.js";
 import { sha256OfFile } from "../util/fs.js";
@@ -24,6 +26,9 @@ export interface InferenceCliOptions {
   threads?: number;
   workers?: number;
   device: "cpu" | "cuda";
+  engine: "onnxruntime" | "libtorch";
+  precision: Precision;
+  channelsLast?: boolean;
 }
 
 /**
@@ -42,13 +47,42 @@ export function addModelOptions(cmd: Command, anchorRootDefault: string, default
     .addOption(new Option("--anchor-root <dir>", "folder the --anchors paths are relative to").default(undefined, anchorRootDefault));
 }
 
-/** --batch, --threads, --workers, --device: how inference runs. */
+/** --batch, --threads, --workers, --device, --engine, --precision, --channels-last: how inference runs. */
 export function addInferenceOptions(cmd: Command): Command {
   return cmd
     .option("--batch <n>", "images per inference batch", parsePositiveInt("--batch"), 16)
-    .addOption(new Option("--threads <n>", "onnxruntime intra-op threads").argParser(parsePositiveInt("--threads")).default(undefined, "onnxruntime's choice"))
+    .addOption(new Option("--threads <n>", "intra-op threads (onnxruntime's, or libtorch's)").argParser(parsePositiveInt("--threads")).default(undefined, "the engine's choice"))
     .addOption(workersOption("decoding and preprocessing images", "half the cores"))
-    .addOption(new Option("--device <device>", "where the model runs").choices(["cpu", "cuda"]).default("cpu"));
+    .addOption(new Option("--device <device>", "where the model runs").choices(["cpu", "cuda"]).default("cpu"))
+    .addOption(
+      new Option("--engine <engine>", "onnxruntime: the exported ONNX model; libtorch: the detector's definition run eagerly on the libtorch addon (CUDA without onnxruntime's CUDA packages)")
+        .choices(["onnxruntime", "libtorch"])
+        .default("onnxruntime"),
+    )
+    .addOption(new Option("--precision <p>", "libtorch engine: fp32, or autocast to bf16 (CPU with AVX-512 BF16/AMX, or CUDA) / fp16 (CUDA)").choices(["fp32", "bf16", "fp16"]).default("fp32"))
+    .option("--channels-last", "libtorch engine: convolutions on NHWC (channels-last) tensors");
+}
+
+/** The engine's options, checked: --precision and --channels-last belong to the libtorch engine. */
+function engineOptions(opts: Partial<InferenceCliOptions>): EagerOptions | undefined {
+  if (opts.engine !== "libtorch") {
+    if ((opts.precision ?? "fp32") !== "fp32" || opts.channelsLast) throw new InputError("--precision and --channels-last need --engine libtorch");
+    return undefined;
+  }
+  return { device: opts.device ?? "cpu", precision: opts.precision ?? "fp32", channelsLast: opts.channelsLast ?? false };
+}
+
+/**
+ * As resolveModel, for the commands that score (detect, calibrate, eval detect): with --engine
+ * libtorch the detector's definition on the libtorch engine, else the ONNX model.
+ */
+export async function resolveScoringModel(
+  opts: ModelCliOptions & Partial<InferenceCliOptions>,
+  how: { anchorRoot?: string } = {},
+): Promise<{ spec: DetectorModule; model: DetectorModel; weights: string[]; bundled?: BundledWeights }> {
+  const eager = engineOptions(opts);
+  if (eager && opts.threads) setNumThreads(opts.threads);
+  return resolveModel(opts, { ...how, ...(eager ? { eager } : {}) });
 }
 
 /**
@@ -58,12 +92,21 @@ export function addInferenceOptions(cmd: Command): Command {
  */
 export async function resolveModel(
   opts: ModelCliOptions & { workers?: number },
-  how: { anchorRoot?: string; name?: string } = {},
-): Promise<{ spec: DetectorModule; model: ModelSource; weights: string[]; bundled?: BundledWeights }> {
+  how?: { anchorRoot?: string; name?: string },
+): Promise<{ spec: DetectorModule; model: ModelSource; weights: string[]; bundled?: BundledWeights }>;
+export async function resolveModel(
+  opts: ModelCliOptions & { workers?: number },
+  how: { anchorRoot?: string; name?: string; eager?: EagerOptions },
+): Promise<{ spec: DetectorModule; model: DetectorModel; weights: string[]; bundled?: BundledWeights }>;
+export async function resolveModel(
+  opts: ModelCliOptions & { workers?: number },
+  how: { anchorRoot?: string; name?: string; eager?: EagerOptions } = {},
+): Promise<{ spec: DetectorModule; model: DetectorModel; weights: string[]; bundled?: BundledWeights }> {
   const spec = findDetector(opts.detector);
+  const load = (files: readonly string[], o: LoadOptions) => (how.eager ? loadEagerModel(spec, files, { ...o, ...how.eager }) : loadModel(spec, files, o));
   if (opts.weights.length === 0 && spec.bundled) {
     const file = await bundledWeightsFile(spec.bundled);
-    const model = await loadModel(spec, [file], { workers: opts.workers ?? defaultWorkers(), ...(how.name ? { name: how.name } : {}) });
+    const model = await load([file], { workers: opts.workers ?? defaultWorkers(), ...(how.name ? { name: how.name } : {}) });
     return { spec, model, weights: [file], bundled: spec.bundled };
   }
   const anchorRoot = opts.anchorRoot ?? how.anchorRoot;
@@ -75,7 +118,7 @@ export async function resolveModel(
   const weights = anchorList ? files.slice(0, -1) : files;
   const list = anchorList ? files.at(-1) : opts.anchors;
   const anchors = list ? await readImageList(list, anchorRoot) : undefined;
-  const model = await loadModel(spec, weights, { ...(anchors ? { anchors } : {}), workers: opts.workers ?? defaultWorkers(), ...(how.name ? { name: how.name } : {}) });
+  const model = await load(weights, { ...(anchors ? { anchors } : {}), workers: opts.workers ?? defaultWorkers(), ...(how.name ? { name: how.name } : {}) });
   return { spec, model, weights };
 }
 

@@ -40,14 +40,12 @@ function toFloat32(key: string, t: LazyTensor, data: unknown): Float32Array {
   throw new InputError(`${key}: dtype ${t.dtype} is not a floating-point type`);
 }
 
-/** Checks a state dict against a traced graph's parameters and reads the weights (float32). */
-async function collectWeights(
-  d: DetectorModule,
-  cfg: unknown,
-  g: TracedGraph,
-  sd: StateDict,
-  extra: ReadonlyMap<string, Float32Array>,
-): Promise<{ weights: Map<string, Float32Array>; ignored: string[] }> {
+/**
+ * Checks a state dict against a traced graph's parameters (`extra`: those given beside it, e.g. the
+ * anchor): missing, unexpected and mis-shaped keys are listed in an InputError. Returns the keys
+ * ignored by rule.
+ */
+export function checkStateDict(d: DetectorModule, cfg: unknown, g: TracedGraph, sd: StateDict, extra: ReadonlyMap<string, Float32Array> = new Map()): string[] {
   const missing: string[] = [];
   const misShaped: string[] = [];
   const want = new Set<string>();
@@ -76,6 +74,18 @@ async function collectWeights(
       [`the checkpoint does not match the ${d.title} model:`, ...list("missing keys", missing), ...list("unexpected keys", unexpected), ...list("mis-shaped keys", misShaped)].join("\n"),
     );
   }
+  return ignored;
+}
+
+/** Checks a state dict against a traced graph's parameters and reads the weights (float32). */
+async function collectWeights(
+  d: DetectorModule,
+  cfg: unknown,
+  g: TracedGraph,
+  sd: StateDict,
+  extra: ReadonlyMap<string, Float32Array>,
+): Promise<{ weights: Map<string, Float32Array>; ignored: string[] }> {
+  const ignored = checkStateDict(d, cfg, g, sd, extra);
   const weights = new Map<string, Float32Array>();
   for (const p of g.params) {
     const e = extra.get(p.name);

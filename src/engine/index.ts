@@ -3,7 +3,7 @@
  * optimizers, and an eager backend for the project's model definitions. Needs the native addon
  * (node scripts/build-native.mjs).
  */
-export { native, nativeAvailable, addonPath, type TorchAddon, type DType, type HostArray, type Reduction } from "./native.js";
+export { native, nativeAvailable, addonPath, type TorchAddon, type DType, type HostArray, type MemoryFormat, type Reduction } from "./native.js";
 export {
   Tensor,
   tidy,
@@ -26,7 +26,21 @@ export {
   type CreateOptions,
   type RandomOptions,
 } from "./tensor.js";
-export { noGrad, isGradEnabled, manualSeed, setNumThreads, getNumThreads, cudaAvailable, cudaDeviceCount, torchVersion } from "./runtime.js";
+export {
+  autocast,
+  checkPrecision,
+  cpuHasBf16,
+  type Precision,
+  noGrad,
+  isGradEnabled,
+  manualSeed,
+  setAllowTF32,
+  setNumThreads,
+  getNumThreads,
+  cudaAvailable,
+  cudaDeviceCount,
+  torchVersion,
+} from "./runtime.js";
 export * as nn from "./nn.js";
 export { Optimizer, SGD, Adam, AdamW, type SGDOptions, type AdamOptions } from "./optim.js";
 export { loadParams, storeToHost, trainableParams, isBuffer, defaultInit, type ParamStore, type ParamInit, type LoadParamsOptions, type InitOptions } from "./params.js";

@@ -51,6 +51,8 @@ export type UnaryOp =
 export type BinaryOp = "add" | "sub" | "mul" | "div" | "pow" | "maximum" | "minimum" | "remainder" | "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "logicalAnd" | "logicalOr";
 export type ReduceOp = "sum" | "mean" | "amax" | "amin" | "logsumexp" | "prod";
 export type InplaceOp = "add_" | "sub_" | "mul_" | "div_" | "copy_";
+/** "channels_last": a 4-D tensor stored NHWC */
+export type MemoryFormat = "contiguous" | "channels_last";
 export type Reduction = "mean" | "sum" | "none";
 export type OptimizerKind = "sgd" | "adam" | "adamw";
 
@@ -97,7 +99,8 @@ export interface TorchAddon {
   /** target: a dtype name or a device ("cpu", "cuda", "cuda:1") */
   to(t: T, target: string): T;
   clone(t: T): T;
-  contiguous(t: T): T;
+  contiguous(t: T, format?: MemoryFormat): T;
+  isChannelsLast(t: T): boolean;
   dispose(t: T): void;
   isDisposed(t: T): boolean;
 
@@ -111,6 +114,8 @@ export interface TorchAddon {
   isLeaf(t: T): boolean;
   noGrad<R>(fn: () => R): R;
   isGradEnabled(): boolean;
+  /** fn under torch.autocast(deviceType, dtype): bfloat16 on the CPU, bfloat16 or float16 on CUDA */
+  autocast<R>(deviceType: "cpu" | "cuda", dtype: "bfloat16" | "float16", fn: () => R): R;
 
   // elementwise
   unary(op: UnaryOp, x: T): T;
@@ -190,6 +195,7 @@ export interface TorchAddon {
   cudaAvailable(): boolean;
   cudaDeviceCount(): number;
   parallelInfo(): string;
+  setAllowTF32(on: boolean): void;
 }
 
 const ADDON = path.join("native", "build", "imaginet_torch.node");

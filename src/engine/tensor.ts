@@ -3,7 +3,7 @@
  * created inside fn except those it returns and those passed to keep(), so a training loop frees
  * libtorch memory at once instead of waiting for the garbage collector.
  */
-import { native, type BinaryOp, type DType, type HostArray, type InplaceOp, type NativeTensor, type ReduceOp, type UnaryOp } from "./native.js";
+import { native, type MemoryFormat, type BinaryOp, type DType, type HostArray, type InplaceOp, type NativeTensor, type ReduceOp, type UnaryOp } from "./native.js";
 
 export type { DType, HostArray } from "./native.js";
 export type TensorLike = Tensor | number;
@@ -73,8 +73,12 @@ export class Tensor {
   clone(): Tensor {
     return w(native().clone(this.#h));
   }
-  contiguous(): Tensor {
-    return w(native().contiguous(this.#h));
+  /** a copy laid out as format (default: row-major); "channels_last" stores a 4-D tensor NHWC */
+  contiguous(format: MemoryFormat = "contiguous"): Tensor {
+    return w(native().contiguous(this.#h, format));
+  }
+  get isChannelsLast(): boolean {
+    return native().isChannelsLast(this.#h);
   }
 
   // ---- autograd ----

@@ -7,8 +7,7 @@ import { createRequire } from "node:module";
 import * as path from "node:path";
 import { readAnnotationFile } from "../data/annotations.js";
 import type { DetectorModule } from "../detectors/types.js";
-import { detect, type DetectOptions, type PerFile } from "../runtime/detect.js";
-import type { ModelSource } from "../runtime/session.js";
+import { detect, type DetectOptions, type DetectorModel, type PerFile } from "../runtime/detect.js";
 import { TRACK_TITLES, trackRecipe, type TrackName } from "../data/tracks.js";
 import type { Recipe } from "../image/recipe.js";
 import { InputError, ProblemsError } from "../util/errors.js";
@@ -28,7 +27,7 @@ export async function annotatedPaths(files: readonly string[]): Promise<string[]
 }
 
 /** Scores (binary) or logits (groups) of the items, in their order; a ProblemsError naming the images that could not be read. */
-export async function scoreItems(spec: DetectorModule, model: ModelSource, items: readonly ToScore[], opts: Omit<DetectOptions, "perFile" | "calibration"> = {}): Promise<(number | number[])[]> {
+export async function scoreItems(spec: DetectorModule, model: DetectorModel, items: readonly ToScore[], opts: Omit<DetectOptions, "perFile" | "calibration"> = {}): Promise<(number | number[])[]> {
   const results = await detect(
     spec,
     model,

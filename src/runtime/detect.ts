@@ -3,17 +3,32 @@ import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { parseCalibration, type ScoreVerdict, scoreVerdict } from "../eval/calibration.js";
 import * as os from "node:os";
-import { readSafetensors, readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
+import { readSafetensors, readTorchCheckpoint, stateDict, type LazyTensor } from "../checkpoint/index.js";
 import { buildDetector } from "../detectors/build.js";
 import type { DetectorModule } from "../detectors/types.js";
 import { GROUPS } from "../data/labels.js";
 import { listLinePath, normaliseAnnotationPath } from "../data/annotations.js";
 import { InputError } from "../util/errors.js";
-import { computeAnchor } from "./anchor.js";
+import { computeAnchor, meanFeature } from "./anchor.js";
 import { Preparer, type Prepared } from "./prepare.js";
 import type { OnnxModel } from "../onnx/trace.js";
 import type { Recipe } from "../image/recipe.js";
-import { DEFAULT_BATCH_SIZE, DetectorSession, type ModelSource, type NormalizedImage, type SessionOptions } from "./session.js";
+import { DEFAULT_BATCH_SIZE, DetectorSession, type ModelSource, type NormalizedImage, type ScoringSession, type SessionOptions } from "./session.js";
+import type { EagerModel, EagerOptions } from "./eager-session.js";
+
+/** What detect() runs: an ONNX model on onnxruntime, or the detector's definition on the libtorch engine. */
+export type DetectorModel = ModelSource | EagerModel;
+
+function isEager(m: DetectorModel): m is EagerModel {
+  return typeof m === "object" && "kind" in m && m.kind === "eager";
+}
+
+/** A session for either engine (the libtorch one is loaded only when asked for). */
+export async function openSession(model: DetectorModel, opts: SessionOptions = {}): Promise<ScoringSession> {
+  if (!isEager(model)) return DetectorSession.create(model, opts);
+  const { EagerDetectorSession } = await import("./eager-session.js");
+  return EagerDetectorSession.create(model, opts);
+}
 
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|avif|tiff?|gif)$/i;
 
@@ -64,17 +79,50 @@ export async function loadModel(d: DetectorModule, weights: string | readonly st
   return buildModel(d, files, opts);
 }
 
+/** The state dict of each checkpoint: PyTorch (.pth/.pt, read without running pickle code) or safetensors. */
+function readStateDicts(files: readonly string[]): Promise<Map<string, LazyTensor>[]> {
+  return Promise.all(files.map(async (f) => (f.endsWith(".safetensors") ? (await readSafetensors(f)).tensors : stateDict(await readTorchCheckpoint(f)))));
+}
+
 /** ONNX built from PyTorch checkpoints (see loadModel). */
 export async function buildModel(d: DetectorModule, files: readonly string[], opts: LoadOptions = {}): Promise<OnnxModel> {
   const build = opts.name ? { name: opts.name } : {};
-  const sds = await Promise.all(files.map(async (f) => (f.endsWith(".safetensors") ? (await readSafetensors(f)).tensors : stateDict(await readTorchCheckpoint(f)))));
+  const sds = await readStateDicts(files);
   if (!d.anchors) return (await buildDetector(d, sds, build)).onnx;
+  const prepared = await prepareAnchors(d, opts);
+  const features = await buildDetector(d, sds, build);
+  const anchor = await computeAnchor(features.onnx, prepared, opts);
+  return (await buildDetector(d, sds, { ...build, anchor })).onnx;
+}
+
+/**
+ * The detector built from PyTorch checkpoints for the libtorch engine (loadModel's counterpart; an
+ * anchored detector's anchor is computed on the same engine, device and precision).
+ */
+export async function loadEagerModel(d: DetectorModule, files: readonly string[], opts: LoadOptions & EagerOptions = {}): Promise<EagerModel> {
+  if (files.length === 0) throw new InputError("no weights given");
+  if (files.some((f) => f.endsWith(".onnx")))
+    throw new InputError("--engine libtorch runs the detector's definition from PyTorch checkpoints (.pth/.pt/.safetensors); an .onnx file runs on onnxruntime");
+  const { eagerModel, EagerDetectorSession } = await import("./eager-session.js");
+  const sds = await readStateDicts(files);
+  const eager = { device: opts.device, precision: opts.precision, channelsLast: opts.channelsLast };
+  if (!d.anchors) return eagerModel(d, sds, eager);
+  const prepared = await prepareAnchors(d, opts);
+  const session = await EagerDetectorSession.create(eagerModel(d, sds, eager), opts);
+  try {
+    return eagerModel(d, sds, { ...eager, anchor: await meanFeature(session, prepared) });
+  } finally {
+    await session.release();
+  }
+}
+
+/** The anchor images, decoded and prepared; an InputError when none are given or some cannot be read. */
+async function prepareAnchors(d: DetectorModule, opts: LoadOptions): Promise<NormalizedImage[]> {
   if (!opts.anchors || opts.anchors.length === 0) {
     throw new InputError(
       `${d.title} scores images by their similarity to real anchor images: pass --anchors (upstream: annotations/lasted_anchor.txt with --anchor-root), or an .onnx exported with them`,
     );
   }
-  const features = await buildDetector(d, sds, build);
   const prepared = await prepareAll(d, opts.anchors, opts.workers ?? 0);
   const bad = prepared.filter((p) => "error" in p);
   if (bad.length > 0)
@@ -84,8 +132,7 @@ export async function buildModel(d: DetectorModule, files: readonly string[], op
         .map((p) => `${p.file} (${"error" in p ? p.error : ""})`)
         .join(", ")}`,
     );
-  const anchor = await computeAnchor(features.onnx, prepared as NormalizedImage[], opts);
-  return (await buildDetector(d, sds, { ...build, anchor })).onnx;
+  return prepared as NormalizedImage[];
 }
 
 async function prepareAll(d: DetectorModule, files: readonly string[], workers: number): Promise<Prepared[]> {
@@ -151,9 +198,9 @@ export function defaultWorkers(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / 2));
 }
 
-export async function detect(detector: DetectorModule, model: ModelSource, files: readonly string[], opts: DetectOptions = {}): Promise<Detection[]> {
+export async function detect(detector: DetectorModule, model: DetectorModel, files: readonly string[], opts: DetectOptions = {}): Promise<Detection[]> {
   if (opts.perFile && opts.perFile.length !== files.length) throw new Error(`detect: perFile has ${opts.perFile.length} entries for ${files.length} files`);
-  // the workers start and decode the first batch while onnxruntime loads and optimises the model
+  // the workers start and decode the first batch while the engine loads (onnxruntime: and optimises) the model
   const preparer = new Preparer(detector.preprocess, opts.workers ?? defaultWorkers());
   const chunk = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const prepareChunk = (i: number) =>
@@ -164,7 +211,7 @@ export async function detect(detector: DetectorModule, model: ModelSource, files
       }),
     );
   let next = files.length > 0 ? prepareChunk(0) : null;
-  const session = await DetectorSession.create(model, { ...opts, batchSize: chunk }).catch(async (err: unknown) => {
+  const session = await openSession(model, { ...opts, batchSize: chunk }).catch(async (err: unknown) => {
     await preparer.close();
     throw err;
   });

@@ -40,7 +40,7 @@ export interface SessionOptions {
   batchSize?: number;
 }
 
-export class DetectorSession {
+export class DetectorSession implements ScoringSession {
   private constructor(
     readonly session: ort.InferenceSession,
     readonly batchSize: number,
@@ -74,7 +74,7 @@ export class DetectorSession {
       const msg = err instanceof Error ? err.message : String(err);
       if (so.executionProviders?.includes("cuda") && /Cuda|providers_shared|libcudart|libcudnn/i.test(msg)) {
         throw new InputError(
-          "the CUDA execution provider is not available: onnxruntime-node bundles only the CPU one; on a Linux x64 machine with CUDA 12 (and its cuDNN), reinstall it with `npm install onnxruntime-node --onnxruntime-node-install-cuda=v12`, or use --device cpu" +
+          "the CUDA execution provider is not available: onnxruntime-node bundles only the CPU one; on a Linux x64 machine with CUDA 12 (and its cuDNN), reinstall it with `npm install onnxruntime-node --onnxruntime-node-install-cuda=v12`, or run the model on the libtorch engine with `--engine libtorch` (docs/gpu.md), or use --device cpu" +
             ` (onnxruntime said: ${msg.split("\n")[0]!.slice(0, 160)})`,
           { cause: err },
         );
@@ -106,29 +106,14 @@ export class DetectorSession {
     return out;
   }
 
-  /**
-   * Normalises and runs images in batches of batchSize (images of one size per batch; a change of
-   * size starts a new batch), concatenating each output along the batch dim.
-   */
+  /** Normalises and runs images in batches of batchSize (see runInBatches). */
   async runImages(images: readonly RgbImage[]): Promise<Record<string, OutputTensor>> {
     return this.runNormalized(images.map((im) => normalizeImage(im)));
   }
 
   /** As runImages, for images already normalised into CHW float32. */
   async runNormalized(images: readonly NormalizedImage[]): Promise<Record<string, OutputTensor>> {
-    const parts: Record<string, OutputTensor>[] = [];
-    let i = 0;
-    while (i < images.length) {
-      const first = images[i]!;
-      let j = i + 1;
-      while (j < images.length && j - i < this.batchSize && images[j]!.width === first.width && images[j]!.height === first.height) j++;
-      const per = 3 * first.width * first.height;
-      const data = new Float32Array((j - i) * per);
-      for (let k = i; k < j; k++) data.set(images[k]!.chw, (k - i) * per);
-      parts.push(await this.runTensor(data, [j - i, 3, first.height, first.width]));
-      i = j;
-    }
-    return concatBatches(parts);
+    return runInBatches(images, this.batchSize, (data, dims) => this.runTensor(data, dims));
   }
 
   /** The first column of `output` per image (the detector's scalar score). */
@@ -145,6 +130,38 @@ export class DetectorSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** What detect() needs of a model runner: onnxruntime's DetectorSession, or the libtorch engine's EagerDetectorSession. */
+export interface ScoringSession {
+  readonly batchSize: number;
+  readonly outputNames: readonly string[];
+  runNormalized(images: readonly NormalizedImage[]): Promise<Record<string, OutputTensor>>;
+  release(): Promise<void>;
+}
+
+/**
+ * Runs images already normalised into CHW float32 in batches of at most batchSize (images of one
+ * size per batch; a change of size starts a new batch), concatenating each output along the batch dim.
+ */
+export async function runInBatches(
+  images: readonly NormalizedImage[],
+  batchSize: number,
+  run: (data: Float32Array, dims: readonly number[]) => Promise<Record<string, OutputTensor>>,
+): Promise<Record<string, OutputTensor>> {
+  const parts: Record<string, OutputTensor>[] = [];
+  let i = 0;
+  while (i < images.length) {
+    const first = images[i]!;
+    let j = i + 1;
+    while (j < images.length && j - i < batchSize && images[j]!.width === first.width && images[j]!.height === first.height) j++;
+    const per = 3 * first.width * first.height;
+    const data = new Float32Array((j - i) * per);
+    for (let k = i; k < j; k++) data.set(images[k]!.chw, (k - i) * per);
+    parts.push(await run(data, [j - i, 3, first.height, first.width]));
+    i = j;
+  }
+  return concatBatches(parts);
 }
 
 function concatBatches(parts: readonly Record<string, OutputTensor>[]): Record<string, OutputTensor> {

@@ -28,6 +28,7 @@ import {
   tidy,
   trainableParams,
   EagerOps,
+  autocast,
   type DType,
   type HostArray,
   type Optimizer,
@@ -66,7 +67,11 @@ export interface TrainModel {
   /** state-dict key → tensor (kept; parameters require grad when trained) */
   params: ParamStore;
   device: string;
+  /** fp32, or bf16: forward and loss under autocast (bfloat16 needs no loss scaling, so no fp16 here) */
+  precision: TrainPrecision;
 }
+
+export type TrainPrecision = "fp32" | "bf16";
 
 /** Reads a spec off a state dict's keys and shapes (linear: keys "model.*" and "classifier.*"). */
 export function inferSpec(kind: TrainSpec["kind"], sd: ReadonlyMap<string, Shaped>, prefix = ""): TrainSpec {
@@ -116,6 +121,7 @@ export interface CreateModelOptions {
   /** seed of the fresh initialisation (each tensor's values depend on the seed and its key only); default 0 */
   seed?: number;
   device?: string;
+  precision?: TrainPrecision;
 }
 
 /**
@@ -155,7 +161,7 @@ export async function createModel(spec: TrainSpec, opts: CreateModelOptions = {}
     t.requiresGrad = trains(spec, p.name);
     params.set(p.name, t);
   }
-  return { spec, params, device };
+  return { spec, params, device, precision: opts.precision ?? "fp32" };
 }
 
 /** Frees the model's tensors. */
@@ -264,31 +270,31 @@ export function representationStep(model: TrainModel, opt: Optimizer, batch: Ste
     const labels = dp && spec.kind === "selfcon" ? allGather(localLabels) : localLabels;
     const ops = new EagerOps(model.params, {}, { training: true });
     const s = new Scope(ops, spec.prefix);
-    let loss: Tensor;
-    if (spec.kind === "selfcon") {
-      const out = conResNetForward(s, x, spec.cfg);
-      const localFeatures = nn.stack([out.subFeat, out.feat], 1);
-      const features = dp ? gatherWithLocalGrad(localFeatures, dp) : localFeatures;
-      see("encoder_sub", out.encoderSub);
-      see("encoder_feat", out.encoderFeat);
-      see("sub_feat", out.subFeat);
-      see("feat", out.feat);
-      see("features", features);
-      const T = o.temperature ?? 0.07;
-      if ((o.loss ?? "multilabel") === "multilabel") {
-        const l = imaginetMultiLabelLoss(features, labels, T);
-        see("loss_origin", l.origin);
-        if (l.group) see("loss_group", l.group);
-        loss = l.loss;
+    const loss = autocast(model.device, model.precision, (): Tensor => {
+      if (spec.kind === "selfcon") {
+        const out = conResNetForward(s, x, spec.cfg);
+        const localFeatures = nn.stack([out.subFeat, out.feat], 1);
+        const features = dp ? gatherWithLocalGrad(localFeatures, dp) : localFeatures;
+        see("encoder_sub", out.encoderSub);
+        see("encoder_feat", out.encoderFeat);
+        see("sub_feat", out.subFeat);
+        see("feat", out.feat);
+        see("features", features);
+        const T = o.temperature ?? 0.07;
+        if ((o.loss ?? "multilabel") === "multilabel") {
+          const l = imaginetMultiLabelLoss(features, labels, T);
+          see("loss_origin", l.origin);
+          if (l.group) see("loss_group", l.group);
+          return l.loss;
+        }
+        return conLoss(features, labels.select(1, o.loss === "group" ? GROUP : ORIGIN), T, T);
       } else {
-        loss = conLoss(features, labels.select(1, o.loss === "group" ? GROUP : ORIGIN), T, T);
+        const out = linResNetForward(s, x, spec.cfg);
+        see("encoder_feat", out.encoderFeat);
+        see("logits", out.logits);
+        return crossEntropyLoss(out.logits, labels.select(1, o.ceColumn ?? GROUP));
       }
-    } else {
-      const out = linResNetForward(s, x, spec.cfg);
-      see("encoder_feat", out.encoderFeat);
-      see("logits", out.logits);
-      loss = crossEntropyLoss(out.logits, labels.select(1, o.ceColumn ?? GROUP));
-    }
+    });
     if (!dp) {
       loss.backward();
       opt.step();
@@ -335,13 +341,15 @@ export function linearStep(model: TrainModel, opt: Optimizer, batch: StepBatch, 
     if (dp) broadcastBuffers(model.params);
     const { x, labels } = batchTensors(model, batch);
     const ops = new EagerOps(model.params, {}, { training: true });
-    const feat = noGrad(() => linearEncoderFeature(new Scope(ops, `${LINEAR_MODEL_PREFIX}.encoder`), x, spec.cfg.encoder));
-    see("encoder_feat", feat);
-    const out = classifierForward(new Scope(ops, LINEAR_CLASSIFIER_PREFIX), feat, c, dropout);
-    see("bn_out", out.bnOut);
-    see("hidden", out.hidden);
-    see("logits", out.logits.ndim === 2 && out.logits.shape[1] === 1 ? out.logits.squeeze(1) : out.logits);
-    const loss = (o.target ?? "origin") === "group" ? crossEntropyLoss(out.logits, labels.select(1, GROUP)) : bceWithLogitsLoss(out.logits, labels.select(1, ORIGIN));
+    const loss = autocast(model.device, model.precision, () => {
+      const feat = noGrad(() => linearEncoderFeature(new Scope(ops, `${LINEAR_MODEL_PREFIX}.encoder`), x, spec.cfg.encoder));
+      see("encoder_feat", feat);
+      const out = classifierForward(new Scope(ops, LINEAR_CLASSIFIER_PREFIX), feat, c, dropout);
+      see("bn_out", out.bnOut);
+      see("hidden", out.hidden);
+      see("logits", out.logits.ndim === 2 && out.logits.shape[1] === 1 ? out.logits.squeeze(1) : out.logits);
+      return (o.target ?? "origin") === "group" ? crossEntropyLoss(out.logits, labels.select(1, GROUP)) : bceWithLogitsLoss(out.logits, labels.select(1, ORIGIN));
+    });
     opt.zeroGrad();
     loss.backward();
     if (dp) averageGradients(trainableParams(model.params));

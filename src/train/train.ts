@@ -24,7 +24,7 @@ import { trainLoop, type LoopResult, type TrainEvent } from "./loop.js";
 import { InputError } from "../util/errors.js";
 import { anyRank, broadcastStore, checkBatchSplit, DEFAULT_DIST_TIMEOUT_S, joinProcessGroup, launchEnv, type DataParallel } from "./distributed.js";
 import { destroyProcessGroup } from "../engine/index.js";
-import { createModel, disposeModel, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainSpec } from "./steps.js";
+import { createModel, disposeModel, makeOptimizer, trainStep, type SelfConLoss, type TrainModel, type TrainPrecision, type TrainSpec } from "./steps.js";
 
 /** The trunk's size: upstream's ResNet-50 ([3,4,6,3], width 1) or something smaller for quick runs. */
 export interface TrunkSize {
@@ -51,6 +51,8 @@ export interface CommonOptions {
   saveEvery: number;
   resume: boolean;
   device?: string;
+  /** fp32, or bf16 autocast (CUDA, or a CPU with AVX-512 BF16 / AMX) */
+  precision?: TrainPrecision;
   balance?: Balance;
   /** the augmentation before the crop (default: upstream's TRAIN recipe) */
   recipe?: Recipe;
@@ -241,10 +243,17 @@ async function representation(o: RepresentOptions, hooks: StageHooks, dp: DataPa
       from: new Map([...resumed.from].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v])),
       seed: o.seed,
       ...(o.device ? { device: o.device } : {}),
+      ...(o.precision ? { precision: o.precision } : {}),
     });
   else if (o.init)
-    model = await createModel(spec, { from: torchvisionToEncoder(stateDict(await readTorchCheckpoint(o.init))), partial: true, seed: o.seed, ...(o.device ? { device: o.device } : {}) });
-  else model = await createModel(spec, { seed: o.seed, ...(o.device ? { device: o.device } : {}) });
+    model = await createModel(spec, {
+      from: torchvisionToEncoder(stateDict(await readTorchCheckpoint(o.init))),
+      partial: true,
+      seed: o.seed,
+      ...(o.device ? { device: o.device } : {}),
+      ...(o.precision ? { precision: o.precision } : {}),
+    });
+  else model = await createModel(spec, { seed: o.seed, ...(o.device ? { device: o.device } : {}), ...(o.precision ? { precision: o.precision } : {}) });
   try {
     const items = await readItems(o.annotations);
     const r = await runStage(o, {
@@ -293,7 +302,7 @@ async function classifier(o: ClassifierOptions, hooks: StageHooks, dp: DataParal
   const spec: TrainSpec = { kind: "linear", cfg: { encoder, classifier: { features, hidden: o.hidden ?? features / 2, classes, dropout: 0.2 } } };
   const resumed = await resumeState(o);
   const from = resumed ? resumed.from : prefixed(encModel, "model");
-  const model = await createModel(spec, { from, partial: !resumed, seed: o.seed, ...(o.device ? { device: o.device } : {}) });
+  const model = await createModel(spec, { from, partial: !resumed, seed: o.seed, ...(o.device ? { device: o.device } : {}), ...(o.precision ? { precision: o.precision } : {}) });
   try {
     let items = await readItems(o.annotations);
     if (o.target === "group") items = items.filter((it) => it.labels[0] === 1);

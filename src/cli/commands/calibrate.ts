@@ -9,7 +9,7 @@ import { InputError } from "../../util/errors.js";
 import { writeFileAtomic } from "../../util/fs.js";
 import { Progress } from "../../util/progress.js";
 import { action, outOption, printJson } from "../common.js";
-import { addInferenceOptions, addModelOptions, inferenceOptions, resolveModel, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";
+import { addInferenceOptions, addModelOptions, inferenceOptions, resolveScoringModel, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";
 
 export function registerCalibrate(program: Command): void {
   const cmd = program
@@ -30,7 +30,7 @@ export function registerCalibrate(program: Command): void {
         const parsed = await readAnnotationFile(annotations);
         const records = parsed.records;
         const { recipe } = trackSetup(parsed.format, chosen, opts.anchors);
-        const { spec, model, weights } = await resolveModel(opts, { anchorRoot: opts.root });
+        const { spec, model, weights } = await resolveScoringModel(opts, { anchorRoot: opts.root });
         const progress = new Progress("scoring", { total: records.length, unit: "img", enabled: opts.json ? false : undefined });
         const items = records.map((r) => ({ root: opts.root, path: r.path, recipe }));
         const scores = await scoreItems(spec, model, items, { ...inferenceOptions(opts), onImage: () => progress.tick() });

@@ -10,7 +10,7 @@ import { addShardOptions, shardOfList, type ShardCliOptions } from "../shard-opt
 import { recipeHash } from "../../image/recipe-hash.js";
 import { Progress } from "../../util/progress.js";
 import { action, outOption, printJson } from "../common.js";
-import { addInferenceOptions, addModelOptions, inferenceOptions, resolveModel, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";
+import { addInferenceOptions, addModelOptions, inferenceOptions, resolveScoringModel, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";
 
 export function registerEvalDetect(evalCmd: Command): void {
   const cmd = evalCmd
@@ -33,7 +33,7 @@ export function registerEvalDetect(evalCmd: Command): void {
       const shard = resolveShard(opts);
       const items = shardOfList(allPaths, shard, opts.batch, "images").map((p) => ({ root: opts.root, path: p, recipe }));
       const started = performance.now();
-      const { spec, model, weights } = await resolveModel(opts, { anchorRoot: opts.root });
+      const { spec, model, weights } = await resolveScoringModel(opts, { anchorRoot: opts.root });
       const progress = new Progress("detecting", { total: items.length, unit: "img", enabled: opts.json ? false : undefined });
       const scores = scoresOf(weights.join(", "), items, await scoreItems(spec, model, items, { ...inferenceOptions(opts), onImage: () => progress.tick() }));
       progress.finish();

@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
 import { native } from "../../engine/native.js";
+import { checkPrecision } from "../../engine/runtime.js";
 import type { TrainEvent } from "../../train/loop.js";
 import type { Balance } from "../../train/data.js";
 import type { SelfConLoss } from "../../train/steps.js";
@@ -25,6 +26,7 @@ interface CommonCli {
   saveEvery: number;
   resume?: boolean;
   device: string;
+  precision: "fp32" | "bf16";
   balance?: Balance;
   json?: boolean;
   nproc: number;
@@ -52,9 +54,20 @@ function addCommon(cmd: Command, d: { epochs: number; batch: number; lr: number;
       ).choices(["origin", "group", "content"]),
     )
     .addOption(new Option("--device <device>", "where to train").choices(["cpu", "cuda"]).default("cpu"))
+    .addOption(
+      new Option("--precision <p>", "fp32, or bf16 autocast for the forward pass and loss (CUDA, or a CPU with AVX-512 BF16 / AMX; weights and optimizer stay fp32)")
+        .choices(["fp32", "bf16"])
+        .default("fp32"),
+    )
     .option("--nproc <n>", "data-parallel: start n local ranks (torchrun, srun or a cluster can start them instead: docs/scale-out.md)", parsePositiveInt("--nproc"), 1)
     .option("--dist-timeout <s>", "data-parallel: seconds a rank waits for the others before it fails", parsePositiveNumber("--dist-timeout"), DEFAULT_DIST_TIMEOUT_S)
     .option("--json", "print the result as JSON");
+}
+
+/** the precision, once the device can run it (checkPrecision) */
+function checkedPrecision(device: string, precision: "fp32" | "bf16"): "fp32" | "bf16" {
+  checkPrecision(device, precision);
+  return precision;
 }
 
 function common(annotations: string[], o: CommonCli): CommonOptions {
@@ -73,6 +86,7 @@ function common(annotations: string[], o: CommonCli): CommonOptions {
     saveEvery: o.saveEvery,
     resume: o.resume ?? false,
     device: o.device,
+    ...(checkedPrecision(o.device, o.precision) === "bf16" ? { precision: "bf16" as const } : {}),
     ...(o.balance ? { balance: o.balance } : {}),
     distTimeout: o.distTimeout,
   };
