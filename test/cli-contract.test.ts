@@ -203,7 +203,7 @@ describe("CLI contract", () => {
     const [verify, badNumber, missing, pipe] = await Promise.all([
       cliAsync(["dataset", "verify", "--root", dir, ann, "--json"]),
       cliAsync(["eval", "run", dir, "--bootstrap", "-5"]),
-      cliAsync(["detect", aFile, "--weights", aFile]),
+      cliAsync(["convert", "--weights", aFile, "-o", path.join(dir, "x.onnx")]),
       closedStdout(["dataset", "sources", "--json"]),
     ]);
     assert.equal(verify.code, 1, verify.stderr);

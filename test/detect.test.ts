@@ -200,7 +200,7 @@ describe("imaginet detect and convert", () => {
   test("bad input: unknown detector, a checkpoint of another architecture", () => {
     const u = cli(["detect", dir, "--detector", "nope", "--weights", "x.pth"]);
     assert.equal(u.code, 2);
-    assert.match(u.stderr, /unknown detector "nope": expected one of grag2021, corvi2022, imaginet, corvi2022-imaginet, wu2023, imaginet-id, cnndetection, cnndetection-p0.1, npr, univfd\n/);
+    assert.match(u.stderr, /unknown detector "nope": expected one of wild, grag2021, corvi2022, imaginet, corvi2022-imaginet, wu2023, imaginet-id, cnndetection, cnndetection-p0.1, npr, univfd\n/);
     const w = cli(["convert", "--weights", path.join(models, "grag_tiny.pth"), "--detector", "imaginet", "-o", path.join(dir, "x.onnx")]);
     assert.equal(w.code, 2);
     assert.equal(existsSync(path.join(dir, "x.onnx")), false);
@@ -212,7 +212,7 @@ describe("--device", () => {
   test("cuda without onnxruntime's CUDA provider fails with what to install", { skip: existsSync(providers) && "the CUDA provider is installed here" }, () => {
     const r = cli(["detect", path.join(REPO, "test/fixtures/decode/rgb.png"), "--detector", "grag2021", "--weights", path.join(models, "grag_tiny.pth"), "--device", "cuda"]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /imaginet: error: the CUDA execution provider is not available: onnxruntime-node bundles only the CPU one; .*--onnxruntime-node-install-cuda=v12`, or use --device cpu/);
+    assert.match(r.stderr, /imaginet: error: the CUDA execution provider is not available: onnxruntime-node bundles only the CPU one; .*--onnxruntime-node-install-cuda=v12`, or run the model on the libtorch engine with `--engine libtorch` \(docs\/gpu\.md\), or use --device cpu/);
     const bad = cli(["detect", "x.png", "--detector", "grag2021", "--weights", "x.pth", "--device", "tpu"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /Allowed choices are cpu, cuda/);
