@@ -221,14 +221,19 @@ function meta(stage: string, o: CommonOptions, extra: Record<string, TorchValue>
   return { stage, seed: o.seed, lr: o.lr, epochs: o.epochs, batch_size: o.batchSize, crop: o.crop, ...extra };
 }
 
-export async function trainRepresentation(o: RepresentOptions, hooks: StageHooks = {}): Promise<LoopResult & { checkpoint: string | null }> {
+/** Runs a stage alone, or as this process's rank of a data-parallel run (then the process group is released after it). */
+async function onThisRank<O extends CommonOptions, R>(o: O, stage: (o: O, dp: DataParallel | null) => Promise<R>): Promise<R> {
   setNumThreads(o.threads ?? os.availableParallelism());
   const { dp, device } = dataParallel(o);
   try {
-    return await representation({ ...o, ...(device ? { device } : {}) }, hooks, dp);
+    return await stage({ ...o, ...(device ? { device } : {}) }, dp);
   } finally {
     if (dp) destroyProcessGroup();
   }
+}
+
+export function trainRepresentation(o: RepresentOptions, hooks: StageHooks = {}): Promise<LoopResult & { checkpoint: string | null }> {
+  return onThisRank(o, (x, dp) => representation(x, hooks, dp));
 }
 
 async function representation(o: RepresentOptions, hooks: StageHooks, dp: DataParallel | null): Promise<LoopResult & { checkpoint: string | null }> {
@@ -282,14 +287,8 @@ async function representation(o: RepresentOptions, hooks: StageHooks, dp: DataPa
 
 export const DETECTOR_FILE = "detector.pth";
 
-export async function trainClassifier(o: ClassifierOptions, hooks: StageHooks = {}): Promise<LoopResult & { detector: string | null }> {
-  setNumThreads(o.threads ?? os.availableParallelism());
-  const { dp, device } = dataParallel(o);
-  try {
-    return await classifier({ ...o, ...(device ? { device } : {}) }, hooks, dp);
-  } finally {
-    if (dp) destroyProcessGroup();
-  }
+export function trainClassifier(o: ClassifierOptions, hooks: StageHooks = {}): Promise<LoopResult & { detector: string | null }> {
+  return onThisRank(o, (x, dp) => classifier(x, hooks, dp));
 }
 
 async function classifier(o: ClassifierOptions, hooks: StageHooks, dp: DataParallel | null): Promise<LoopResult & { detector: string | null }> {
