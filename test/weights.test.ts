@@ -7,7 +7,8 @@ import { after, before, describe, test } from "node:test";
 import { DRIVE_BASE } from "../src/data/download/drive.js";
 import { formatBytes } from "../src/util/progress.js";
 import { findWeights, readLock, verifyWeights, weightsCacheDir, weightsFiles } from "../src/weights/index.js";
-import { cliAsync, tmpDir } from "./helpers.js";
+import { WILD } from "../src/detectors/wild.js";
+import { cliAsync, REPO, tmpDir } from "./helpers.js";
 import { serveBytes, serveDrive, TestServer } from "./support/http-server.js";
 import { makeZip } from "./support/zip.js";
 
@@ -268,5 +269,7 @@ describe("imaginet weights", () => {
     assert.deepEqual(corvi.files, [path.join(cache, "corvi2022/weights/Grag2021_latent/model_epoch_best.pth"), path.join(cache, "corvi2022/weights/Grag2021_progan/model_epoch_best.pth")]);
     const clip = out.weights.find((w: { name: string }) => w.name === "clip-vit-l14");
     assert.equal(clip.sha256, clip.url.split("/").at(-2), "OpenAI's URL carries the file's sha256");
+    // the weights that ship in the repository need no download and are listed apart
+    assert.deepEqual(out.bundled, [{ detector: "wild", file: path.join(REPO, "models", "wild.safetensors"), sha256: WILD.bundled!.sha256 }]);
   });
 });

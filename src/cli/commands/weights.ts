@@ -4,9 +4,11 @@
  */
 import { InvalidArgumentError, Option, type Command } from "commander";
 import * as path from "node:path";
+import { DETECTORS } from "../../detectors/index.js";
 import type { WeightsSource } from "../../detectors/types.js";
 import { InputError } from "../../util/errors.js";
 import { formatBytes } from "../../util/progress.js";
+import { PACKAGE_ROOT } from "../../util/package.js";
 import { renderTable } from "../../util/table.js";
 import {
   checkpointPaths,
@@ -66,9 +68,11 @@ function registerList(weights: Command): void {
         const rows = await Promise.all(
           weightsCatalog().map(async (s) => ({ ...s, downloaded: await isDownloaded(s, { cacheDir }), files: checkpointPaths(s).map((rel) => path.join(cacheDir, rel)) })),
         );
-        if (opts.json) return printJson({ cache: cacheDir, weights: rows });
+        const bundled = DETECTORS.flatMap((d) => (d.bundled ? [{ detector: d.name, file: path.join(PACKAGE_ROOT, d.bundled.file), sha256: d.bundled.sha256 }] : []));
+        if (opts.json) return printJson({ cache: cacheDir, weights: rows, bundled });
         const table = rows.map((r) => [r.name, r.downloaded ? "yes" : "-", describeSource(r), r.description]);
-        process.stdout.write(`${renderTable(["name", "downloaded", "fetched from", "what"], table)}\ncache: ${cacheDir}\n`);
+        const shipped = bundled.map((b) => `shipped with imaginet (no download): ${b.detector} (${b.file})\n`).join("");
+        process.stdout.write(`${renderTable(["name", "downloaded", "fetched from", "what"], table)}\ncache: ${cacheDir}\n${shipped}`);
       }),
     );
 }
