@@ -212,7 +212,10 @@ describe("--device", () => {
   test("cuda without onnxruntime's CUDA provider fails with what to install", { skip: existsSync(providers) && "the CUDA provider is installed here" }, () => {
     const r = cli(["detect", path.join(REPO, "test/fixtures/decode/rgb.png"), "--detector", "grag2021", "--weights", path.join(models, "grag_tiny.pth"), "--device", "cuda"]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /imaginet: error: the CUDA execution provider is not available: onnxruntime-node bundles only the CPU one; .*--onnxruntime-node-install-cuda=v12`, or run the model on the libtorch engine with `--engine libtorch` \(docs\/gpu\.md\), or use --device cpu/);
+    assert.match(
+      r.stderr,
+      /imaginet: error: the CUDA execution provider is not available: onnxruntime-node bundles only the CPU one; .*--onnxruntime-node-install-cuda=v12`, or run the model on the libtorch engine with `--engine libtorch` \(docs\/gpu\.md\), or use --device cpu/,
+    );
     const bad = cli(["detect", "x.png", "--detector", "grag2021", "--weights", "x.pth", "--device", "tpu"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /Allowed choices are cpu, cuda/);
