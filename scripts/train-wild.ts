@@ -29,7 +29,7 @@ import { PACKAGE_ROOT } from "../src/util/package.js";
 export const SEED = 42;
 export const THREADS = 2;
 export const CALIBRATION_SHARE = 0.15;
-export const REPRESENT = ["--method", "ce", "--epochs", "10", "--warm", "0", "--width", "0.0625", "--layers", "1,1,1,1", "--crop", "96", "--optimizer", "adam", "--lr", "1e-3", "--balance", "origin"];
+export const REPRESENT = ["--method", "ce", "--epochs", "10", "--warm", "0", "--width", "0.25", "--layers", "1,1,1,1", "--crop", "96", "--optimizer", "adam", "--lr", "1e-3", "--balance", "origin"];
 export const CLASSIFIER = ["--epochs", "2", "--crop", "96", "--balance", "origin"];
 
 const CLI = ["--import", "tsx", path.join(PACKAGE_ROOT, "src", "cli", "main.ts")];

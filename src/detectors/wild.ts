@@ -22,8 +22,8 @@ export const WILD: DetectorModule<ImagiNetConfig> = {
   // scripts/train-wild.ts prints these for the weights it writes
   bundled: {
     file: "models/wild.safetensors",
-    sha256: "f625bb5e8889a33395bf45fae7f84b99acc229a1e32ee835c5760fc268e53bd3",
-    calibration: { a: 3.222609045640682, b: -0.7001231732363149, fittedOn: "124 real + 124 synthetic held-out wild-dev images" },
+    sha256: "5ab31723ea37f5bd5b3524062ae6c5b9e90b8d15afe478b3aa08be41e72f18c6",
+    calibration: { a: 2.0170220660500973, b: 0.37496834803444656, fittedOn: "124 real + 124 synthetic held-out wild-dev images" },
   },
   // trained with cross-entropy: the strided trunk
   configure: (sd) => imaginetConfig(sd, false),
