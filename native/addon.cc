@@ -90,6 +90,11 @@ class BlockCache {
     free_[n].push_back(data);
     cached_ += n;
   }
+  // frees every cached block (the live ones are untouched)
+  void clear() {
+    std::lock_guard<std::mutex> lock(m_);
+    while (cached_ > 0) evictLargest();
+  }
   // n bytes that take() counted but that could not be allocated
   void forget(size_t n) {
     std::lock_guard<std::mutex> lock(m_);
@@ -155,6 +160,12 @@ static void installAllocator() {
   });
 }
 
+// emptyCache(): returns the CPU allocator's cached blocks to the system (after training, before other big work)
+static Napi::Value emptyCache(const Napi::CallbackInfo& info) {
+  ReusableCpuAllocator::cache().clear();
+  return info.Env().Undefined();
+}
+
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
   installAllocator();
   auto* data = new AddonData();
@@ -174,6 +185,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   IMAGINET_EXPORT(exports, cudaDeviceCount);
   IMAGINET_EXPORT(exports, parallelInfo);
   IMAGINET_EXPORT(exports, setAllowTF32);
+  IMAGINET_EXPORT(exports, emptyCache);
   return exports;
 }
 

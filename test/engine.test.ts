@@ -400,6 +400,14 @@ describe("libtorch engine", { skip }, () => {
     for (let i = 1; i <= 300; i++) step(i); // two blocks of 1-2.2 MiB per step, each a new size: ~0.9 GiB if every block stayed cached
     const grown = (process.memoryUsage().rss - before) / 2 ** 20;
     assert.ok(grown < 300, `RSS grew by ${grown.toFixed(0)} MiB`);
+    E.emptyCache(); // hands the cached blocks back; tensors made afterwards are fresh ones
+    assert.equal(
+      E.zeros([1 << 18])
+        .add(2)
+        .sum()
+        .item(),
+      2 ** 19,
+    );
   });
 
   test("libtorch errors become JS Errors", () => {
