@@ -61,11 +61,11 @@ static Napi::Value parallelInfo(const Napi::CallbackInfo& info) { return Napi::S
 // Blocks of 1 MiB or more are also kept when freed and handed to the next request of the same size:
 // above glibc's largest mmap threshold (32 MiB) malloc maps fresh pages for every such tensor and the
 // kernel faults and zeroes each of them again, a third of a ResNet-50 training step's time. A miss
-// frees cached blocks, largest first, while live + cached would pass 5/4 of the highest live total
-// seen so far, so the process holds at most a quarter more than the peak a non-caching allocator
-// reaches (the slack absorbs tensors the garbage collector frees a little later in one step than in
-// another); a training loop, which asks for the same sizes every step, is served from the cache
-// after its first step.
+// frees cached blocks, largest first, while live + cached would pass 17/16 of the highest live total
+// seen so far, so the process holds at most 1/16 more than the peak a non-caching allocator reaches
+// (the slack absorbs tensors freed a little later in one step than in another: with none, a step
+// evicted and refaulted most of the cache); a training loop, which asks for the same sizes every
+// step, is served from the cache after its first step.
 class BlockCache {
  public:
   static constexpr size_t kMin = size_t{1} << 20;
@@ -81,7 +81,7 @@ class BlockCache {
       return data;
     }
     peak_ = std::max(peak_, live_);
-    while (cached_ > 0 && live_ + cached_ > peak_ + peak_ / 4) evictLargest();
+    while (cached_ > 0 && live_ + cached_ > peak_ + peak_ / 16) evictLargest();
     return nullptr;
   }
   void give(void* data, size_t n) {

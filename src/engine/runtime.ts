@@ -66,7 +66,7 @@ export function getNumThreads(): number {
 
 /**
  * Returns the CPU allocator's cached blocks to the system. Freed tensors of 1 MiB or more stay
- * cached for the next tensor of that size (up to 5/4 of the peak in use), which spares a training
+ * cached for the next tensor of that size (up to 17/16 of the peak in use), which spares a training
  * loop the page faults of fresh memory; call this when the loop is over and memory is wanted elsewhere.
  */
 export function emptyCache(): void {
