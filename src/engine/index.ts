@@ -37,6 +37,7 @@ export {
   setAllowTF32,
   setNumThreads,
   getNumThreads,
+  emptyCache,
   cudaAvailable,
   cudaDeviceCount,
   torchVersion,

@@ -191,6 +191,7 @@ export interface TorchAddon {
   // process-wide
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  emptyCache(): void;
   manualSeed(seed: number): void;
   cudaAvailable(): boolean;
   cudaDeviceCount(): number;

@@ -65,6 +65,15 @@ export function getNumThreads(): number {
 }
 
 /**
+ * Returns the CPU allocator's cached blocks to the system. Freed tensors of 1 MiB or more stay
+ * cached for the next tensor of that size (up to 17/16 of the peak in use), which spares a training
+ * loop the page faults of fresh memory; call this when the loop is over and memory is wanted elsewhere.
+ */
+export function emptyCache(): void {
+  native().emptyCache();
+}
+
+/**
  * TF32 tensor cores for CUDA float32 convolutions and matmuls (PyTorch's defaults: on for cuDNN
  * convolutions, off for matmuls). Off, CUDA float32 rounds as float32, within the parity bounds.
  */
