@@ -122,6 +122,11 @@ export async function resolveModel(
   return { spec, model, weights };
 }
 
+/** The {a, b} of the calibration shipped with bundled weights, when those weights are the ones in use. */
+export function shippedCalibration(bundled: BundledWeights | undefined): { a: number; b: number } | undefined {
+  return bundled?.calibration ? { a: bundled.calibration.a, b: bundled.calibration.b } : undefined;
+}
+
 /** The bundled weights file, checked against its sha256 (a changed file is refused, not used). */
 export async function bundledWeightsFile(b: BundledWeights): Promise<string> {
   const file = path.resolve(PACKAGE_ROOT, b.file);

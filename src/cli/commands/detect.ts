@@ -11,7 +11,7 @@ import { InputError } from "../../util/errors.js";
 import { resolveShard } from "../../util/shard.js";
 import { addShardOptions, shardOfList, type ShardCliOptions } from "../shard-options.js";
 import { action, EXIT_OK, EXIT_PROBLEMS, printJsonLine } from "../common.js";
-import { addInferenceOptions, addModelOptions, inferenceOptions, resolveScoringModel, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";
+import { addInferenceOptions, addModelOptions, inferenceOptions, resolveScoringModel, shippedCalibration, type InferenceCliOptions, type ModelCliOptions } from "../model-options.js";
 
 export function registerDetect(program: Command): void {
   const cmd = program
@@ -30,7 +30,7 @@ export function registerDetect(program: Command): void {
         const files = shardOfList(all, resolveShard(opts), opts.batch, "images");
         const given = opts.calibration ? await readCalibration(opts.calibration) : undefined;
         const { spec, model, weights, bundled } = await resolveScoringModel(opts);
-        const calibration = given ?? (bundled?.calibration ? { a: bundled.calibration.a, b: bundled.calibration.b } : undefined);
+        const calibration = given ?? shippedCalibration(bundled);
         if (!opts.json) process.stderr.write(`${answeredBy(spec, weights, given ? opts.calibration : bundled?.calibration?.fittedOn)}\n`);
         const progress = new Progress("detecting", { total: files.length, unit: "img", enabled: opts.json ? false : undefined });
         // under --json each scored image also says what its metadata and Content Credentials claim, in the files' order

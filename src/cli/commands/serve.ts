@@ -5,7 +5,7 @@ import { readCalibration } from "../../runtime/detect.js";
 import type { DetectorInput } from "../../serve/detectors.js";
 import { InputError } from "../../util/errors.js";
 import { action, EXIT_OK, parseIntInRange, parseNonNegativeInt, parsePositiveInt, printJsonLine } from "../common.js";
-import { resolveModel } from "../model-options.js";
+import { resolveModel, shippedCalibration } from "../model-options.js";
 
 interface ServeCliOptions {
   host: string;
@@ -91,7 +91,7 @@ export function registerServe(program: Command): void {
           const anchored = findDetector(g.detector).anchors !== undefined;
           const anchors = anchored ? { ...(opts.anchors ? { anchors: opts.anchors } : {}), ...(opts.anchorRoot ? { anchorRoot: opts.anchorRoot } : {}) } : {};
           const { spec, model, weights, bundled } = await resolveModel({ detector: g.detector, weights: g.weights, ...anchors });
-          const calibration = g.calibration ? await readCalibration(g.calibration) : bundled?.calibration ? { a: bundled.calibration.a, b: bundled.calibration.b } : undefined;
+          const calibration = g.calibration ? await readCalibration(g.calibration) : shippedCalibration(bundled);
           detectors.push({ module: spec, model, weights, ...(calibration ? { calibration } : {}) });
         }
         // fastify and its plug-ins load only for this command, not on every start of the CLI
