@@ -194,6 +194,22 @@ describe("imaginet train", { skip }, () => {
     assert.ok(Number.isFinite(row.score));
   });
 
+  test("--method ce --nodown: the trunk is recorded in both checkpoints and the detector built from them has it", async () => {
+    const recorded = async (file: string) => {
+      const tree = (await readTorchCheckpoint(file)).tree;
+      return tree instanceof Map ? tree.get("nodown") : undefined;
+    };
+    const a = await trainRepresentation({ ...base, method: "ce", nodown: true, out: tmpDir(), epochs: 1, resume: false });
+    assert.equal(await recorded(a.checkpoint!), true);
+    const c = await trainClassifier({ ...base, out: tmpDir(), epochs: 1, resume: false, encoder: a.checkpoint!, target: "origin", lr: 1e-3 });
+    assert.equal(await recorded(c.detector!), true);
+    // the keys alone say "strided" for a CE encoder; the recorded trunk wins, an explicit option wins over both
+    assert.equal(((await buildFromCheckpoints(IMAGINET, c.detector!)).config as ImagiNetConfig).trunk.nodown, true);
+    assert.equal(((await buildFromCheckpoints(IMAGINET, c.detector!, { nodown: false })).config as ImagiNetConfig).trunk.nodown, false);
+    const strided = await trainRepresentation({ ...base, method: "ce", out: tmpDir(), epochs: 1, resume: false });
+    assert.equal(await recorded(strided.checkpoint!), false);
+  });
+
   test("a loss that stops being finite ends the run with the last good checkpoint named", async () => {
     const out = tmpDir();
     await assert.rejects(trainRepresentation({ ...base, out, epochs: 3, warm: 0, lr: 1e30, resume: false }), (err: Error) => {

@@ -34,6 +34,8 @@ export type StageName = (typeof STAGES)[number];
 /** Sizes and training settings of a demo run. */
 export interface DemoPlan {
   size: "fast" | "full";
+  /** the representation's objective, on the nodown trunk: SelfCon (upstream's) or cross-entropy on the group column */
+  method: "selfcon" | "ce";
   trunk: TrunkSize;
   featDim: number;
   crop: number;
@@ -49,6 +51,7 @@ export interface DemoPlan {
 export const PLANS: Record<"fast" | "full", DemoPlan> = {
   full: {
     size: "full",
+    method: "selfcon",
     trunk: { layers: [1, 1, 1, 1], width: 1 / 16 },
     featDim: 32,
     crop: 48,
@@ -61,6 +64,7 @@ export const PLANS: Record<"fast" | "full", DemoPlan> = {
   },
   fast: {
     size: "fast",
+    method: "selfcon",
     trunk: { layers: [1, 1, 1, 1], width: 1 / 16 },
     featDim: 16,
     crop: 48,
@@ -94,6 +98,12 @@ export interface DemoOptions {
   from?: StageName;
   /** representation epochs in place of the plan's */
   epochs?: number;
+  /** the representation's objective in place of the plan's */
+  method?: DemoPlan["method"];
+  /** training crop in place of the plan's */
+  crop?: number;
+  /** representation learning rate in place of the plan's */
+  lr?: number;
   workers?: number;
   threads?: number;
   /** progress lines (stage starts, epochs) */
@@ -119,9 +129,14 @@ export interface DemoResult {
 
 /** images per inference batch in the evaluation */
 const BATCH = 16;
-// the demo's representation is the nodown trunk for both heads
-const DETECTOR: DetectorModule = { ...IMAGINET, name: "demo", title: "Demo detector (SelfCon)", weights: [] };
-const IDENTIFIER: DetectorModule = { ...IMAGINET_ID, name: "demo-id", title: "Demo identification (SelfCon)", weights: [], configure: (sd) => IMAGINET_ID.configure(sd, { nodown: true }) };
+/** The demo's detection and identification modules: both heads sit on the representation's nodown trunk. */
+function demoDetectors(method: DemoPlan["method"]): { detector: DetectorModule; identifier: DetectorModule } {
+  const name = method === "selfcon" ? "SelfCon" : "cross-entropy";
+  return {
+    detector: { ...IMAGINET, name: "demo", title: `Demo detector (${name})`, weights: [], configure: (sd) => IMAGINET.configure(sd, { nodown: true }) },
+    identifier: { ...IMAGINET_ID, name: "demo-id", title: `Demo identification (${name})`, weights: [], configure: (sd) => IMAGINET_ID.configure(sd, { nodown: true }) },
+  };
+}
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const demo = await startDemo(o);
@@ -145,6 +160,8 @@ const GROUPS = ["gan", "sd", "midjourney", "dalle3"] as const;
 interface Demo {
   o: DemoOptions;
   plan: DemoPlan;
+  /** the detection and identification modules for the plan's representation */
+  modules: { detector: DetectorModule; identifier: DetectorModule };
   workers: number;
   stages: StageRunner;
   /** a path under OUT */
@@ -162,13 +179,20 @@ interface Demo {
 }
 
 async function startDemo(o: DemoOptions): Promise<Demo> {
-  const plan = { ...(o.fast ? PLANS.fast : PLANS.full), ...(o.epochs ? { representEpochs: o.epochs } : {}) };
+  const plan: DemoPlan = {
+    ...(o.fast ? PLANS.fast : PLANS.full),
+    ...(o.epochs ? { representEpochs: o.epochs } : {}),
+    ...(o.method ? { method: o.method } : {}),
+    ...(o.crop ? { crop: o.crop } : {}),
+    ...(o.lr ? { representLr: o.lr } : {}),
+  };
   const dir = (...p: string[]) => path.join(o.out, ...p);
   const data = dir("data");
   const testset = dir("testset");
   return {
     o,
     plan,
+    modules: demoDetectors(plan.method),
     workers: o.workers ?? defaultWorkers(),
     stages: await StageRunner.open(o),
     dir,
@@ -279,7 +303,8 @@ async function representStage(demo: Demo): Promise<string> {
     optimizer: "adam",
     loss: "group",
     saveEvery: plan.representEpochs,
-    method: "selfcon",
+    method: plan.method,
+    nodown: true,
     size: plan.trunk,
     featDim: plan.featDim,
   };
@@ -327,15 +352,16 @@ async function evaluateStage(demo: Demo, detector: string, identifier: string): 
 async function detectionRun(demo: Demo, weights: string, testPaths: string[]): Promise<{ rows: PredictionRow[]; msPerImage: number }> {
   const calibrationFile = demo.annotations("test_calibration.txt");
   const calPaths = await annotatedPaths([calibrationFile]);
-  const model = (await buildFromCheckpoints(DETECTOR, weights)).onnx;
+  const spec = demo.modules.detector;
+  const model = (await buildFromCheckpoints(spec, weights)).onnx;
   // the calibration images get the test set's perturbation on the fly, drawn from the seed and their annotation path
   const items = [...testPaths.map((p) => ({ root: demo.testset, path: p })), ...calPaths.map((p) => ({ root: demo.data, path: p, recipe: TESTSET, key: `${demo.o.seed}/${p}` }))];
   const t0 = performance.now();
-  const scores = await scoreItems(DETECTOR, model, items, { workers: demo.workers, batchSize: BATCH });
+  const scores = await scoreItems(spec, model, items, { workers: demo.workers, batchSize: BATCH });
   const msPerImage = (performance.now() - t0) / items.length;
-  const rows = await joinScores(scoresOf(DETECTOR.name, items.slice(0, testPaths.length), scores), demo.lists);
-  const calibration = await joinScores(scoresOf(DETECTOR.name, items.slice(testPaths.length), scores.slice(testPaths.length)), [calibrationFile]);
-  await writeDemoRun({ dir: demo.runs[0]!, spec: DETECTOR, weights, lists: demo.lists, predictions: rows, calibration, seed: demo.o.seed, msPerImage });
+  const rows = await joinScores(scoresOf(spec.name, items.slice(0, testPaths.length), scores), demo.lists);
+  const calibration = await joinScores(scoresOf(spec.name, items.slice(testPaths.length), scores.slice(testPaths.length)), [calibrationFile]);
+  await writeDemoRun({ dir: demo.runs[0]!, spec: spec, weights, lists: demo.lists, predictions: rows, calibration, seed: demo.o.seed, msPerImage });
   return { rows, msPerImage };
 }
 
@@ -344,7 +370,8 @@ async function detectionRun(demo: Demo, weights: string, testPaths: string[]): P
  * q = 40…100 on a 256 centre crop) on a sample of the detector's rows. Returns ms per image.
  */
 async function identificationRun(demo: Demo, weights: string, testPaths: string[], detectorRows: readonly PredictionRow[]): Promise<number> {
-  const model = (await buildFromCheckpoints(IDENTIFIER, weights)).onnx;
+  const spec = demo.modules.identifier;
+  const model = (await buildFromCheckpoints(spec, weights)).onnx;
   const sample = GROUPS.flatMap((g) =>
     detectorRows
       .filter((r) => r.labels[0] === 1 && r.split === g)
@@ -354,12 +381,12 @@ async function identificationRun(demo: Demo, weights: string, testPaths: string[
   const sweepItems = jpegSweep().flatMap(({ recipe, severity }) => sample.map((p) => ({ root: demo.testset, path: p, recipe, severity })));
   const items = [...testPaths.map((p) => ({ root: demo.testset, path: p })), ...sweepItems];
   const t0 = performance.now();
-  const scores = await scoreItems(IDENTIFIER, model, items, { workers: demo.workers, batchSize: BATCH });
+  const scores = await scoreItems(spec, model, items, { workers: demo.workers, batchSize: BATCH });
   const msPerImage = (performance.now() - t0) / items.length;
-  const rows = await joinScores(scoresOf(IDENTIFIER.name, items.slice(0, testPaths.length), scores), demo.lists);
+  const rows = await joinScores(scoresOf(spec.name, items.slice(0, testPaths.length), scores), demo.lists);
   const rowOf = new Map(rows.filter((r) => r.labels[0] === 1).map((r) => [r.path, r]));
   sweepItems.forEach((it, k) => rows.push({ ...rowOf.get(it.path)!, logits: scores[testPaths.length + k] as number[], perturbation: "jpeg", severity: it.severity }));
-  await writeDemoRun({ dir: demo.runs[1]!, spec: IDENTIFIER, weights, lists: demo.lists, predictions: rows, calibration: null, seed: demo.o.seed, msPerImage });
+  await writeDemoRun({ dir: demo.runs[1]!, spec: spec, weights, lists: demo.lists, predictions: rows, calibration: null, seed: demo.o.seed, msPerImage });
   return msPerImage;
 }
 

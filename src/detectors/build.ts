@@ -3,7 +3,7 @@
  * TS definition, its configuration read off the state dict, and every parameter must match the state
  * dict exactly: missing, unexpected and mis-shaped keys are listed in the error.
  */
-import { type LazyTensor, readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
+import { type LazyTensor, readSafetensors, readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
 import { INLINE_WEIGHTS_LIMIT, toOnnx, trace, type ExportOptions, type OnnxModel, type TracedGraph } from "../onnx/trace.js";
 import { InputError } from "../util/errors.js";
 import { ANCHOR_PARAM } from "../models/ops.js";
@@ -121,8 +121,27 @@ export async function buildDetector(d: DetectorModule, sds: StateDict | readonly
   return { onnx: exportGraph(graph, weights, d.name, opts), config, graph, ignored };
 }
 
-/** Reads torch.save checkpoints (never executing pickle code) and builds the detector's ONNX model. */
+/**
+ * Reads checkpoints: torch.save (never executing pickle code) or safetensors. Returns their state
+ * dicts and what our training recorded beside them that the keys cannot say: whether the trunk is
+ * nodown (`imaginet train` writes it; upstream's checkpoints say nothing, and the module's default holds).
+ */
+export async function readCheckpoints(files: readonly string[]): Promise<{ sds: StateDict[]; recorded: BuildOptions }> {
+  const recorded: BuildOptions = {};
+  const sds = await Promise.all(
+    files.map(async (f) => {
+      if (f.endsWith(".safetensors")) return (await readSafetensors(f)).tensors;
+      const ck = await readTorchCheckpoint(f);
+      const nodown = ck.tree instanceof Map ? ck.tree.get("nodown") : undefined;
+      if (typeof nodown === "boolean") recorded.nodown = nodown;
+      return stateDict(ck);
+    }),
+  );
+  return { sds, recorded };
+}
+
+/** Reads checkpoints (see readCheckpoints) and builds the detector's ONNX model. */
 export async function buildFromCheckpoints(d: DetectorModule, files: string | readonly string[], opts: BuildOptions & ExportOptions = {}): Promise<BuiltModel> {
-  const list = typeof files === "string" ? [files] : files;
-  return buildDetector(d, await Promise.all(list.map(async (f) => stateDict(await readTorchCheckpoint(f)))), opts);
+  const { sds, recorded } = await readCheckpoints(typeof files === "string" ? [files] : files);
+  return buildDetector(d, sds, { ...recorded, ...opts });
 }

@@ -12,10 +12,13 @@ import { IMAGENET_NORMALIZATION, type DetectorModule, type StateDict } from "./t
 /** Where an ImagiNet checkpoint whose encoder was trained with cross-entropy keeps that training's head. */
 const CE_HEAD = "model.fc";
 
-/** Reads the trunk and the classifier head off an ImagiNet checkpoint. */
-export function imaginetConfig(sd: StateDict, nodown: boolean): ImagiNetConfig {
-  // an encoder trained with cross-entropy (the CE variant's LinResNet, with its fc head) has the standard strided trunk
-  const trunk = inferResNetConfig(sd, "model.encoder.", sd.has(`${CE_HEAD}.0.weight`) ? false : nodown);
+/**
+ * Reads the trunk and the classifier head off an ImagiNet checkpoint. The trunk is nodown when
+ * `nodown` says so; left open, an encoder trained with cross-entropy (the CE variant's LinResNet,
+ * with its fc head) has the strided trunk and a SelfCon encoder the nodown one.
+ */
+export function imaginetConfig(sd: StateDict, nodown?: boolean): ImagiNetConfig {
+  const trunk = inferResNetConfig(sd, "model.encoder.", nodown ?? !sd.has(`${CE_HEAD}.0.weight`));
   const hiddenW = shapeOf(sd, "classifier.1.weight");
   if (hiddenW?.length !== 2) throw new InputError("ImagiNet checkpoint: classifier.1.weight is missing or not 2-D");
   const head = sd.has("classifier.4.weight") ? "bn" : sd.has("classifier.3.weight") ? "l2norm" : undefined;
@@ -52,7 +55,7 @@ export const IMAGINET: DetectorModule<ImagiNetConfig> = {
       homepage: "https://github.com/delyan-boychev/imaginet",
     },
   ],
-  configure: (sd, o) => imaginetConfig(sd, o.nodown ?? true),
+  configure: (sd, o) => imaginetConfig(sd, o.nodown),
 };
 
 export const IMAGINET_ID: DetectorModule<ImagiNetConfig> = {

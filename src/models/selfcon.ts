@@ -239,10 +239,10 @@ export function inferLinResNetConfig(sd: ReadonlyMap<string, Shaped>, prefix = "
  * The encoder of a representation checkpoint from its keys under `prefix` ("" or "model"): the CE
  * variant's LinResNet when it has its fc head, otherwise a SelfCon ConResNet.
  */
-export function inferLinearEncoder(sd: ReadonlyMap<string, Shaped>, prefix = ""): LinearEncoder {
+export function inferLinearEncoder(sd: ReadonlyMap<string, Shaped>, prefix = "", nodown?: boolean): LinearEncoder {
   const p = prefix === "" ? "" : `${prefix}.`;
-  if (sd.has(`${p}fc.0.weight`)) return { kind: "ce", cfg: inferLinResNetConfig(sd, prefix) };
-  return { kind: "selfcon", cfg: inferConResNetConfig(sd, prefix) };
+  if (sd.has(`${p}fc.0.weight`)) return { kind: "ce", cfg: inferLinResNetConfig(sd, prefix, nodown ?? false) };
+  return { kind: "selfcon", cfg: inferConResNetConfig(sd, prefix, nodown ?? true) };
 }
 
 /** The classifier's configuration from its keys under `prefix` ("classifier"); dropout is not in a state dict. */

@@ -3,8 +3,7 @@ import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { parseCalibration, type ScoreVerdict, scoreVerdict } from "../eval/calibration.js";
 import * as os from "node:os";
-import { readSafetensors, readTorchCheckpoint, stateDict, type LazyTensor } from "../checkpoint/index.js";
-import { buildDetector } from "../detectors/build.js";
+import { buildDetector, readCheckpoints } from "../detectors/build.js";
 import type { DetectorModule } from "../detectors/types.js";
 import { GROUPS } from "../data/labels.js";
 import { listLinePath, normaliseAnnotationPath } from "../data/annotations.js";
@@ -79,15 +78,10 @@ export async function loadModel(d: DetectorModule, weights: string | readonly st
   return buildModel(d, files, opts);
 }
 
-/** The state dict of each checkpoint: PyTorch (.pth/.pt, read without running pickle code) or safetensors. */
-function readStateDicts(files: readonly string[]): Promise<Map<string, LazyTensor>[]> {
-  return Promise.all(files.map(async (f) => (f.endsWith(".safetensors") ? (await readSafetensors(f)).tensors : stateDict(await readTorchCheckpoint(f)))));
-}
-
 /** ONNX built from PyTorch checkpoints (see loadModel). */
 export async function buildModel(d: DetectorModule, files: readonly string[], opts: LoadOptions = {}): Promise<OnnxModel> {
-  const build = opts.name ? { name: opts.name } : {};
-  const sds = await readStateDicts(files);
+  const { sds, recorded } = await readCheckpoints(files);
+  const build = { ...recorded, ...(opts.name ? { name: opts.name } : {}) };
   if (!d.anchors) return (await buildDetector(d, sds, build)).onnx;
   const prepared = await prepareAnchors(d, opts);
   const features = await buildDetector(d, sds, build);
@@ -104,8 +98,8 @@ export async function loadEagerModel(d: DetectorModule, files: readonly string[]
   if (files.some((f) => f.endsWith(".onnx")))
     throw new InputError("--engine libtorch runs the detector's definition from PyTorch checkpoints (.pth/.pt/.safetensors); an .onnx file runs on onnxruntime");
   const { eagerModel, EagerDetectorSession } = await import("./eager-session.js");
-  const sds = await readStateDicts(files);
-  const eager = { device: opts.device, precision: opts.precision, channelsLast: opts.channelsLast };
+  const { sds, recorded } = await readCheckpoints(files);
+  const eager = { ...recorded, device: opts.device, precision: opts.precision, channelsLast: opts.channelsLast };
   if (!d.anchors) return eagerModel(d, sds, eager);
   const prepared = await prepareAnchors(d, opts);
   const session = await EagerDetectorSession.create(eagerModel(d, sds, eager), opts);

@@ -5,7 +5,7 @@
  */
 import { ANCHOR_PARAM } from "../models/ops.js";
 import { checkStateDict, mergeStateDicts, traceDetector } from "../detectors/build.js";
-import type { DetectorModule, StateDict } from "../detectors/types.js";
+import type { BuildOptions, DetectorModule, StateDict } from "../detectors/types.js";
 import { autocast, checkPrecision, cudaAvailable, keep, loadParams, noGrad, runModel, setAllowTF32, tensor, tidy, type ParamStore, type Precision } from "../engine/index.js";
 import { InputError } from "../util/errors.js";
 import { runInBatches, type NormalizedImage, type OutputTensor, type ScoringSession } from "./session.js";
@@ -42,9 +42,9 @@ export function checkEagerOptions(o: EagerOptions): Required<EagerOptions> {
 }
 
 /** The detector's module and configuration from its checkpoints' state dicts, checked as the ONNX build checks them. */
-export function eagerModel(d: DetectorModule, sds: readonly StateDict[], opts: EagerOptions & { anchor?: Float32Array } = {}): EagerModel {
+export function eagerModel(d: DetectorModule, sds: readonly StateDict[], opts: EagerOptions & BuildOptions = {}): EagerModel {
   const sd = mergeStateDicts(d, sds);
-  const config = d.configure(sd, opts.anchor ? { anchor: opts.anchor } : {});
+  const config = d.configure(sd, { ...(opts.anchor ? { anchor: opts.anchor } : {}), ...(opts.nodown !== undefined ? { nodown: opts.nodown } : {}) });
   const graph = traceDetector(d, config);
   checkStateDict(d, config, graph, sd, new Map(opts.anchor ? [[ANCHOR_PARAM, opts.anchor]] : []));
   return { kind: "eager", detector: d, config, stateDict: sd, outputs: graph.outputs, ...checkEagerOptions(opts), ...(opts.anchor ? { anchor: opts.anchor } : {}) };

@@ -79,6 +79,8 @@ export interface RepresentOptions extends CommonOptions {
   init?: string;
   /** "sgd" (upstream: momentum 0.9, weight decay 1e-4) or "adam" (weight decay 1e-4) */
   optimizer?: "sgd" | "adam";
+  /** cross-entropy on the nodown trunk instead of torchvision's strided one (SelfCon always uses nodown) */
+  nodown?: boolean;
 }
 
 export interface ClassifierOptions extends CommonOptions {
@@ -237,7 +239,7 @@ export function trainRepresentation(o: RepresentOptions, hooks: StageHooks = {})
 }
 
 async function representation(o: RepresentOptions, hooks: StageHooks, dp: DataParallel | null): Promise<LoopResult & { checkpoint: string | null }> {
-  const trunk: ResNetConfig = { layers: o.size.layers, width: o.size.width, nodown: o.method === "selfcon", shortcutName: "shortcut" };
+  const trunk: ResNetConfig = { layers: o.size.layers, width: o.size.width, nodown: o.method === "selfcon" || Boolean(o.nodown), shortcutName: "shortcut" };
   const features = Math.round(512 * o.size.width) * 4;
   const cfg: ConResNetConfig = { ...SELFCON_RESNET50, trunk, hidden: features, featDim: o.featDim ?? SELFCON_RESNET50.featDim };
   const spec: TrainSpec = o.method === "selfcon" ? { kind: "selfcon", cfg, prefix: "" } : { kind: "ce", cfg: { trunk, hidden: features / 2, classes: 5 }, prefix: "" };
@@ -270,6 +272,7 @@ async function representation(o: RepresentOptions, hooks: StageHooks, dp: DataPa
       resumed,
       meta: meta("represent", o, {
         method: o.method,
+        nodown: trunk.nodown,
         layers: [...o.size.layers],
         width: o.size.width,
         temperature: o.temperature ?? 0.07,
@@ -292,10 +295,13 @@ export function trainClassifier(o: ClassifierOptions, hooks: StageHooks = {}): P
 }
 
 async function classifier(o: ClassifierOptions, hooks: StageHooks, dp: DataParallel | null): Promise<LoopResult & { detector: string | null }> {
-  const enc = stateDict(await readTorchCheckpoint(o.encoder));
+  const ck = await readTorchCheckpoint(o.encoder);
+  const enc = stateDict(ck);
   const encModel = new Map([...enc].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
   if (encModel.size === 0) throw new InputError(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
-  const encoder = inferLinearEncoder(encModel);
+  // our representation checkpoints record the trunk (upstream's do not: SelfCon nodown, CE strided)
+  const recorded = ck.tree instanceof Map ? ck.tree.get("nodown") : undefined;
+  const encoder = inferLinearEncoder(encModel, "", typeof recorded === "boolean" ? recorded : undefined);
   const features = resnetFeatures(encoder.cfg.trunk);
   const classes = o.target === "group" ? 4 : 1;
   const spec: TrainSpec = { kind: "linear", cfg: { encoder, classifier: { features, hidden: o.hidden ?? features / 2, classes, dropout: 0.2 } } };
@@ -319,7 +325,7 @@ async function classifier(o: ClassifierOptions, hooks: StageHooks, dp: DataParal
     let detector: string | null = null;
     if (!r.stopped && r.lastCheckpoint && (!dp || dp.rank === 0)) {
       detector = path.join(o.out, DETECTOR_FILE);
-      await saveTrainCheckpoint(detector, { stores: splitStores(model), epoch: r.lastEpoch, meta: { stage: "detector", target: o.target } });
+      await saveTrainCheckpoint(detector, { stores: splitStores(model), epoch: r.lastEpoch, meta: { stage: "detector", target: o.target, nodown: encoder.cfg.trunk.nodown } });
     }
     return { ...r, detector };
   } finally {

@@ -170,6 +170,7 @@ export function registerTrain(program: Command): void {
         .default("multilabel"),
     )
     .option("--temperature <x>", "SelfCon temperature (upstream 0.07)", parsePositiveNumber("--temperature"), 0.07)
+    .option("--nodown", "with --method ce: the nodown trunk (stem at stride 1, 8x downsampling, as SelfCon's) instead of torchvision's strided one")
     .addOption(new Option("--optimizer <name>", "sgd (upstream: momentum 0.9, weight decay 1e-4) or adam (weight decay 1e-4)").choices(["sgd", "adam"]).default("sgd"))
     .action(
       action(
@@ -185,6 +186,7 @@ export function registerTrain(program: Command): void {
             optimizer: "sgd" | "adam";
             loss: SelfConLoss;
             temperature: number;
+            nodown?: boolean;
           },
         ) => {
           const options: RepresentOptions = {
@@ -196,6 +198,7 @@ export function registerTrain(program: Command): void {
             optimizer: o.optimizer,
             loss: o.loss,
             temperature: o.temperature,
+            ...(o.nodown ? { nodown: true } : {}),
             ...(o.init ? { init: o.init } : {}),
           };
           return run({ stage: "represent", options }, Boolean(o.json), o.nproc);
