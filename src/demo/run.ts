@@ -1,6 +1,6 @@
 /**
  * `imaginet demo`: the whole system on a generated benchmark, with no download —
- * generate → perturbed test set → SelfCon training → linear stages (detection, identification) →
+ * generate → perturbed test set → representation training (cross-entropy, or SelfCon) → linear stages (detection, identification) →
  * evaluation (both tracks, calibration, a JPEG robustness sweep) → report → timing.
  * Every stage leaves its outputs under OUT and a record in OUT/stages.json; a later run reuses a
  * stage whose inputs are unchanged (same key) and whose outputs still exist, unless `from` names
@@ -42,7 +42,10 @@ export interface DemoPlan {
   batch: number;
   representEpochs: number;
   representLr: number;
+  /** epochs of the detection head */
   classifierEpochs: number;
+  /** epochs of the identification head */
+  identifyEpochs: number;
   classifierLr: number;
   /** synthetic test images per generator group in each JPEG-sweep severity */
   sweepPerGroup: number;
@@ -51,27 +54,29 @@ export interface DemoPlan {
 export const PLANS: Record<"fast" | "full", DemoPlan> = {
   full: {
     size: "full",
-    method: "selfcon",
+    method: "ce",
     trunk: { layers: [1, 1, 1, 1], width: 1 / 16 },
     featDim: 32,
     crop: 48,
     batch: 64,
-    representEpochs: 14,
+    representEpochs: 40,
     representLr: 3e-3,
     classifierEpochs: 2,
+    identifyEpochs: 6,
     classifierLr: 1e-3,
     sweepPerGroup: 25,
   },
   fast: {
     size: "fast",
-    method: "selfcon",
+    method: "ce",
     trunk: { layers: [1, 1, 1, 1], width: 1 / 16 },
     featDim: 16,
     crop: 48,
     batch: 32,
-    representEpochs: 10,
+    representEpochs: 20,
     representLr: 3e-3,
     classifierEpochs: 3,
+    identifyEpochs: 3,
     classifierLr: 1e-3,
     sweepPerGroup: 2,
   },
@@ -100,10 +105,6 @@ export interface DemoOptions {
   epochs?: number;
   /** the representation's objective in place of the plan's */
   method?: DemoPlan["method"];
-  /** training crop in place of the plan's */
-  crop?: number;
-  /** representation learning rate in place of the plan's */
-  lr?: number;
   workers?: number;
   threads?: number;
   /** progress lines (stage starts, epochs) */
@@ -183,8 +184,6 @@ async function startDemo(o: DemoOptions): Promise<Demo> {
     ...(o.fast ? PLANS.fast : PLANS.full),
     ...(o.epochs ? { representEpochs: o.epochs } : {}),
     ...(o.method ? { method: o.method } : {}),
-    ...(o.crop ? { crop: o.crop } : {}),
-    ...(o.lr ? { representLr: o.lr } : {}),
   };
   const dir = (...p: string[]) => path.join(o.out, ...p);
   const data = dir("data");
@@ -290,7 +289,7 @@ async function train<R>(demo: Demo, name: StageName, req: Parameters<typeof star
   return startTraining<R>(req, { onEvent: (e) => demo.o.onTrainEvent?.(name, e) }).result;
 }
 
-/** 3. SelfCon training; returns the representation's checkpoint */
+/** 3. the representation (cross-entropy on the group column, or SelfCon); returns its checkpoint */
 async function representStage(demo: Demo): Promise<string> {
   const { plan } = demo;
   const options: RepresentOptions = {
@@ -323,9 +322,9 @@ async function classifierStage(demo: Demo, name: "classifier" | "identify", enco
     ...trainingCommon(demo),
     annotations: [demo.annotations("train_annotations.txt")],
     out: demo.dir("train", detection ? "detector" : "identify"),
-    epochs: plan.classifierEpochs,
+    epochs: detection ? plan.classifierEpochs : plan.identifyEpochs,
     lr: plan.classifierLr,
-    saveEvery: plan.classifierEpochs,
+    saveEvery: detection ? plan.classifierEpochs : plan.identifyEpochs,
     encoder,
     target: detection ? "origin" : "group",
   };
