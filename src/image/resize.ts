@@ -38,6 +38,7 @@
  * double result of +, -, *, / of two floats to float equals the float operation).
  */
 import { roundHalfEven } from "../util/round.js";
+import { codecAddon } from "./codec.js";
 import type { RgbImage } from "./types.js";
 
 export type ResizeInterpolation = "lanczos4" | "bilinear" | "bicubic" | "area";
@@ -317,6 +318,9 @@ function resizeGeneric(img: RgbImage, dw: number, dh: number, kind: "lanczos4" |
   const ksize = kind === "lanczos4" ? 8 : kind === "bicubic" ? 4 : 2;
   const xt = axisTable(kind, areaMode, sw, dw, scaleX, invX, true);
   const yt = axisTable(kind, areaMode, sh, dh, scaleY, invY, false);
+  const addon = kind === "lanczos4" ? codecAddon() : null;
+  // the same tables and integer arithmetic in C++ (native/codec/codec.cc): the same pixels, ~3× faster
+  if (addon) return { width: dw, height: dh, data: addon.resizeLanczos4(img.data, sw, sh, dw, dh, xt.first, xt.coef, yt.idx, yt.coef) };
   const W = dw * 3;
   const out = new Uint8Array(dh * W);
   const dst = new Uint8ClampedArray(out.buffer);

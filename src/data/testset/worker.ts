@@ -27,8 +27,9 @@ export type JobResult = { k: number; ok: true; sha256: string; bytes: number; so
 
 export async function runJob(job: Job, setup: WorkerSetup): Promise<JobResult> {
   try {
-    // opened, not decoded: the recipe's crop takes only the pixels it keeps from the decoder
-    const img = await openImage(job.src, { maxPixels: setup.maxPixels });
+    // opened, not decoded: the recipe's crop takes only the pixels it keeps from the decoder (on
+    // this worker's thread with the codec addon: the worker count is the builder's parallelism)
+    const img = await openImage(job.src, { maxPixels: setup.maxPixels, blockingJpeg: true });
     const { image, trace } = await applyRecipeToEncode(img, setup.recipe, new Rng(setup.seed, job.id));
     const webp = await encodeLosslessWebp(image, setup.webpEffort);
     await fsp.mkdir(path.dirname(job.dest), { recursive: true });
