@@ -9,9 +9,9 @@
  * formats known by their signature reach libvips (an SVG or PDF would be rendered at whatever size
  * it declares); corrupt data and images past the pixel limit are errors (see inputOptions).
  */
-import { promises as fsp } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import type { Metadata, Sharp } from "sharp";
-import { statRegularFile } from "../util/fs.js";
+import { statRegularFile, statRegularFileSync } from "../util/fs.js";
 import { SNIFF_BYTES, sniffImageFormat, type ImageFormat } from "./format.js";
 import { inputOptions, loadSharp } from "./sharp.js";
 import { codecAddon } from "./codec.js";
@@ -45,9 +45,9 @@ export interface DecodeOptions {
   /** name used in error messages when the input is a buffer */
   name?: string;
   /**
-   * Decode a JPEG with the codec addon (codec.ts), if built, on the calling thread: a box skips
-   * the rows below it and the columns and rows outside it are never converted. The test-set
-   * builder's workers ask for it; elsewhere libvips decodes off the event loop.
+   * Read the file and decode a JPEG with the codec addon (codec.ts), if built, on the calling
+   * thread: a box skips the rows below it and the columns and rows outside it are never
+   * converted. The test-set builder's workers ask for it; elsewhere libvips decodes off the event loop.
    */
   blockingJpeg?: boolean;
 }
@@ -65,6 +65,8 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
 export async function openImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<ImageSource> {
   const name = opts.name ?? (typeof input === "string" ? input : "image");
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  // on the calling thread: each asynchronous file operation costs more CPU than reading the file
+  if (opts.blockingJpeg && typeof input === "string") input = readInputSync(input, name);
   const format = await sniffInput(input, name);
   if (format === null) {
     throw new ImageDecodeError(name, "not a readable image (no raster image signature: JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF or HEIF expected)");
@@ -128,7 +130,7 @@ function checkBox(name: string, width: number, height: number, box: Box | undefi
 async function openJpegWithAddon(input: string | Uint8Array, name: string, maxPixels: number): Promise<ImageSource | null> {
   const addon = codecAddon();
   if (!addon) return null;
-  const bytes = typeof input === "string" ? await fsp.readFile(input) : input;
+  const bytes = typeof input === "string" ? readInputSync(input, name) : input;
   const n = bytes.length;
   if (n < 4 || bytes[n - 2] !== 0xff || bytes[n - 1] !== 0xd9) return null;
   let header: ReturnType<typeof addon.jpegHeader>;
@@ -168,6 +170,17 @@ async function decodeSpecial(open: () => Sharp, meta: Metadata): Promise<RgbImag
     return { width: info.width, height: info.height, data: cmykToRgb(data) };
   }
   return null;
+}
+
+/** A file's bytes, once it is known to be a regular file (a FIFO would block forever). */
+function readInputSync(file: string, name: string): Buffer {
+  try {
+    statRegularFileSync(file);
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code ? new ImageDecodeError(name, `not a readable image (${code})`) : err;
+  }
 }
 
 /** The input's format by its signature; a path is first checked to be a regular file. */

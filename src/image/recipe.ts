@@ -7,7 +7,8 @@ import type { Rng } from "../util/rng.js";
 import { compressForEncode, decodeEncoded, type EncodedImage } from "./compress.js";
 import { gaussianBlur, gaussianNoise } from "./filter.js";
 import { centerCrop, crop, flip, padIfNeeded, rot90, toGray, torchvisionCenterCrop, type FlipCode } from "./geometry.js";
-import { resize, type ResizeInterpolation } from "./resize.js";
+import { resizeOnAddon as resize } from "./codec.js";
+import type { ResizeInterpolation } from "./resize.js";
 import type { ImageSource, RgbImage } from "./types.js";
 
 export type Step =

@@ -38,7 +38,6 @@
  * double result of +, -, *, / of two floats to float equals the float operation).
  */
 import { roundHalfEven } from "../util/round.js";
-import { codecAddon } from "./codec.js";
 import type { RgbImage } from "./types.js";
 
 export type ResizeInterpolation = "lanczos4" | "bilinear" | "bicubic" | "area";
@@ -318,9 +317,6 @@ function resizeGeneric(img: RgbImage, dw: number, dh: number, kind: "lanczos4" |
   const ksize = kind === "lanczos4" ? 8 : kind === "bicubic" ? 4 : 2;
   const xt = axisTable(kind, areaMode, sw, dw, scaleX, invX, true);
   const yt = axisTable(kind, areaMode, sh, dh, scaleY, invY, false);
-  const addon = kind === "lanczos4" ? codecAddon() : null;
-  // the same tables and integer arithmetic in C++ (native/codec/codec.cc): the same pixels, ~3× faster
-  if (addon) return { width: dw, height: dh, data: addon.resizeLanczos4(img.data, sw, sh, dw, dh, xt.first, xt.coef, yt.idx, yt.coef) };
   const W = dw * 3;
   const out = new Uint8Array(dh * W);
   const dst = new Uint8ClampedArray(out.buffer);
@@ -470,6 +466,19 @@ function resizeArea(img: RgbImage, dw: number, dh: number, scaleX: number, scale
   }
   if (prevDy >= 0) flush(prevDy);
   return { width: dw, height: dh, data: out };
+}
+
+/**
+ * The tables `resize` uses for a Lanczos-4 resize of sw×sh to dw×dh: per destination column its
+ * first source column (unclamped) and 8 int16 weights, per destination row its 8 source rows
+ * (clamped) and weights. For the codec addon's kernel (codec.ts resizeOnAddon).
+ */
+export function lanczos4Tables(sw: number, sh: number, dw: number, dh: number): { xFirst: Int32Array; xCoef: Int16Array; yIdx: Int32Array; yCoef: Int16Array } {
+  const invX = dw / sw,
+    invY = dh / sh;
+  const xt = axisTable("lanczos4", false, sw, dw, 1 / invX, invX, true);
+  const yt = axisTable("lanczos4", false, sh, dh, 1 / invY, invY, false);
+  return { xFirst: xt.first, xCoef: xt.coef, yIdx: yt.idx, yCoef: yt.coef };
 }
 
 /**
