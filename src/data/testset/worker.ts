@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodeLosslessWebp, openImage } from "../../image/decode.js";
 import { applyRecipeToEncode, type Recipe, type TraceEntry } from "../../image/recipe.js";
-import { loadSharp } from "../../image/sharp.js";
+import { oneSharpThread } from "../../image/sharp.js";
 import { Rng } from "../../util/rng.js";
 
 export interface WorkerSetup {
@@ -47,11 +47,9 @@ if (parentPort && (workerData as { data?: { kind?: string } } | null)?.data?.kin
   const setup = (workerData as { data: { setup: WorkerSetup } }).data.setup;
   const port = parentPort;
   // one libvips thread per worker: the builder's parallelism is its worker count
-  void loadSharp().then((sharp) => {
-    sharp.concurrency(1);
-    port.on("message", (job: Job) => {
-      void runJob(job, setup).then((r) => port.postMessage(r));
-    });
-    port.postMessage({ ready: true });
+  oneSharpThread();
+  port.on("message", (job: Job) => {
+    void runJob(job, setup).then((r) => port.postMessage(r));
   });
+  port.postMessage({ ready: true });
 }
