@@ -3,15 +3,15 @@
  * (PIL + OpenCV, bench/testset_stages_reference.py) on the same images with the same draws (crop
  * side and box, codec, quality), one thread each side. Prints the mean CPU milliseconds per image
  * (user + system, all threads: the cost to one worker, steady on a busy machine) of each stage, the
- * totals and their ratio, and checks that both sides' final pixels are identical. A third column
- * times our builder as it was before it decoded only the crop and joined the last decode to the
- * save, interleaved image by image with the current one.
+ * totals and their ratio, and checks that both sides' final pixels are identical. Ours runs two
+ * ways, interleaved image by image: with the codec addon (native/codec, the default when built) and
+ * on its fallback (IMAGINET_CODEC=sharp: sharp and the JavaScript resize).
  *
  * Stages: decode+crop (ours: the file's header, then only the crop box decoded; the reference:
  * the whole image decoded, padded if needed, then sliced), resize (Lanczos-4 to 256), compress
- * (the JPEG or WebP round trip, averaged over all images; ours: the encoding half, its decode is
- * part of the next stage's libvips pipeline), encode (lossless WebP). The pixels compared are those
- * of our lossless WebP output, decoded (untimed).
+ * (the JPEG or WebP round trip, averaged over all images; on the fallback only the encoding half,
+ * its decode is part of the next stage's libvips pipeline), encode (lossless WebP). The pixels
+ * compared are those of our lossless WebP output, decoded (untimed).
  *
  *   node --import tsx bench/testset-stages.ts [--images 200] [--webp-effort 4]
  *
@@ -23,10 +23,10 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { compressEncode, compressRoundTrip, decodeToRgb, type EncodedImage } from "../src/image/compress.js";
-import { decodeRgb, encodeLosslessWebp, openImage } from "../src/image/decode.js";
+import { codecAddon, resizeOnAddon } from "../src/image/codec.js";
+import { compressForEncode, decodeToRgb, type EncodedImage } from "../src/image/compress.js";
+import { encodeLosslessWebp, openImage } from "../src/image/decode.js";
 import { crop, padIfNeeded } from "../src/image/geometry.js";
-import { resize } from "../src/image/resize.js";
 import type { RgbImage } from "../src/image/types.js";
 import { loadSharp } from "../src/image/sharp.js";
 import { Rng } from "../src/util/rng.js";
@@ -95,24 +95,19 @@ const cpuMs = (): number => {
 type Timed = { ms: Record<Stage, number>; sha256: string[] };
 const zero = (): Record<Stage, number> => ({ decode_crop: 0, resize: 0, compress: 0, encode: 0 });
 
-/**
- * One image our way, timing each stage into `t`: `before` is the builder as it was (the whole image
- * decoded then cropped in JavaScript; the round trip decoded, then saved from raw pixels), else as it is.
- */
-async function oneImage(j: StageJob, before: boolean, t: Record<Stage, number>): Promise<string> {
+/** One image our way, timing each stage into `t`: with the codec addon, or on its fallback (`sharp`). */
+async function oneImage(j: StageJob, sharpPath: boolean, t: Record<Stage, number>): Promise<string> {
+  if (sharpPath) process.env.IMAGINET_CODEC = "sharp";
+  else delete process.env.IMAGINET_CODEC;
   const t0 = cpuMs();
-  let cropped: RgbImage;
-  if (before) cropped = crop(padIfNeeded(await decodeRgb(j.src), j.side), j.x, j.y, j.side, j.side);
-  else {
-    const src = await openImage(j.src);
-    const padded = src.width < j.side || src.height < j.side;
-    cropped = padded ? crop(padIfNeeded(await src.decode(), j.side), j.x, j.y, j.side, j.side) : await src.decode({ x: j.x, y: j.y, width: j.side, height: j.side });
-  }
+  const src = await openImage(j.src, { blockingJpeg: true });
+  const padded = src.width < j.side || src.height < j.side;
+  const cropped = padded ? crop(padIfNeeded(await src.decode(), j.side), j.x, j.y, j.side, j.side) : await src.decode({ x: j.x, y: j.y, width: j.side, height: j.side });
   const t1 = cpuMs();
-  const resized = resize(cropped, 256, 256, "lanczos4");
+  const resized = resizeOnAddon(cropped, 256, 256, "lanczos4");
   const t2 = cpuMs();
   let out: RgbImage | EncodedImage = resized;
-  if (j.codec) out = before ? await compressRoundTrip(resized, j.codec, j.quality) : await compressEncode(resized, j.codec, j.quality);
+  if (j.codec) out = await compressForEncode(resized, j.codec, j.quality);
   const t3 = cpuMs();
   const webp = await encodeLosslessWebp(out, effort);
   const t4 = cpuMs();
@@ -125,36 +120,39 @@ async function oneImage(j: StageJob, before: boolean, t: Record<Stage, number>):
     .digest("hex");
 }
 
-/** Ours now and ours before, image by image in turn (so that both see the same machine load). */
-async function ours(): Promise<{ now: Timed; before: Timed }> {
-  const now: Timed = { ms: zero(), sha256: [] };
-  const before: Timed = { ms: zero(), sha256: [] };
+/** Ours with the addon and on the fallback, image by image in turn (so that both see the same machine load). */
+async function ours(): Promise<{ addon: Timed; fallback: Timed }> {
+  const addon: Timed = { ms: zero(), sha256: [] };
+  const fallback: Timed = { ms: zero(), sha256: [] };
   for (const j of jobs) {
-    before.sha256.push(await oneImage(j, true, before.ms));
-    now.sha256.push(await oneImage(j, false, now.ms));
+    fallback.sha256.push(await oneImage(j, true, fallback.ms));
+    addon.sha256.push(await oneImage(j, false, addon.ms));
   }
   for (const s of stages) {
-    now.ms[s] /= jobs.length;
-    before.ms[s] /= jobs.length;
+    addon.ms[s] /= jobs.length;
+    fallback.ms[s] /= jobs.length;
   }
-  return { now, before };
+  return { addon, fallback };
 }
 
+if (!codecAddon()) throw new Error("the codec addon is not built: node scripts/build-codec.mjs");
 await ours(); // warm-up: JIT, sharp's first calls
-const { now: a, before } = await ours();
+const { addon: a, fallback } = await ours();
 const r = spawnSync("/usr/bin/python3", [path.join(here, "testset_stages_reference.py"), jobFile, String(effort)], { encoding: "utf8", maxBuffer: 1 << 26 });
 if (r.status !== 0) throw new Error(`reference failed (${r.status}): ${r.stderr}`);
 const b = JSON.parse(r.stdout) as { ms: Record<Stage, number>; sha256: string[] };
 
-const differ = a.sha256.filter((h, i) => h !== b.sha256[i] || h !== before.sha256[i]).length;
+const differ = a.sha256.filter((h, i) => h !== b.sha256[i] || h !== fallback.sha256[i]).length;
 const total = (ms: Record<Stage, number>): number => stages.reduce((s, k) => s + ms[k], 0);
 const pick = (ms: Record<Stage, number>, s: Stage | "total"): number => (s === "total" ? total(ms) : ms[s]);
+const ratio = (ref: number, o: number): string => `${(ref / o).toFixed(2)}x`.padStart(9);
 console.log(`images: ${N}, compressed: ${jobs.filter((j) => j.codec).length}, lossless WebP effort ${effort} both sides, one thread each`);
-console.log("stage (mean CPU ms/image)  ours  ours before  reference  reference/ours");
+console.log("stage (mean CPU ms/image)  addon  fallback  reference  ref/addon  ref/fallback");
 for (const s of [...stages, "total"] as const) {
   const o = pick(a.ms, s);
+  const f = pick(fallback.ms, s);
   const p = pick(b.ms, s);
-  console.log(`${s.padEnd(25)} ${o.toFixed(2).padStart(6)} ${pick(before.ms, s).toFixed(2).padStart(12)} ${p.toFixed(2).padStart(10)} ${(p / o).toFixed(2).padStart(14)}x`);
+  console.log(`${s.padEnd(25)} ${o.toFixed(2).padStart(6)} ${f.toFixed(2).padStart(9)} ${p.toFixed(2).padStart(10)} ${ratio(p, o)}  ${ratio(p, f).padStart(12)}`);
 }
-console.log(`final pixels identical to the reference (ours now and before): ${N - differ}/${N}`);
+console.log(`final pixels identical to the reference (addon and fallback): ${N - differ}/${N}`);
 if (differ > 0) process.exitCode = 1;

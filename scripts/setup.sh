@@ -11,7 +11,11 @@
 #                     (native/, built by `npm ci` through scripts/build-native.mjs)
 #   libgloo-dev       Gloo's headers, which libtorch's c10d ProcessGroupGloo.hpp includes: the addon's
 #                     data-parallel training (native/dist.cc; docs/scale-out.md)
-#   g++               compiles that addon
+#   g++               compiles that addon and the codec addon
+#   libjpeg62-turbo-dev, libwebp-dev
+#                     the system's libjpeg-turbo and libwebp (the ones Debian's cv2 and Pillow use):
+#                     the test-set builder's codec addon (native/codec/, scripts/build-codec.mjs;
+#                     without them the builder falls back to sharp, same pixels, slower)
 set -euo pipefail
 
 # package name → a file it installs (checked instead of asking dpkg, so this also works where the
@@ -23,8 +27,10 @@ declare -A NEED=(
   [libtorch-dev]=/usr/include/torch/csrc/api/include/torch/torch.h
   [libgloo-dev]=/usr/include/gloo/context.h
   [g++]=/usr/bin/g++
+  [libjpeg62-turbo-dev]=/usr/include/jpeglib.h
+  [libwebp-dev]=/usr/include/webp/encode.h
 )
-ORDER=(chromium fonts-dejavu-core fonts-liberation libtorch-dev libgloo-dev g++)
+ORDER=(chromium fonts-dejavu-core fonts-liberation libtorch-dev libgloo-dev g++ libjpeg62-turbo-dev libwebp-dev)
 
 missing=()
 for pkg in "${ORDER[@]}"; do

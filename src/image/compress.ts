@@ -15,9 +15,13 @@
  * `swapRB` (default true) reproduces albumentations feeding an RGB array to OpenCV, which takes it
  * as BGR: R and B are swapped before encoding and swapped back after decoding, so the codec's
  * colour conversion sees the channels the way OpenCV's did.
+ *
+ * With the codec addon (codec.ts) a round trip runs on the very libjpeg-turbo and libwebp that
+ * Debian's cv2 links, called as OpenCV calls them (the array handed over as BGR when `swapRB`).
  */
 import type sharpType from "sharp";
 import type { Sharp } from "sharp";
+import { codecAddon } from "./codec.js";
 import { loadSharp } from "./sharp.js";
 import type { RgbImage } from "./types.js";
 
@@ -144,7 +148,22 @@ export async function encodedPipeline(e: EncodedImage): Promise<Sharp> {
 
 /** `cv2.imdecode(cv2.imencode(ext, img, (flag, quality))[1], IMREAD_UNCHANGED)` as albumentations does it. */
 export async function compressRoundTrip(img: RgbImage, codec: Codec, quality: number, opts: RoundTripOptions = {}): Promise<RgbImage> {
-  return decodeEncoded(await compressEncode(img, codec, quality, opts));
+  const addon = codecAddon();
+  if (!addon) return decodeEncoded(await compressEncode(img, codec, quality, opts));
+  checkImage(img);
+  if (!Number.isFinite(quality)) throw new RangeError(`bad ${codec} quality ${quality}`);
+  // OpenCV's clamps: JPEG quality into 1..100, WebP at least 1 (lossless above 100)
+  const q = codec === "jpeg" ? jpegQuality(quality) : quality > 100 ? 101 : Math.max(1, Math.round(quality));
+  return { width: img.width, height: img.height, data: addon.compressRoundTrip(img.data, img.width, img.height, codec, q, opts.swapRB ?? true) };
+}
+
+/**
+ * A round trip for a caller that may only encode the result: its pixels with the codec addon (its
+ * decode costs little there), else its encoded half, which decode.ts encodeLosslessWebp decodes
+ * and saves in one libvips pipeline.
+ */
+export async function compressForEncode(img: RgbImage, codec: Codec, quality: number, opts: RoundTripOptions = {}): Promise<RgbImage | EncodedImage> {
+  return codecAddon() ? compressRoundTrip(img, codec, quality, opts) : compressEncode(img, codec, quality, opts);
 }
 
 /** libjpeg's Annex K luminance table (natural order). */

@@ -9,11 +9,12 @@
  * formats known by their signature reach libvips (an SVG or PDF would be rendered at whatever size
  * it declares); corrupt data and images past the pixel limit are errors (see inputOptions).
  */
-import { promises as fsp } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import type { Metadata, Sharp } from "sharp";
-import { statRegularFile } from "../util/fs.js";
+import { statRegularFile, statRegularFileSync } from "../util/fs.js";
 import { SNIFF_BYTES, sniffImageFormat, type ImageFormat } from "./format.js";
 import { inputOptions, loadSharp } from "./sharp.js";
+import { codecAddon } from "./codec.js";
 import { type EncodedImage, encodedPipeline } from "./compress.js";
 import { crop } from "./geometry.js";
 import type { Box, ImageSource, RgbImage } from "./types.js";
@@ -43,6 +44,12 @@ export interface DecodeOptions {
   maxPixels?: number;
   /** name used in error messages when the input is a buffer */
   name?: string;
+  /**
+   * Read the file and decode a JPEG with the codec addon (codec.ts), if built, on the calling
+   * thread: a box skips the rows below it and the columns and rows outside it are never
+   * converted. The test-set builder's workers ask for it; elsewhere libvips decodes off the event loop.
+   */
+  blockingJpeg?: boolean;
 }
 
 export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
@@ -58,8 +65,15 @@ export async function decodeRgb(input: string | Uint8Array, opts: DecodeOptions 
 export async function openImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<ImageSource> {
   const name = opts.name ?? (typeof input === "string" ? input : "image");
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if ((await sniffInput(input, name)) === null) {
+  // on the calling thread: each asynchronous file operation costs more CPU than reading the file
+  if (opts.blockingJpeg && typeof input === "string") input = readInputSync(input, name);
+  const format = await sniffInput(input, name);
+  if (format === null) {
     throw new ImageDecodeError(name, "not a readable image (no raster image signature: JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF or HEIF expected)");
+  }
+  if (format === "jpeg" && opts.blockingJpeg) {
+    const jpeg = await openJpegWithAddon(input, name, maxPixels);
+    if (jpeg) return jpeg;
   }
   const sharp = await loadSharp();
   const options = { ...inputOptions(maxPixels), ignoreIcc: true, pages: 1, page: 0 };
@@ -72,17 +86,9 @@ export async function openImage(input: string | Uint8Array, opts: DecodeOptions 
   }
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
-  if (width * height > maxPixels) {
-    throw new ImageDecodeError(
-      name,
-      `${width}×${height} = ${width * height} pixels exceeds the limit of ${maxPixels} (dataset verify and testset build take --max-pixels to raise it for files you trust)`,
-      "too_many_pixels",
-    );
-  }
+  checkPixels(name, width, height, maxPixels);
   const decode = async (box?: Box): Promise<RgbImage> => {
-    if (box && (box.x < 0 || box.y < 0 || box.width < 1 || box.height < 1 || box.x + box.width > width || box.y + box.height > height)) {
-      throw new RangeError(`${name}: box ${box.width}×${box.height}+${box.x}+${box.y} is outside the ${width}×${height} image`);
-    }
+    checkBox(name, width, height, box);
     try {
       const special = await decodeSpecial(() => sharp(input, options), meta);
       if (special) return box ? crop(special, box.x, box.y, box.width, box.height) : special;
@@ -94,6 +100,55 @@ export async function openImage(input: string | Uint8Array, opts: DecodeOptions 
       return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
     } catch (err) {
       throw new ImageDecodeError(name, `cannot decode (${firstLine(err)})`);
+    }
+  };
+  return { width, height, decode };
+}
+
+function checkPixels(name: string, width: number, height: number, maxPixels: number): void {
+  if (width * height > maxPixels) {
+    throw new ImageDecodeError(
+      name,
+      `${width}×${height} = ${width * height} pixels exceeds the limit of ${maxPixels} (dataset verify and testset build take --max-pixels to raise it for files you trust)`,
+      "too_many_pixels",
+    );
+  }
+}
+
+function checkBox(name: string, width: number, height: number, box: Box | undefined): void {
+  if (box && (box.x < 0 || box.y < 0 || box.width < 1 || box.height < 1 || box.x + box.width > width || box.y + box.height > height)) {
+    throw new RangeError(`${name}: box ${box.width}×${box.height}+${box.x}+${box.y} is outside the ${width}×${height} image`);
+  }
+}
+
+/**
+ * A JPEG opened on the codec addon, or null for libvips to open: no addon, a header libjpeg
+ * refuses, CMYK/YCCK (PIL's own conversion, decodeSpecial), or no end-of-image marker at the end
+ * (a truncated file, which a box decode stopping above the cut would not notice). A decode that
+ * fails (corrupt data) is handed to libvips too, which decodes it or says why not.
+ */
+async function openJpegWithAddon(input: string | Uint8Array, name: string, maxPixels: number): Promise<ImageSource | null> {
+  const addon = codecAddon();
+  if (!addon) return null;
+  const bytes = typeof input === "string" ? readInputSync(input, name) : input;
+  const n = bytes.length;
+  if (n < 4 || bytes[n - 2] !== 0xff || bytes[n - 1] !== 0xd9) return null;
+  let header: ReturnType<typeof addon.jpegHeader>;
+  try {
+    header = addon.jpegHeader(bytes);
+  } catch {
+    return null;
+  }
+  if (header.colorSpace !== "ycbcr" && header.colorSpace !== "grey" && header.colorSpace !== "rgb") return null;
+  const { width, height } = header;
+  checkPixels(name, width, height, maxPixels);
+  const decode = async (box?: Box): Promise<RgbImage> => {
+    checkBox(name, width, height, box);
+    const b = box ?? { x: 0, y: 0, width, height };
+    try {
+      return { width: b.width, height: b.height, data: addon.jpegDecode(bytes, b.x, b.y, b.width, b.height) };
+    } catch {
+      return (await openImage(bytes, { name, maxPixels })).decode(box);
     }
   };
   return { width, height, decode };
@@ -115,6 +170,17 @@ async function decodeSpecial(open: () => Sharp, meta: Metadata): Promise<RgbImag
     return { width: info.width, height: info.height, data: cmykToRgb(data) };
   }
   return null;
+}
+
+/** A file's bytes, once it is known to be a regular file (a FIFO would block forever). */
+function readInputSync(file: string, name: string): Buffer {
+  try {
+    statRegularFileSync(file);
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code ? new ImageDecodeError(name, `not a readable image (${code})`) : err;
+  }
 }
 
 /** The input's format by its signature; a path is first checked to be a regular file. */
@@ -159,9 +225,16 @@ function firstLine(err: unknown): string {
  * Lossless WebP, as upstream saves the perturbed test set. The pixels are the same at any effort
  * (0-6); effort trades encoding time for file size: on 256×256 photos effort 0 is ~20× faster than
  * libwebp's default 4 and the files ~13% larger. An image still encoded (a recipe's last round trip)
- * is decoded and re-encoded in one libvips pipeline: the same bytes, one call fewer.
+ * is decoded and re-encoded in one libvips pipeline: the same bytes, one call fewer. With the codec
+ * addon, the system's libwebp encodes as Pillow does (quality 80, method = effort): the same pixels,
+ * other bytes where its version differs from sharp's.
  */
 export async function encodeLosslessWebp(img: RgbImage | EncodedImage, effort = 0): Promise<Buffer> {
+  const addon = codecAddon();
+  if (addon && "data" in img) {
+    if (!Number.isInteger(effort) || effort < 0 || effort > 6) throw new RangeError(`bad WebP effort ${effort} (0..6)`);
+    return addon.losslessWebp(img.data, img.width, img.height, effort);
+  }
   const sharp = await loadSharp();
   const pipeline = "data" in img ? sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }) : await encodedPipeline(img);
   return pipeline.webp({ lossless: true, effort }).toBuffer();

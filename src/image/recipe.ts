@@ -4,10 +4,11 @@
  * random choice from the image's own Rng (seed + item id) and returns a trace of what it did.
  */
 import type { Rng } from "../util/rng.js";
-import { compressEncode, decodeEncoded, type EncodedImage } from "./compress.js";
+import { compressForEncode, decodeEncoded, type EncodedImage } from "./compress.js";
 import { gaussianBlur, gaussianNoise } from "./filter.js";
 import { centerCrop, crop, flip, padIfNeeded, rot90, toGray, torchvisionCenterCrop, type FlipCode } from "./geometry.js";
-import { resize, type ResizeInterpolation } from "./resize.js";
+import { resizeOnAddon as resize } from "./codec.js";
+import type { ResizeInterpolation } from "./resize.js";
 import type { ImageSource, RgbImage } from "./types.js";
 
 export type Step =
@@ -96,7 +97,7 @@ async function applyStep(img: RgbImage, step: Step, rng: Rng, trace: TraceEntry[
     case "compress": {
       const quality = rng.int(step.quality[0], step.quality[1]);
       trace.push({ op: step.op, codec: step.codec, quality });
-      return compressEncode(img, step.codec, quality, { swapRB: step.swapRB });
+      return compressForEncode(img, step.codec, quality, { swapRB: step.swapRB });
     }
     case "gaussian_blur": {
       const ksize = odd(step.ksize[0], step.ksize[1], rng);
@@ -164,8 +165,8 @@ export async function applyRecipe(input: RgbImage | ImageSource, recipe: Recipe,
 
 /**
  * `applyRecipe` for a caller that only encodes the result (decode.ts encodeLosslessWebp takes
- * either kind): a final compression round trip is left encoded, so that its decode and the next
- * encode are one libvips pipeline.
+ * either kind): without the codec addon a final compression round trip is left encoded, so that
+ * its decode and the next encode are one libvips pipeline.
  */
 export async function applyRecipeToEncode(input: RgbImage | ImageSource, recipe: Recipe, rng: Rng): Promise<{ image: RgbImage | EncodedImage; trace: TraceEntry[] }> {
   const trace: TraceEntry[] = [];

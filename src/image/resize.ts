@@ -469,6 +469,19 @@ function resizeArea(img: RgbImage, dw: number, dh: number, scaleX: number, scale
 }
 
 /**
+ * The tables `resize` uses for a Lanczos-4 resize of sw×sh to dw×dh: per destination column its
+ * first source column (unclamped) and 8 int16 weights, per destination row its 8 source rows
+ * (clamped) and weights. For the codec addon's kernel (codec.ts resizeOnAddon).
+ */
+export function lanczos4Tables(sw: number, sh: number, dw: number, dh: number): { xFirst: Int32Array; xCoef: Int16Array; yIdx: Int32Array; yCoef: Int16Array } {
+  const invX = dw / sw,
+    invY = dh / sh;
+  const xt = axisTable("lanczos4", false, sw, dw, 1 / invX, invX, true);
+  const yt = axisTable("lanczos4", false, sh, dh, 1 / invY, invY, false);
+  return { xFirst: xt.first, xCoef: xt.coef, yIdx: yt.idx, yCoef: yt.coef };
+}
+
+/**
  * Resizes an RGB image to `width`×`height` exactly as `cv2.resize(img, (width, height),
  * interpolation=...)` does with OpenCV 4.6 on uint8 3-channel input: "lanczos4" = INTER_LANCZOS4,
  * "bicubic" = INTER_CUBIC, "bilinear" = INTER_LINEAR, "area" = INTER_AREA. Pure and synchronous.

@@ -3,10 +3,23 @@ import type sharpType from "sharp";
 import type { SharpOptions } from "sharp";
 
 let loaded: Promise<typeof sharpType> | undefined;
+let oneThread = false;
 
 export function loadSharp(): Promise<typeof sharpType> {
-  loaded ??= import("sharp").then((m) => m.default);
+  loaded ??= import("sharp").then((m) => {
+    if (oneThread) m.default.concurrency(1);
+    return m.default;
+  });
   return loaded;
+}
+
+/**
+ * One libvips thread from now on, applied when sharp loads (a worker whose parallelism is the
+ * worker count; with the codec addon it may never need sharp, and importing it costs ~0.1 s of CPU).
+ */
+export function oneSharpThread(): void {
+  oneThread = true;
+  if (loaded) void loaded.then((sharp) => sharp.concurrency(1));
 }
 
 /**

@@ -1,11 +1,11 @@
 /** Test-set builder worker: decode → recipe → lossless WebP → temp file → rename, one item at a time. */
 import { createHash, randomBytes } from "node:crypto";
-import { promises as fsp } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { encodeLosslessWebp, openImage } from "../../image/decode.js";
 import { applyRecipeToEncode, type Recipe, type TraceEntry } from "../../image/recipe.js";
-import { loadSharp } from "../../image/sharp.js";
+import { oneSharpThread } from "../../image/sharp.js";
 import { Rng } from "../../util/rng.js";
 
 export interface WorkerSetup {
@@ -27,14 +27,16 @@ export type JobResult = { k: number; ok: true; sha256: string; bytes: number; so
 
 export async function runJob(job: Job, setup: WorkerSetup): Promise<JobResult> {
   try {
-    // opened, not decoded: the recipe's crop takes only the pixels it keeps from the decoder
-    const img = await openImage(job.src, { maxPixels: setup.maxPixels });
+    // opened, not decoded: the recipe's crop takes only the pixels it keeps from the decoder (on
+    // this worker's thread with the codec addon: the worker count is the builder's parallelism)
+    const img = await openImage(job.src, { maxPixels: setup.maxPixels, blockingJpeg: true });
     const { image, trace } = await applyRecipeToEncode(img, setup.recipe, new Rng(setup.seed, job.id));
     const webp = await encodeLosslessWebp(image, setup.webpEffort);
-    await fsp.mkdir(path.dirname(job.dest), { recursive: true });
+    // synchronous on this worker's thread: three asynchronous file operations cost about as much CPU as the resize
+    mkdirSync(path.dirname(job.dest), { recursive: true });
     const tmp = `${job.dest}.${randomBytes(4).toString("hex")}.tmp`;
-    await fsp.writeFile(tmp, webp);
-    await fsp.rename(tmp, job.dest);
+    writeFileSync(tmp, webp);
+    renameSync(tmp, job.dest);
     return { k: job.k, ok: true, sha256: createHash("sha256").update(webp).digest("hex"), bytes: webp.length, sourceSize: [img.width, img.height], trace };
   } catch (err) {
     return { k: job.k, ok: false, error: err instanceof Error ? err.message : String(err) };
@@ -45,11 +47,9 @@ if (parentPort && (workerData as { data?: { kind?: string } } | null)?.data?.kin
   const setup = (workerData as { data: { setup: WorkerSetup } }).data.setup;
   const port = parentPort;
   // one libvips thread per worker: the builder's parallelism is its worker count
-  void loadSharp().then((sharp) => {
-    sharp.concurrency(1);
-    port.on("message", (job: Job) => {
-      void runJob(job, setup).then((r) => port.postMessage(r));
-    });
-    port.postMessage({ ready: true });
+  oneSharpThread();
+  port.on("message", (job: Job) => {
+    void runJob(job, setup).then((r) => port.postMessage(r));
   });
+  port.postMessage({ ready: true });
 }
