@@ -173,6 +173,20 @@ export interface TorchCheckpoint {
   archiveName?: string;
 }
 
+/** A top-level entry of a checkpoint saved as a dict (`{"model": …, "epoch": 3}`), or undefined. */
+export function checkpointEntry(ck: TorchCheckpoint, key: string): PyValue | undefined {
+  return ck.tree instanceof Map ? ck.tree.get(key) : undefined;
+}
+
+/**
+ * The trunk `imaginet train` recorded beside its state dicts (`nodown`), which the keys cannot tell:
+ * a nodown and a strided ResNet have the same parameters. Undefined for anyone else's checkpoint.
+ */
+export function recordedNodown(ck: TorchCheckpoint): boolean | undefined {
+  const v = checkpointEntry(ck, "nodown");
+  return typeof v === "boolean" ? v : undefined;
+}
+
 /** Reads a torch.save checkpoint (zip or legacy format) or a TorchScript archive; tensor data stays on disk until read. */
 export async function readTorchCheckpoint(file: string, opts: ReadTorchOptions = {}): Promise<TorchCheckpoint> {
   const globals = opts.extraGlobals ? new Map([...TORCH_GLOBALS, ...opts.extraGlobals]) : TORCH_GLOBALS;

@@ -130,12 +130,15 @@ export interface DemoResult {
 
 /** images per inference batch in the evaluation */
 const BATCH = 16;
-/** The demo's detection and identification modules: both heads sit on the representation's nodown trunk. */
+/**
+ * The demo's detection and identification modules. Both heads sit on the representation's nodown
+ * trunk, which the training records in their checkpoints (buildFromCheckpoints reads it back).
+ */
 function demoDetectors(method: DemoPlan["method"]): { detector: DetectorModule; identifier: DetectorModule } {
   const name = method === "selfcon" ? "SelfCon" : "cross-entropy";
   return {
-    detector: { ...IMAGINET, name: "demo", title: `Demo detector (${name})`, weights: [], configure: (sd) => IMAGINET.configure(sd, { nodown: true }) },
-    identifier: { ...IMAGINET_ID, name: "demo-id", title: `Demo identification (${name})`, weights: [], configure: (sd) => IMAGINET_ID.configure(sd, { nodown: true }) },
+    detector: { ...IMAGINET, name: "demo", title: `Demo detector (${name})`, weights: [] },
+    identifier: { ...IMAGINET_ID, name: "demo-id", title: `Demo identification (${name})`, weights: [] },
   };
 }
 
@@ -360,7 +363,7 @@ async function detectionRun(demo: Demo, weights: string, testPaths: string[]): P
   const msPerImage = (performance.now() - t0) / items.length;
   const rows = await joinScores(scoresOf(spec.name, items.slice(0, testPaths.length), scores), demo.lists);
   const calibration = await joinScores(scoresOf(spec.name, items.slice(testPaths.length), scores.slice(testPaths.length)), [calibrationFile]);
-  await writeDemoRun({ dir: demo.runs[0]!, spec: spec, weights, lists: demo.lists, predictions: rows, calibration, seed: demo.o.seed, msPerImage });
+  await writeDemoRun({ dir: demo.runs[0]!, spec, weights, lists: demo.lists, predictions: rows, calibration, seed: demo.o.seed, msPerImage });
   return { rows, msPerImage };
 }
 
@@ -385,7 +388,7 @@ async function identificationRun(demo: Demo, weights: string, testPaths: string[
   const rows = await joinScores(scoresOf(spec.name, items.slice(0, testPaths.length), scores), demo.lists);
   const rowOf = new Map(rows.filter((r) => r.labels[0] === 1).map((r) => [r.path, r]));
   sweepItems.forEach((it, k) => rows.push({ ...rowOf.get(it.path)!, logits: scores[testPaths.length + k] as number[], perturbation: "jpeg", severity: it.severity }));
-  await writeDemoRun({ dir: demo.runs[1]!, spec: spec, weights, lists: demo.lists, predictions: rows, calibration: null, seed: demo.o.seed, msPerImage });
+  await writeDemoRun({ dir: demo.runs[1]!, spec, weights, lists: demo.lists, predictions: rows, calibration: null, seed: demo.o.seed, msPerImage });
   return msPerImage;
 }
 

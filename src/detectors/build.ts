@@ -3,7 +3,7 @@
  * TS definition, its configuration read off the state dict, and every parameter must match the state
  * dict exactly: missing, unexpected and mis-shaped keys are listed in the error.
  */
-import { type LazyTensor, readSafetensors, readTorchCheckpoint, stateDict } from "../checkpoint/index.js";
+import { type LazyTensor, readSafetensors, readTorchCheckpoint, recordedNodown, stateDict } from "../checkpoint/index.js";
 import { INLINE_WEIGHTS_LIMIT, toOnnx, trace, type ExportOptions, type OnnxModel, type TracedGraph } from "../onnx/trace.js";
 import { InputError } from "../util/errors.js";
 import { ANCHOR_PARAM } from "../models/ops.js";
@@ -132,8 +132,8 @@ export async function readCheckpoints(files: readonly string[]): Promise<{ sds: 
     files.map(async (f) => {
       if (f.endsWith(".safetensors")) return (await readSafetensors(f)).tensors;
       const ck = await readTorchCheckpoint(f);
-      const nodown = ck.tree instanceof Map ? ck.tree.get("nodown") : undefined;
-      if (typeof nodown === "boolean") recorded.nodown = nodown;
+      const nodown = recordedNodown(ck);
+      if (nodown !== undefined) recorded.nodown = nodown;
       return stateDict(ck);
     }),
   );

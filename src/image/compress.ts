@@ -73,16 +73,22 @@ export async function encodeJpeg(img: RgbImage, quality: number): Promise<Buffer
     .toBuffer();
 }
 
+/** OpenCV's clamp of IMWRITE_WEBP_QUALITY: at least 1; above 100 (returned as 101) means lossless. */
+function webpQuality(q: number): number {
+  if (!Number.isFinite(q)) throw new RangeError(`bad WebP quality ${q}`);
+  return q > 100 ? 101 : Math.max(1, Math.round(q));
+}
+
 /** Encodes RGB pixels as WebP the way OpenCV does: lossy at `quality` (1..100), lossless above 100. */
 export async function encodeWebp(img: RgbImage, quality: number): Promise<Buffer> {
   checkImage(img);
-  if (!Number.isFinite(quality)) throw new RangeError(`bad WebP quality ${quality}`);
+  const q = webpQuality(quality);
   const sharp = await loadSharp();
   const pipeline = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
-  if (quality > 100) return pipeline.webp({ lossless: true }).toBuffer();
+  if (q > 100) return pipeline.webp({ lossless: true }).toBuffer();
   return pipeline
     .webp({
-      quality: Math.max(1, Math.round(quality)),
+      quality: q,
       alphaQuality: 100,
       lossless: false,
       nearLossless: false,
@@ -151,9 +157,7 @@ export async function compressRoundTrip(img: RgbImage, codec: Codec, quality: nu
   const addon = codecAddon();
   if (!addon) return decodeEncoded(await compressEncode(img, codec, quality, opts));
   checkImage(img);
-  if (!Number.isFinite(quality)) throw new RangeError(`bad ${codec} quality ${quality}`);
-  // OpenCV's clamps: JPEG quality into 1..100, WebP at least 1 (lossless above 100)
-  const q = codec === "jpeg" ? jpegQuality(quality) : quality > 100 ? 101 : Math.max(1, Math.round(quality));
+  const q = codec === "jpeg" ? jpegQuality(quality) : webpQuality(quality);
   return { width: img.width, height: img.height, data: addon.compressRoundTrip(img.data, img.width, img.height, codec, q, opts.swapRB ?? true) };
 }
 

@@ -6,7 +6,7 @@
  */
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { type LazyTensor, readTorchCheckpoint, stateDict, writeTorchCheckpoint, type DType as CkptDType, type TorchValue } from "../checkpoint/index.js";
+import { checkpointEntry, type LazyTensor, readTorchCheckpoint, stateDict, writeTorchCheckpoint, type DType as CkptDType, type TorchValue } from "../checkpoint/index.js";
 import { storeToHost, type DType, type HostArray, type ParamStore } from "../engine/index.js";
 
 const TO_CKPT: Record<DType, CkptDType> = {
@@ -84,6 +84,6 @@ export async function loadTrainCheckpoint(file: string): Promise<LoadedCheckpoin
     if (!stateDicts.has(group)) stateDicts.set(group, new Map());
     stateDicts.get(group)!.set(rest, t);
   }
-  const epochValue = ck.tree instanceof Map ? ck.tree.get("epoch") : undefined;
+  const epochValue = checkpointEntry(ck, "epoch");
   return { stateDicts, optimizerState, epoch: typeof epochValue === "number" ? epochValue : typeof epochValue === "bigint" ? Number(epochValue) : null };
 }

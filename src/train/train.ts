@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { readAnnotationFile, type ImagiNetRecord } from "../data/annotations.js";
 import type { TorchValue } from "../checkpoint/index.js";
-import { readTorchCheckpoint, stateDict, type LazyTensor } from "../checkpoint/index.js";
+import { readTorchCheckpoint, recordedNodown, stateDict, type LazyTensor } from "../checkpoint/index.js";
 import { setNumThreads, type ParamStore } from "../engine/index.js";
 import { TRAIN } from "../image/recipes.js";
 import type { Recipe } from "../image/recipe.js";
@@ -300,8 +300,7 @@ async function classifier(o: ClassifierOptions, hooks: StageHooks, dp: DataParal
   const encModel = new Map([...enc].filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
   if (encModel.size === 0) throw new InputError(`${o.encoder}: no "model" state dict (expected a checkpoint of \`imaginet train represent\` or upstream's main_represent.py)`);
   // our representation checkpoints record the trunk (upstream's do not: SelfCon nodown, CE strided)
-  const recorded = ck.tree instanceof Map ? ck.tree.get("nodown") : undefined;
-  const encoder = inferLinearEncoder(encModel, "", typeof recorded === "boolean" ? recorded : undefined);
+  const encoder = inferLinearEncoder(encModel, "", recordedNodown(ck));
   const features = resnetFeatures(encoder.cfg.trunk);
   const classes = o.target === "group" ? 4 : 1;
   const spec: TrainSpec = { kind: "linear", cfg: { encoder, classifier: { features, hidden: o.hidden ?? features / 2, classes, dropout: 0.2 } } };
